@@ -1,0 +1,441 @@
+/*
+ * sealctl.c - the administrator's command line.
+ *
+ *   sealctl -c FILE check
+ *   sealctl -c FILE explain MSG.eml [--from A] [--to A]... [--client-ip IP] [--auth USER]
+ *   sealctl -c FILE explain --dir FOLDER [same options]
+ *   sealctl -c FILE process MSG.eml [same options]
+ *   sealctl config-reference
+ *   sealctl keys generate marker --out FILE
+ *
+ * explain and process run the daemon's own pipeline (core/session.c) on a
+ * file: process prints the message exactly as it would be delivered, or the
+ * rejection (exit 2 for reject, 75 for tempfail). Without --from/--to the
+ * envelope comes from the From, To, Cc and Bcc headers; without
+ * --client-ip the client is 127.0.0.1, as for mail submitted locally.
+ *
+ * Calling rules: a short-lived process; errors go to stderr.
+ * Untrusted input: the message files (see core/eml.c) and directory
+ * entries; file names are printed, never interpreted.
+ */
+#include "build-config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/eml.h"
+#include "engine/session.h"
+#include "mime/hdrdecode.h"
+#include "rules/cfgdoc.h"
+#include "rules/cfgerr.h"
+#include "rules/config.h"
+
+#define EXIT_REJECT 2
+#define EXIT_TEMPFAIL 75
+
+struct opts {
+	const char *config;
+	const char *from;
+	struct strlist to;
+	const char *client_ip;
+	const char *auth;
+	const char *dir;
+	const char *out;
+	int verbose;
+};
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: sealctl -c FILE check\n"
+	    "       sealctl -c FILE explain MSG.eml [--from ADDR] [--to ADDR]... [--client-ip IP] [--auth USER]\n"
+	    "       sealctl -c FILE explain --dir FOLDER [--verbose] [same options]\n"
+	    "       sealctl -c FILE process MSG.eml [same options]\n"
+	    "       sealctl config-reference\n"
+	    "       sealctl keys generate marker --out FILE\n", f);
+}
+
+static struct seal_config *
+load(const struct opts *o)
+{
+	struct cfg_errors errs;
+	struct seal_config *c;
+	size_t i;
+
+	memset(&errs, 0, sizeof(errs));
+	if (o->config == NULL) {
+		fprintf(stderr, "sealctl: -c FILE is required\n");
+		return NULL;
+	}
+	c = config_load(o->config, 0, &errs);
+	for (i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	if (errs.dropped)
+		fprintf(stderr, "(%zu more errors)\n", errs.dropped);
+	cfg_errors_free(&errs);
+	if (c && access(c->spool_dir, W_OK | X_OK) != 0) {
+		/* A dry run on an administrator's machine: spool to the temp dir. */
+		const char *t = getenv("TMPDIR");
+		free(c->spool_dir);
+		c->spool_dir = strdup(t && *t ? t : "/tmp");
+	}
+	return c;
+}
+
+/* Run one file through the pipeline. Returns the session (after eom) or NULL. */
+static struct seal_session *
+run_file(struct seal_config *cfg, const struct opts *o, const char *path, const char **eol)
+{
+	struct seal_session *s;
+	FILE *in;
+	char *err = NULL;
+
+	in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (in == NULL) {
+		fprintf(stderr, "sealctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	s = seal_session_new(cfg);
+	if (s == NULL) {
+		fprintf(stderr, "sealctl: out of memory\n");
+		if (in != stdin)
+			fclose(in);
+		return NULL;
+	}
+	seal_session_client(s, o->client_ip ? o->client_ip : "127.0.0.1", "localhost");
+	seal_session_auth(s, o->auth);
+	seal_session_queue_id(s, "sealctl");
+	if (eml_feed(s, in, eol, &err) != 0) {
+		fprintf(stderr, "sealctl: %s: %s\n", path, err ? err : "read error");
+		free(err);
+		seal_session_free(s);
+		if (in != stdin)
+			fclose(in);
+		return NULL;
+	}
+	if (in != stdin)
+		fclose(in);
+	return s;
+}
+
+static const char *
+verdict_name(int v)
+{
+	return v == VERDICT_ACCEPT ? "accept" : v == VERDICT_REJECT ? "reject" : "tempfail";
+}
+
+/* Give the session its envelope: the options, or else the From, To, Cc
+ * and Bcc headers of the message, then decide. */
+static const struct seal_result *
+finish(struct seal_session *s, const struct opts *o, const char *path)
+{
+	struct strlist from = { NULL, 0 }, to = { NULL, 0 };
+	const struct strlist *rcpts = o->to.n ? &o->to : &to;
+	const struct header *h;
+	size_t i, n;
+
+	h = seal_session_headers(s, &n);
+	for (i = 0; i < n; i++) {
+		if (!o->from && from.n == 0 && strcasecmp(h[i].name, "From") == 0)
+			mime_addresses(h[i].value, &from);
+		else if (!o->to.n && (strcasecmp(h[i].name, "To") == 0 || strcasecmp(h[i].name, "Cc") == 0 ||
+		    strcasecmp(h[i].name, "Bcc") == 0))
+			mime_addresses(h[i].value, &to);
+	}
+	seal_session_mail(s, o->from ? o->from : from.n ? from.v[0] : "");
+	for (i = 0; i < rcpts->n; i++)
+		if (seal_session_rcpt(s, rcpts->v[i]) != 0) {
+			fprintf(stderr, "sealctl: %s: recipients past limits.max_recipients (%zu) are left out, as the "
+			    "MTA would defer them\n", path, i);
+			break;
+		}
+	strlist_free(&from);
+	strlist_free(&to);
+	return seal_session_eom(s);
+}
+
+static int
+cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
+{
+	const char *eol;
+	struct seal_session *s = run_file(cfg, o, path, &eol);
+	const struct seal_result *r;
+	size_t i, j;
+
+	if (s == NULL)
+		return 1;
+	r = finish(s, o, path);
+	printf("message:   %s\n", path);
+	printf("direction: %s\n", r->direction == DIR_INBOUND ? "inbound" : r->internal ? "internal (outbound)"
+	    : "outbound");
+	printf("rules:\n");
+	for (i = 0; i < cfg->nrules; i++) {
+		const struct rule *rule = &cfg->rules[i];
+		const struct fired_rule *f = NULL;
+		for (j = 0; j < r->decision.nfired; j++)
+			if (r->decision.fired[j].rule == rule)
+				f = &r->decision.fired[j];
+		if (f)
+			printf("  fired      %s: %s\n", rule->name, f->why);
+		else
+			printf("  not fired  %s\n", rule->name);
+	}
+	printf("actions:\n");
+	if (r->nedits == 0)
+		printf("  (none)\n");
+	for (i = 0; i < r->nedits; i++) {
+		const struct edit *e = &r->edits[i];
+		if (e->kind == EDIT_ADD_HEADER)
+			printf("  add header     %s:%s\n", e->name, e->value);
+		else if (e->kind == EDIT_CHANGE_HEADER)
+			printf("  change header  %s #%d:%s\n", e->name, e->index, e->value);
+		else
+			printf("  delete header  %s #%d\n", e->name, e->index);
+	}
+	printf("verdict:   %s", verdict_name(r->verdict));
+	if (r->verdict != VERDICT_ACCEPT)
+		printf(" (%s %s %s)", r->code, r->xcode, r->text);
+	printf("\n");
+	if (r->already_processed)
+		printf("note:      already processed by sealmilter (valid marker); passed through\n");
+	printf("log:       %s\n", r->summary);
+	seal_session_free(s);
+	return 0;
+}
+
+static int
+cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
+{
+	const char *eol;
+	struct seal_session *s = run_file(cfg, o, path, &eol);
+	const struct seal_result *r;
+	int rc = 0;
+
+	if (s == NULL)
+		return 1;
+	r = finish(s, o, path);
+	fprintf(stderr, "%s\n", r->summary);
+	if (r->verdict == VERDICT_ACCEPT) {
+		if (seal_session_write(s, stdout, eol) != 0 || fflush(stdout) != 0) {
+			fprintf(stderr, "sealctl: cannot write the message\n");
+			rc = 1;
+		}
+	} else {
+		fprintf(stderr, "%s: %s %s %s\n", r->verdict == VERDICT_REJECT ? "rejected" : "deferred", r->code,
+		    r->xcode, r->text);
+		rc = r->verdict == VERDICT_REJECT ? EXIT_REJECT : EXIT_TEMPFAIL;
+	}
+	seal_session_free(s);
+	return rc;
+}
+
+/* ---- explain --dir ------------------------------------------------------ */
+
+struct tally {
+	size_t messages, errors, verdicts[3];
+	size_t *fired;
+};
+
+static void
+tally_file(struct seal_config *cfg, const struct opts *o, const char *path, struct tally *t)
+{
+	const char *eol;
+	struct seal_session *s = run_file(cfg, o, path, &eol);
+	const struct seal_result *r;
+	size_t i, j;
+
+	t->messages++;
+	if (s == NULL) {
+		t->errors++;
+		return;
+	}
+	r = finish(s, o, path);
+	t->verdicts[r->verdict]++;
+	for (i = 0; i < r->decision.nfired; i++)
+		for (j = 0; j < cfg->nrules; j++)
+			if (r->decision.fired[i].rule == &cfg->rules[j])
+				t->fired[j]++;
+	if (o->verbose)
+		printf("%s: %s\n", path, r->summary);
+	seal_session_free(s);
+}
+
+static int
+is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file of dir (not hidden), sorted; for a Maildir, cur/ and new/. */
+static void
+scan_dir(const char *dir, struct strlist *files, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t first = files->n;
+
+	if (d == NULL) {
+		fprintf(stderr, "sealctl: %s: %s\n", dir, strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char *p = NULL;
+		if (e->d_name[0] == '.')
+			continue;
+		if (asprintf(&p, "%s/%s", dir, e->d_name) < 0)
+			continue;
+		if (is_file(p))
+			strlist_add(files, p);
+		else if (depth == 0 && (strcmp(e->d_name, "cur") == 0 || strcmp(e->d_name, "new") == 0))
+			scan_dir(p, files, 1);
+		free(p);
+	}
+	closedir(d);
+	qsort(files->v + first, files->n - first, sizeof(char *), name_cmp);
+}
+
+static int
+cmd_explain_dir(struct seal_config *cfg, const struct opts *o)
+{
+	struct strlist files = { NULL, 0 };
+	struct tally t;
+	size_t i;
+
+	memset(&t, 0, sizeof(t));
+	t.fired = calloc(cfg->nrules + 1, sizeof(*t.fired));
+	if (t.fired == NULL)
+		return 1;
+	scan_dir(o->dir, &files, 0);
+	for (i = 0; i < files.n; i++)
+		tally_file(cfg, o, files.v[i], &t);
+	printf("messages:  %zu (%zu unreadable)\n", t.messages, t.errors);
+	printf("verdicts:  accept %zu, reject %zu, tempfail %zu\n", t.verdicts[VERDICT_ACCEPT],
+	    t.verdicts[VERDICT_REJECT], t.verdicts[VERDICT_TEMPFAIL]);
+	printf("rules:\n");
+	for (i = 0; i < cfg->nrules; i++)
+		printf("  %-30s fired on %zu of %zu messages\n", cfg->rules[i].name, t.fired[i], t.messages);
+	free(t.fired);
+	strlist_free(&files);
+	return t.errors ? 1 : 0;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+static int
+cmd_keys(int argc, char **argv, const struct opts *o)
+{
+	unsigned char key[32];
+	int fd;
+
+	if (argc < 2 || strcmp(argv[0], "generate") != 0 || strcmp(argv[1], "marker") != 0 || o->out == NULL) {
+		usage(stderr);
+		return 1;
+	}
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		fprintf(stderr, "sealctl: no randomness\n");
+		return 1;
+	}
+	fd = open(o->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "sealctl: %s: %s\n", o->out, strerror(errno));
+		return 1;
+	}
+	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || close(fd) != 0) {
+		fprintf(stderr, "sealctl: %s: write failed\n", o->out);
+		return 1;
+	}
+	printf("wrote a %zu-byte marker key to %s (mode 0600)\n", sizeof(key), o->out);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "client-ip", required_argument, NULL, 'i' },
+		{ "auth", required_argument, NULL, 'a' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	struct seal_config *cfg;
+	const char *cmd;
+	int ch, rc;
+
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt_long(argc, argv, "c:hv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o.config = optarg; break;
+		case 'f': o.from = optarg; break;
+		case 't': strlist_add(&o.to, optarg); break;
+		case 'i': o.client_ip = optarg; break;
+		case 'a': o.auth = optarg; break;
+		case 'd': o.dir = optarg; break;
+		case 'o': o.out = optarg; break;
+		case 'v': o.verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	cmd = argv[optind++];
+	if (strcmp(cmd, "config-reference") == 0) {
+		config_write_reference(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys(argc - optind, argv + optind, &o);
+	if (strcmp(cmd, "check") && strcmp(cmd, "explain") && strcmp(cmd, "process")) {
+		fprintf(stderr, "sealctl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 1;
+	}
+	mime_init();
+	cfg = load(&o);
+	if (cfg == NULL)
+		return 1;
+	if (strcmp(cmd, "check") == 0) {
+		printf("%s: OK (%zu rules, %zu patterns)\n", o.config, cfg->nrules, cfg->npatterns);
+		rc = 0;
+	} else if (strcmp(cmd, "explain") == 0 && o.dir) {
+		rc = cmd_explain_dir(cfg, &o);
+	} else if (optind != argc - 1) {
+		usage(stderr);
+		rc = 1;
+	} else if (strcmp(cmd, "explain") == 0) {
+		rc = cmd_explain_one(cfg, &o, argv[optind]);
+	} else {
+		rc = cmd_process(cfg, &o, argv[optind]);
+	}
+	config_unref(cfg);
+	strlist_free(&o.to);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * util.c - small string, number and address helpers.
+ *
+ * Calling rules: pure functions, thread-safe.
+ * Untrusted input: envelope addresses and header values from mail; every
+ * function takes explicit lengths or NUL-terminated strings and allocates
+ * exactly what it returns.
+ */
+#include "build-config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/util.h"
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d == NULL)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+const char *
+memcasemem(const char *hay, size_t haylen, const char *needle, size_t nlen)
+{
+	size_t i;
+
+	if (nlen == 0)
+		return hay;
+	if (nlen > haylen)
+		return NULL;
+	for (i = 0; i + nlen <= haylen; i++) {
+		if (tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[0]) &&
+		    strncasecmp(hay + i, needle, nlen) == 0)
+			return hay + i;
+	}
+	return NULL;
+}
+
+int
+parse_uint(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_scaled(const char *s, uint64_t *out, const char *units, const uint64_t *mult)
+{
+	char *end;
+	unsigned long long v;
+	const char *u;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == '\0') {
+		*out = v;
+		return 0;
+	}
+	if (end[1] != '\0' || (u = strchr(units, *end)) == NULL)
+		return -1;
+	if (v > UINT64_MAX / mult[u - units])
+		return -1;
+	*out = v * mult[u - units];
+	return 0;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	static const uint64_t m[] = { 1024, 1024, 1024ULL * 1024, 1024ULL * 1024,
+	    1024ULL * 1024 * 1024, 1024ULL * 1024 * 1024 };
+	return parse_scaled(s, out, "kKmMgG", m);
+}
+
+int
+parse_duration(const char *s, uint64_t *out)
+{
+	static const uint64_t m[] = { 1, 60, 3600, 86400, 7 * 86400 };
+	return parse_scaled(s, out, "smhdw", m);
+}
+
+char *
+addr_normalize(const char *raw)
+{
+	const char *p = raw, *e;
+	char *out, *at;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '<') {
+		p++;
+		e = strchr(p, '>');
+		if (e == NULL)
+			e = p + strlen(p);
+	} else {
+		e = p;
+		while (*e && *e != ' ' && *e != '\t')
+			e++;
+	}
+	/* Drop a source route "@a,@b:user@dom". */
+	if (*p == '@') {
+		const char *colon = memchr(p, ':', (size_t)(e - p));
+		if (colon)
+			p = colon + 1;
+	}
+	out = xstrndup(p, (size_t)(e - p));
+	if (out == NULL)
+		return NULL;
+	at = strrchr(out, '@');
+	if (at)
+		for (at++; *at; at++)
+			*at = (char)tolower((unsigned char)*at);
+	return out;
+}
+
+const char *
+addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at ? at + 1 : "";
+}
+
+int
+domain_matches(const char *domain, const char *d)
+{
+	size_t dl = strlen(domain), l = strlen(d);
+
+	if (l == 0 || dl < l)
+		return 0;
+	if (strcasecmp(domain + dl - l, d) != 0)
+		return 0;
+	return dl == l || domain[dl - l - 1] == '.';
+}
+
+char *
+unfold_trim(const char *raw)
+{
+	size_t n = strlen(raw), i, j = 0;
+	char *out = malloc(n + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (raw[i] != '\r' && raw[i] != '\n')
+			out[j++] = raw[i];
+	while (j > 0 && (out[j - 1] == ' ' || out[j - 1] == '\t'))
+		j--;
+	out[j] = '\0';
+	i = 0;
+	while (out[i] == ' ' || out[i] == '\t')
+		i++;
+	if (i > 0)
+		memmove(out, out + i, j - i + 1);
+	return out;
+}
+
+int
+ct_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+int
+valid_header_name(const char *h)
+{
+	const char *p;
+
+	if (*h == '\0' || strlen(h) > 76)
+		return 0;
+	for (p = h; *p; p++)
+		if (*p <= 32 || *p >= 127 || *p == ':')
+			return 0;
+	return 1;
+}

@@ -1,0 +1,39 @@
+/* util.h - small string, number and address helpers shared by every module. */
+#ifndef SEAL_UTIL_H
+#define SEAL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation that never returns NULL: aborts the process on exhaustion is
+ * NOT done here; these return NULL and callers check. */
+char *xstrndup(const char *s, size_t n);
+
+/* ASCII case-insensitive search for needle in hay[0..haylen). */
+const char *memcasemem(const char *hay, size_t haylen, const char *needle, size_t nlen);
+
+/* Parse "123", "10K", "5M", "1G" (binary units). 0 on success. */
+int parse_size(const char *s, uint64_t *out);
+/* Parse "30s", "5m", "2h", "7d" or a plain number of seconds. 0 on success. */
+int parse_duration(const char *s, uint64_t *out_seconds);
+/* Parse a non-negative decimal integer with no sign, no junk. 0 on success. */
+int parse_uint(const char *s, uint64_t *out);
+
+/* Strip an SMTP envelope address: "<a@b> SIZE=1" -> "a@b"; "<>" -> "".
+ * Returns a new string (lower-cased domain), or NULL on allocation failure. */
+char *addr_normalize(const char *raw);
+/* The domain part of a normalized address ("" when there is none). */
+const char *addr_domain(const char *addr);
+/* 1 when domain equals d or is a subdomain of it; ASCII case-insensitive. */
+int domain_matches(const char *domain, const char *d);
+
+/* Remove CR and LF (header unfolding) and trim surrounding white space. */
+char *unfold_trim(const char *raw);
+
+/* 1 when h is a valid header field name (printable ASCII, no colon, <= 76). */
+int valid_header_name(const char *h);
+
+/* Constant-time comparison of n bytes. */
+int ct_equal(const void *a, const void *b, size_t n);
+
+#endif

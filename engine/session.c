@@ -1,0 +1,664 @@
+/*
+ * session.c - one message through the policy, the same way for the milter
+ * and for `sealctl process`.
+ *
+ * Data flows one way: facts about the message (envelope, headers, a MIME
+ * scan of the body as it streams in) -> policy decision (policy.c) -> edits
+ * and a verdict. Order of the work at end of message:
+ *   1. an internal error or a passed limit decides alone (fail closed);
+ *   2. a valid loop-guard marker: pass the message through untouched;
+ *      forged or stale markers are scheduled for removal;
+ *   3. the rules are evaluated; reject/tempfail end it;
+ *   4. edits: remove stale markers, strip the subject, replace tag headers,
+ *      add the marker when the message was changed.
+ *
+ * Calling rules: one session per message, one thread at a time, in protocol
+ * order (mail, rcpt..., header..., eoh, body..., eom), then free. A session
+ * freed before eom (abort, connection closed) leaves nothing behind: the
+ * spool file is unlinked from the start.
+ * Untrusted input: everything but the configuration. Every input is
+ * counted against the limits; once a limit is passed the rest is ignored
+ * and the verdict is a 552 5.3.4 rejection.
+ */
+#include "build-config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/spool.h"
+#include "common/util.h"
+#include "engine/marker.h"
+#include "engine/session.h"
+#include "mime/hdrdecode.h"
+#include "mime/mimescan.h"
+
+struct seal_session {
+	struct seal_config *cfg;
+	char *client_ip, *client_host, *auth, *qid;
+	char *sender;
+	struct strlist rcpts;
+	struct header *headers;
+	size_t nheaders, hcap;
+	uint64_t size;
+	struct mimescan *scan;
+	struct spool *spool;
+	int eoh_seen;
+	char *limit_error;     /* passed a limit: reject */
+	char *error;           /* internal error: tempfail */
+	int done;
+	struct seal_result res;
+	char *subject;
+};
+
+int
+config_needs_body(const struct seal_config *cfg)
+{
+	/* Walk each rule's condition tree looking for body-dependent kinds. */
+	size_t i;
+	struct cond *stack[256];
+
+	for (i = 0; i < cfg->nrules; i++) {
+		size_t sp = 0;
+		if (cfg->rules[i].cond == NULL)
+			continue;
+		stack[sp++] = cfg->rules[i].cond;
+		while (sp > 0) {
+			struct cond *c = stack[--sp];
+			size_t k;
+			if (c->kind == C_BODY || c->kind == C_ATTACHMENT || c->kind == C_SIZE)
+				return 1;
+			for (k = 0; k < c->nkids; k++) {
+				if (sp == sizeof(stack) / sizeof(stack[0]))
+					return 1;    /* too deep to tell: assume it does */
+				stack[sp++] = c->kids[k];
+			}
+		}
+	}
+	return 0;
+}
+
+static void
+set_limit(struct seal_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_limit(struct seal_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->limit_error)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s->limit_error, fmt, ap) < 0)
+		s->limit_error = NULL;
+	va_end(ap);
+	if (s->limit_error == NULL)
+		s->limit_error = strdup("a limit was passed");
+	/* Nothing more is needed: free the body's storage now. */
+	spool_free(s->spool);
+	s->spool = NULL;
+}
+
+void
+seal_session_fail(struct seal_session *s, const char *what)
+{
+	if (s->error == NULL)
+		s->error = strdup(what);
+}
+
+struct seal_session *
+seal_session_new(struct seal_config *cfg)
+{
+	struct seal_session *s = calloc(1, sizeof(*s));
+	struct mimescan_limits lim;
+
+	if (s == NULL)
+		return NULL;
+	s->cfg = config_ref(cfg);
+	lim.text_max = (size_t)cfg->body_scan_size;
+	lim.max_depth = (unsigned)cfg->max_mime_depth;
+	lim.max_parts = (unsigned)cfg->max_mime_parts;
+	s->scan = mimescan_new(&lim);
+	s->spool = spool_new(cfg->spool_dir, (size_t)cfg->spool_threshold);
+	s->sender = strdup("");
+	if (s->scan == NULL || s->spool == NULL || s->sender == NULL) {
+		seal_session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+replace(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = v ? strdup(v) : NULL;
+}
+
+void
+seal_session_client(struct seal_session *s, const char *ip, const char *host)
+{
+	replace(&s->client_ip, ip);
+	replace(&s->client_host, host);
+}
+
+void
+seal_session_auth(struct seal_session *s, const char *user)
+{
+	replace(&s->auth, user && *user ? user : NULL);
+}
+
+void
+seal_session_queue_id(struct seal_session *s, const char *qid)
+{
+	replace(&s->qid, qid);
+}
+
+void
+seal_session_mail(struct seal_session *s, const char *sender)
+{
+	char *n = addr_normalize(sender);
+
+	if (n == NULL) {
+		seal_session_fail(s, "out of memory");
+		return;
+	}
+	free(s->sender);
+	s->sender = n;
+}
+
+int
+seal_session_rcpt(struct seal_session *s, const char *rcpt)
+{
+	char *n;
+
+	if (s->rcpts.n >= s->cfg->max_recipients)
+		return -1;
+	n = addr_normalize(rcpt);
+	if (n == NULL || strlist_add(&s->rcpts, n) != 0)
+		seal_session_fail(s, "out of memory");
+	free(n);
+	return 0;
+}
+
+void
+seal_session_header(struct seal_session *s, const char *name, const char *value)
+{
+	size_t hlen = strlen(name) + strlen(value) + 3;
+	struct header *h;
+
+	if (s->limit_error || s->error)
+		return;
+	s->size += hlen;
+	if (hlen > s->cfg->max_header_size) {
+		set_limit(s, "header field %.40s is %zu bytes, over limits.max_header_size (%llu)", name, hlen,
+		    (unsigned long long)s->cfg->max_header_size);
+		return;
+	}
+	if (s->nheaders >= s->cfg->max_headers) {
+		set_limit(s, "more than limits.max_headers (%llu) header fields",
+		    (unsigned long long)s->cfg->max_headers);
+		return;
+	}
+	if (s->nheaders == s->hcap) {
+		size_t ncap = s->hcap ? s->hcap * 2 : 32;
+		struct header *nh = realloc(s->headers, ncap * sizeof(*nh));
+		if (nh == NULL) {
+			seal_session_fail(s, "out of memory storing headers");
+			return;
+		}
+		s->headers = nh;
+		s->hcap = ncap;
+	}
+	h = &s->headers[s->nheaders];
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (h->name == NULL || h->value == NULL) {
+		free(h->name);
+		free(h->value);
+		seal_session_fail(s, "out of memory storing headers");
+		return;
+	}
+	s->nheaders++;
+	mimescan_header(s->scan, name, value);
+}
+
+void
+seal_session_eoh(struct seal_session *s)
+{
+	s->eoh_seen = 1;
+	s->size += 2;
+}
+
+void
+seal_session_body(struct seal_session *s, const void *p, size_t n)
+{
+	if (s->limit_error || s->error)
+		return;
+	s->size += n;
+	if (s->cfg->max_message_size && s->size > s->cfg->max_message_size) {
+		set_limit(s, "message larger than limits.max_message_size (%llu bytes)",
+		    (unsigned long long)s->cfg->max_message_size);
+		return;
+	}
+	if (spool_write(s->spool, p, n) != 0) {
+		seal_session_fail(s, spool_error(s->spool));
+		return;
+	}
+	mimescan_feed(s->scan, p, n);
+	if (mimescan_limit_error(s->scan))
+		set_limit(s, "%s", mimescan_limit_error(s->scan));
+}
+
+int
+seal_session_body_done(const struct seal_session *s)
+{
+	return s->limit_error != NULL || s->error != NULL;
+}
+
+/* ---- end of message ----------------------------------------------------- */
+
+static int
+add_edit(struct seal_result *r, enum edit_kind kind, const char *name, const char *value, int index)
+{
+	struct edit *ne = realloc(r->edits, (r->nedits + 1) * sizeof(*ne));
+
+	if (ne == NULL)
+		return -1;
+	r->edits = ne;
+	ne[r->nedits].kind = kind;
+	ne[r->nedits].name = strdup(name);
+	ne[r->nedits].value = value ? strdup(value) : NULL;
+	ne[r->nedits].index = index;
+	if (ne[r->nedits].name == NULL || (value && ne[r->nedits].value == NULL)) {
+		free(ne[r->nedits].name);
+		free(ne[r->nedits].value);
+		return -1;
+	}
+	r->nedits++;
+	return 0;
+}
+
+static void
+set_reply(struct seal_result *r, int verdict, const char *code, const char *xcode, const char *text)
+{
+	r->verdict = verdict;
+	replace(&r->code, code);
+	replace(&r->xcode, xcode);
+	replace(&r->text, text);
+}
+
+/* Positions (1-based among fields of that name) of name, highest first, so
+ * deleting them in this order never shifts one still to come. */
+static int
+delete_all(struct seal_session *s, const char *name, const int *keep)
+{
+	size_t i, count = 0;
+	int rc = 0;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, name) == 0)
+			count++;
+	for (i = s->nheaders; i-- > 0;) {
+		if (strcasecmp(s->headers[i].name, name) != 0)
+			continue;
+		if (!(keep && keep[i]))
+			rc |= add_edit(&s->res, EDIT_DELETE_HEADER, name, NULL, (int)count);
+		count--;
+	}
+	return rc;
+}
+
+static void
+compute_direction(struct seal_session *s)
+{
+	const struct seal_config *c = s->cfg;
+	size_t i;
+	int trusted = config_is_trusted_ip(c, s->client_ip) || s->auth != NULL;
+	int org_sender = *s->sender && config_is_org_domain(c, addr_domain(s->sender));
+
+	s->res.direction = org_sender && trusted ? DIR_OUTBOUND : DIR_INBOUND;
+	s->res.internal = 0;
+	if (s->res.direction == DIR_OUTBOUND && s->rcpts.n > 0) {
+		s->res.internal = 1;
+		for (i = 0; i < s->rcpts.n; i++)
+			if (!config_is_org_domain(c, addr_domain(s->rcpts.v[i])))
+				s->res.internal = 0;
+	}
+}
+
+static const char *
+direction_name(const struct seal_result *r)
+{
+	return r->direction == DIR_INBOUND ? "inbound" : r->internal ? "internal" : "outbound";
+}
+
+static void
+make_summary(struct seal_session *s, const char *note)
+{
+	struct seal_result *r = &s->res;
+	struct sbuf b;
+	size_t i, j;
+
+	sbuf_init(&b, 0);
+	sbuf_printf(&b, "%s: direction=%s from=<%s> rcpts=%zu", s->qid ? s->qid : "NOQUEUE", direction_name(r),
+	    s->sender, s->rcpts.n);
+	if (r->decision.nfired == 0)
+		sbuf_adds(&b, " rules=none");
+	for (i = 0; i < r->decision.nfired; i++) {
+		const struct fired_rule *f = &r->decision.fired[i];
+		sbuf_printf(&b, "%s%s (%s)", i ? ", " : " rules=", f->rule->name, f->why);
+	}
+	sbuf_adds(&b, " actions=");
+	if (r->nedits == 0)
+		sbuf_adds(&b, "none");
+	for (j = 0; j < r->nedits; j++) {
+		const struct edit *e = &r->edits[j];
+		sbuf_printf(&b, "%s%s:%s", j ? "," : "",
+		    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
+	}
+	sbuf_printf(&b, " verdict=%s", r->verdict == VERDICT_ACCEPT ? "accept"
+	    : r->verdict == VERDICT_REJECT ? "reject" : "tempfail");
+	if (r->verdict != VERDICT_ACCEPT)
+		sbuf_printf(&b, " reply=\"%s %s %s\"", r->code, r->xcode, r->text);
+	if (note)
+		sbuf_printf(&b, " note=\"%s\"", note);
+	free(r->summary);
+	r->summary = sbuf_steal(&b);
+}
+
+/* Everything after the checks: evaluate and turn the decision into edits. */
+static const char *
+decide(struct seal_session *s, int *marker_keep)
+{
+	struct seal_result *r = &s->res;
+	struct msg_facts f;
+	const char *subj_raw = NULL;
+	size_t i, nparts = 0;
+	int modified = 0, truncated = 0;
+
+	mimescan_finish(s->scan);
+	if (mimescan_limit_error(s->scan)) {
+		set_limit(s, "%s", mimescan_limit_error(s->scan));
+		return NULL;
+	}
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, "Subject") == 0) {
+			subj_raw = s->headers[i].value;
+			break;
+		}
+	s->subject = subj_raw ? hdr_decode(subj_raw) : strdup("");
+	if (s->subject == NULL) {
+		seal_session_fail(s, "out of memory decoding the subject");
+		return NULL;
+	}
+	memset(&f, 0, sizeof(f));
+	f.cfg = s->cfg;
+	f.sender = s->sender;
+	f.rcpts = s->rcpts.v;
+	f.nrcpts = s->rcpts.n;
+	f.direction = r->direction;
+	f.internal = r->internal;
+	f.headers = s->headers;
+	f.nheaders = s->nheaders;
+	f.subject = s->subject;
+	f.text = mimescan_text(s->scan, &f.textlen, &truncated);
+	f.text_truncated = truncated;
+	f.parts = mimescan_parts(s->scan, &nparts);
+	f.nparts = nparts;
+	f.size = s->size;
+
+	if (policy_eval(s->cfg, &f, &r->decision) != 0) {
+		if (s->cfg->on_error == ON_ERROR_TEMPFAIL) {
+			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Policy evaluation failed; try again later");
+			return r->decision.error;
+		}
+		/* on_error: accept. Still remove forged markers. */
+		if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
+			seal_session_fail(s, "out of memory");
+		return r->decision.error;
+	}
+	if (r->decision.verdict != VERDICT_ACCEPT) {
+		const struct action *a = r->decision.reply;
+		set_reply(r, r->decision.verdict, a->code, a->xcode, a->text);
+		return NULL;
+	}
+
+	/* Forged or stale markers go. */
+	if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
+		goto oom;
+	/* Subject stripping. */
+	if (r->decision.nspans && subj_raw) {
+		char *stripped = subject_strip(s->subject, r->decision.spans, r->decision.nspans);
+		char *enc = stripped ? hdr_encode(stripped) : NULL;
+		char *val = NULL;
+		if (enc == NULL || asprintf(&val, " %s", enc) < 0 ||
+		    add_edit(r, EDIT_CHANGE_HEADER, "Subject", val, 1) != 0) {
+			free(stripped);
+			free(enc);
+			free(val);
+			goto oom;
+		}
+		free(stripped);
+		free(enc);
+		free(val);
+		modified = 1;
+	}
+	/* Tags: a sender cannot forge them, so existing fields of that name go first. */
+	for (i = 0; i < r->decision.nfired; i++) {
+		const struct rule *rule = r->decision.fired[i].rule;
+		size_t j, k;
+		for (j = 0; j < rule->nactions; j++) {
+			const struct action *a = &rule->actions[j];
+			int seen_before = 0;
+			char *val = NULL;
+			if (a->kind != A_TAG)
+				continue;
+			/* Delete originals once per header name, even if several rules tag it. */
+			for (k = 0; k < r->nedits; k++)
+				if (r->edits[k].kind == EDIT_ADD_HEADER && strcasecmp(r->edits[k].name, a->header) == 0)
+					seen_before = 1;
+			if (!seen_before && delete_all(s, a->header, NULL) != 0)
+				goto oom;
+			if (asprintf(&val, " %s", a->value) < 0 || add_edit(r, EDIT_ADD_HEADER, a->header, val, 0) != 0) {
+				free(val);
+				goto oom;
+			}
+			free(val);
+			modified = 1;
+		}
+	}
+	if (modified) {
+		char *m = marker_make(s->cfg, s->headers, s->nheaders, time(NULL));
+		if (m == NULL || add_edit(r, EDIT_ADD_HEADER, s->cfg->marker_header, m, 0) != 0) {
+			free(m);
+			goto oom;
+		}
+		free(m);
+	}
+	return NULL;
+oom:
+	seal_session_fail(s, "out of memory building edits");
+	return NULL;
+}
+
+static void
+clear_edits(struct seal_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nedits; i++) {
+		free(r->edits[i].name);
+		free(r->edits[i].value);
+	}
+	free(r->edits);
+	r->edits = NULL;
+	r->nedits = 0;
+}
+
+const struct seal_result *
+seal_session_eom(struct seal_session *s)
+{
+	struct seal_result *r = &s->res;
+	const char *note = NULL;
+	int *keep = NULL;
+	size_t i;
+	time_t now = time(NULL);
+
+	if (s->done)
+		return r;
+	s->done = 1;
+	r->verdict = VERDICT_ACCEPT;
+	compute_direction(s);
+
+	if (!s->limit_error && !s->error) {
+		/* Loop guard. keep[i] marks markers that are valid. */
+		keep = calloc(s->nheaders ? s->nheaders : 1, sizeof(*keep));
+		if (keep == NULL)
+			seal_session_fail(s, "out of memory");
+		for (i = 0; keep && i < s->nheaders; i++) {
+			if (strcasecmp(s->headers[i].name, s->cfg->marker_header) != 0)
+				continue;
+			if (marker_check(s->cfg, s->headers, s->nheaders, s->headers[i].value, now) == MARKER_VALID) {
+				keep[i] = 1;
+				r->already_processed = 1;
+			}
+		}
+		if (keep && r->already_processed)
+			note = "already processed (valid marker): passed through";
+		else if (keep)
+			note = decide(s, keep);
+		free(keep);
+	}
+	if (s->error) {
+		clear_edits(r);
+		if (s->cfg->on_error == ON_ERROR_TEMPFAIL || r->decision.nfired > 0)
+			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Temporary failure in the message filter");
+		else
+			r->verdict = VERDICT_ACCEPT;
+		note = s->error;
+	} else if (s->limit_error) {
+		clear_edits(r);
+		set_reply(r, VERDICT_REJECT, "552", "5.3.4", "Message cannot be inspected: it exceeds a policy limit");
+		note = s->limit_error;
+	} else if (mimescan_malformed(s->scan) && note == NULL) {
+		note = mimescan_malformed(s->scan);
+	}
+	make_summary(s, note);
+	return r;
+}
+
+/* ---- writing the delivered message -------------------------------------- */
+
+int
+seal_session_write(struct seal_session *s, FILE *out, const char *eol)
+{
+	const struct seal_result *r = &s->res;
+	struct header *h;
+	size_t n = s->nheaders, i, j;
+	int *gone;
+	int rc = 0;
+
+	if (s->spool == NULL)
+		return -1;
+	/* Apply the edits, in order, to a view of the header list. */
+	h = calloc(n + r->nedits + 1, sizeof(*h));
+	gone = calloc(n + r->nedits + 1, sizeof(*gone));
+	if (h == NULL || gone == NULL) {
+		free(h);
+		free(gone);
+		return -1;
+	}
+	memcpy(h, s->headers, n * sizeof(*h));
+	for (j = 0; j < r->nedits; j++) {
+		const struct edit *e = &r->edits[j];
+		if (e->kind == EDIT_ADD_HEADER) {
+			h[n].name = e->name;
+			h[n].value = e->value;
+			n++;
+			continue;
+		}
+		{
+			int seen = 0;
+			for (i = 0; i < n; i++) {
+				if (gone[i] || strcasecmp(h[i].name, e->name) != 0)
+					continue;
+				if (++seen == e->index) {
+					if (e->kind == EDIT_DELETE_HEADER)
+						gone[i] = 1;
+					else
+						h[i].value = e->value;
+					break;
+				}
+			}
+		}
+	}
+	/* Values are raw (folding kept, final line end not included). */
+	for (i = 0; i < n && rc == 0; i++)
+		if (!gone[i] && fprintf(out, "%s:%s%s", h[i].name, h[i].value, eol) < 0)
+			rc = -1;
+	if (rc == 0 && fputs(eol, out) < 0)
+		rc = -1;
+	if (rc == 0 && spool_copy_to(s->spool, out) != 0)
+		rc = -1;
+	free(h);
+	free(gone);
+	return rc;
+}
+
+const struct seal_config *
+seal_session_config(const struct seal_session *s)
+{
+	return s->cfg;
+}
+
+const struct header *
+seal_session_headers(const struct seal_session *s, size_t *n)
+{
+	*n = s->nheaders;
+	return s->headers;
+}
+
+uint64_t
+seal_session_spooled(const struct seal_session *s, int *on_disk)
+{
+	*on_disk = s->spool ? spool_on_disk(s->spool) : 0;
+	return s->spool ? spool_size(s->spool) : 0;
+}
+
+void
+seal_session_free(struct seal_session *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nheaders; i++) {
+		free(s->headers[i].name);
+		free(s->headers[i].value);
+	}
+	free(s->headers);
+	strlist_free(&s->rcpts);
+	mimescan_free(s->scan);
+	spool_free(s->spool);
+	clear_edits(&s->res);
+	decision_free(&s->res.decision);
+	free(s->res.code);
+	free(s->res.xcode);
+	free(s->res.text);
+	free(s->res.summary);
+	free(s->client_ip);
+	free(s->client_host);
+	free(s->auth);
+	free(s->qid);
+	free(s->sender);
+	free(s->subject);
+	free(s->limit_error);
+	free(s->error);
+	config_unref(s->cfg);
+	free(s);
+}

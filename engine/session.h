@@ -1,0 +1,69 @@
+/* session.h - one message through the policy: the library's front door.
+ *
+ * In:  connection facts, envelope, headers, body (as a stream).
+ * Out: a seal_result: the decision (rules fired and why), the verdict and
+ *      reply, and the edits to make (header changes). The milter turns the
+ *      edits into smfi_* calls; sealctl applies them to the message itself
+ *      (seal_result_write), so both deliver the same bytes.
+ */
+#ifndef SEAL_SESSION_H
+#define SEAL_SESSION_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rules/policy.h"
+
+enum edit_kind { EDIT_ADD_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER };
+
+struct edit {
+	enum edit_kind kind;
+	char *name;
+	char *value;          /* raw, with its leading space; NULL for delete */
+	int index;            /* change/delete: 1-based among fields of this name, at the time it is applied */
+};
+
+struct seal_result {
+	int verdict;          /* enum verdict */
+	char *code, *xcode, *text;   /* the SMTP reply, for reject/tempfail */
+	struct edit *edits;
+	size_t nedits;
+	struct decision decision;
+	int direction;        /* enum direction */
+	int internal;
+	int already_processed;       /* a valid marker: passed through untouched */
+	char *summary;        /* the one log line for this message */
+};
+
+struct seal_session;
+
+/* Pins cfg (a reference) for the life of the session. NULL on no memory. */
+struct seal_session *seal_session_new(struct seal_config *cfg);
+void seal_session_client(struct seal_session *s, const char *ip, const char *host);
+void seal_session_auth(struct seal_session *s, const char *user);
+void seal_session_queue_id(struct seal_session *s, const char *qid);
+void seal_session_mail(struct seal_session *s, const char *sender);
+/* 0, or -1 when the recipient is past limits.max_recipients (refuse it with 452 4.5.3). */
+int seal_session_rcpt(struct seal_session *s, const char *rcpt);
+void seal_session_header(struct seal_session *s, const char *name, const char *value);
+void seal_session_eoh(struct seal_session *s);
+void seal_session_body(struct seal_session *s, const void *p, size_t n);
+/* 1 when the body is no longer needed (a limit was passed): the milter may skip it. */
+int seal_session_body_done(const struct seal_session *s);
+/* Decide. The result belongs to the session. Never NULL. */
+const struct seal_result *seal_session_eom(struct seal_session *s);
+/* Write the message as it will be delivered (headers with the edits applied,
+ * then the body); eol is "\r\n" or "\n" for headers the edits add. */
+int seal_session_write(struct seal_session *s, FILE *out, const char *eol);
+/* Record an internal error (the milter failed to apply an edit, and so on). */
+void seal_session_fail(struct seal_session *s, const char *what);
+const struct seal_config *seal_session_config(const struct seal_session *s);
+/* The header fields received so far, in order. */
+const struct header *seal_session_headers(const struct seal_session *s, size_t *n);
+uint64_t seal_session_spooled(const struct seal_session *s, int *on_disk);
+void seal_session_free(struct seal_session *s);
+
+/* Does any rule need the body (body, attachment or size conditions)? */
+int config_needs_body(const struct seal_config *cfg);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * callbacks.c - translate libmilter callbacks into the session API
+ * (core/session.h) and the session's edits back into smfi_* calls. This
+ * file and sealmilter.c are the only ones that include libmilter.
+ *
+ * Per connection: client address and name, and whether the body was
+ * negotiated. Per message: one seal_session, created at MAIL FROM and freed
+ * at end of message, abort or close, so its spool file never outlives it.
+ *
+ * Fail closed: an edit the MTA refuses, a configuration that needs the body
+ * on a connection that negotiated it away, or no memory for a session, all
+ * end in a tempfail; the MTA keeps the message and retries.
+ *
+ * Calling rules: libmilter calls these, one thread per connection.
+ * Untrusted input: everything the MTA relays from the SMTP client.
+ */
+#include "build-config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "engine/session.h"
+#include "milter/milter.h"
+
+struct conn {
+	char ip[INET6_ADDRSTRLEN];
+	char *host;
+	int have_body;            /* the body steps were negotiated */
+	int can_skip;             /* the MTA understands SMFIS_SKIP */
+	struct seal_session *msg;
+};
+
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct seal_config *current;
+
+struct seal_config *
+milter_config_get(void)
+{
+	struct seal_config *c;
+
+	pthread_mutex_lock(&cfg_lock);
+	c = current ? config_ref(current) : NULL;
+	pthread_mutex_unlock(&cfg_lock);
+	return c;
+}
+
+void
+milter_config_set(struct seal_config *c)
+{
+	struct seal_config *old;
+
+	pthread_mutex_lock(&cfg_lock);
+	old = current;
+	current = c;
+	pthread_mutex_unlock(&cfg_lock);
+	config_unref(old);
+}
+
+static struct conn *
+conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+static void
+end_message(struct conn *c)
+{
+	seal_session_free(c->msg);
+	c->msg = NULL;
+}
+
+static sfsistat
+tempfail(SMFICTX *ctx, const char *why)
+{
+	seal_err("%s: %s: tempfail", smfi_getsymval(ctx, "i") ? smfi_getsymval(ctx, "i") : "NOQUEUE", why);
+	smfi_setreply(ctx, "451", "4.3.0", "Temporary failure in the message filter");
+	return SMFIS_TEMPFAIL;
+}
+
+static sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3,
+    unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	struct seal_config *cfg = milter_config_get();
+	unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+	unsigned long steps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	struct conn *c;
+
+	(void)f2;
+	(void)f3;
+	if (cfg == NULL)
+		return SMFIS_REJECT;
+	if ((f0 & want_actions) != want_actions) {
+		seal_err("the MTA does not offer the header actions sealmilter needs (offered 0x%lx)", f0);
+		config_unref(cfg);
+		return SMFIS_REJECT;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		config_unref(cfg);
+		return SMFIS_REJECT;
+	}
+	/* Ask only for what the configuration needs. */
+	steps &= f1;
+	if (f1 & SMFIP_HDR_LEADSPC)
+		steps |= SMFIP_HDR_LEADSPC;
+	else
+		seal_warn("the MTA cannot pass headers with their leading space; header bytes may change");
+	if (!config_needs_body(cfg) && (f1 & SMFIP_NOBODY))
+		steps |= SMFIP_NOBODY;
+	c->have_body = !(steps & SMFIP_NOBODY);
+	c->can_skip = (f1 & SMFIP_SKIP) != 0;
+	if (c->can_skip)
+		steps |= SMFIP_SKIP;
+	*pf0 = want_actions | (f0 & SMFIF_SETSYMLIST);
+	*pf1 = steps;
+	*pf2 = 0;
+	*pf3 = 0;
+	smfi_setpriv(ctx, c);
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "{auth_authen} i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	config_unref(cfg);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return SMFIS_TEMPFAIL;
+		c->have_body = 1;
+		smfi_setpriv(ctx, c);
+	}
+	c->ip[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->ip, sizeof(c->ip));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->ip, sizeof(c->ip));
+	free(c->host);
+	c->host = strdup(host ? host : "");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+	struct seal_config *cfg;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	end_message(c);
+	cfg = milter_config_get();
+	if (cfg == NULL)
+		return tempfail(ctx, "no configuration");
+	c->msg = seal_session_new(cfg);
+	config_unref(cfg);
+	if (c->msg == NULL)
+		return tempfail(ctx, "out of memory starting a message");
+	seal_session_client(c->msg, c->ip, c->host);
+	seal_session_auth(c->msg, smfi_getsymval(ctx, "{auth_authen}"));
+	seal_session_mail(c->msg, argv[0] ? argv[0] : "<>");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL || c->msg == NULL)
+		return SMFIS_TEMPFAIL;
+	if (seal_session_rcpt(c->msg, argv[0] ? argv[0] : "") != 0) {
+		smfi_setreply(ctx, "452", "4.5.3", "Too many recipients");
+		return SMFIS_TEMPFAIL;
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL || c->msg == NULL)
+		return SMFIS_TEMPFAIL;
+	seal_session_header(c->msg, name, value ? value : "");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_eoh(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL || c->msg == NULL)
+		return SMFIS_TEMPFAIL;
+	seal_session_eoh(c->msg);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL || c->msg == NULL)
+		return SMFIS_TEMPFAIL;
+	seal_session_body(c->msg, p, n);
+	if (c->can_skip && seal_session_body_done(c->msg))
+		return SMFIS_SKIP;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+	const struct seal_result *r;
+	const char *qid = smfi_getsymval(ctx, "i");
+	size_t i;
+	sfsistat rc;
+
+	if (c == NULL || c->msg == NULL)
+		return SMFIS_TEMPFAIL;
+	seal_session_queue_id(c->msg, qid ? qid : "NOQUEUE");
+	if (!c->have_body && config_needs_body(seal_session_config(c->msg)))
+		seal_session_fail(c->msg, "the configuration now needs the body, but this connection negotiated it "
+		    "away (reloaded); the MTA will retry on a new connection");
+	r = seal_session_eom(c->msg);
+	if (r->verdict == VERDICT_ACCEPT) {
+		for (i = 0; i < r->nedits; i++) {
+			const struct edit *e = &r->edits[i];
+			int ok = e->kind == EDIT_ADD_HEADER
+			    ? smfi_addheader(ctx, e->name, e->value)
+			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
+			if (ok != MI_SUCCESS) {
+				seal_info("%s", r->summary);
+				rc = tempfail(ctx, "the MTA refused a header edit");
+				end_message(c);
+				return rc;
+			}
+		}
+	}
+	seal_info("%s", r->summary);
+	switch (r->verdict) {
+	case VERDICT_REJECT:
+		smfi_setreply(ctx, r->code, r->xcode, r->text);
+		rc = SMFIS_REJECT;
+		break;
+	case VERDICT_TEMPFAIL:
+		smfi_setreply(ctx, r->code, r->xcode, r->text);
+		rc = SMFIS_TEMPFAIL;
+		break;
+	default:
+		rc = SMFIS_ACCEPT;
+	}
+	end_message(c);
+	return rc;
+}
+
+static sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c)
+		end_message(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_close(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c) {
+		end_message(c);
+		free(c->host);
+		free(c);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc sealmilter_desc = {
+	.xxfi_name = "sealmilter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST,
+	.xxfi_connect = cb_connect,
+	.xxfi_helo = NULL,
+	.xxfi_envfrom = cb_envfrom,
+	.xxfi_envrcpt = cb_envrcpt,
+	.xxfi_header = cb_header,
+	.xxfi_eoh = cb_eoh,
+	.xxfi_body = cb_body,
+	.xxfi_eom = cb_eom,
+	.xxfi_abort = cb_abort,
+	.xxfi_close = cb_close,
+	.xxfi_unknown = NULL,
+	.xxfi_data = NULL,
+	.xxfi_negotiate = cb_negotiate,
+};

@@ -1,0 +1,378 @@
+/*
+ * sealmilter.c - the daemon: command line, configuration, privileges,
+ * signals, and the libmilter main loop.
+ *
+ *   sealmilter -c FILE [-p SOCKET] [-f] [-n] [-d]
+ *
+ * Start-up order: load the configuration (refuse to start on any error),
+ * detach unless -f, open the socket and the keys as root, write the pid
+ * file, then drop to milter.user/milter.group, then serve.
+ *
+ * Signals: libmilter's own signal thread waits for SIGHUP (which it would
+ * answer by reopening its socket), SIGTERM and SIGINT. So smfi_main() runs in
+ * a second thread, and the main thread, which never blocks these signals,
+ * receives them (Linux delivers a process-directed signal to the main
+ * thread when it does not block it): SIGHUP reloads the configuration
+ * atomically (a new reference-counted snapshot; messages in flight finish on
+ * the one they started with; a configuration that fails to load is logged
+ * and the old one stays), SIGTERM/SIGINT stop gracefully.
+ *
+ * Calling rules: main() only.
+ * Untrusted input: none here (the command line and configuration are the
+ * administrator's); mail is handled in callbacks.c.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "mime/hdrdecode.h"
+#include "milter/milter.h"
+#include "rules/cfgerr.h"
+#include "rules/config.h"
+
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: sealmilter -c FILE [-p unix:/path|inet:PORT@HOST] [-f] [-n] [-d]\n"
+	    "  -c FILE  configuration file (YAML)\n"
+	    "  -p SOCK  socket to listen on (overrides milter.socket)\n"
+	    "  -f       stay in the foreground and log to stderr\n"
+	    "  -n       check the configuration and exit (0 when valid)\n"
+	    "  -d       log debug messages\n", f);
+}
+
+static struct seal_config *
+load_config(const char *path, int to_stderr)
+{
+	struct cfg_errors errs;
+	struct seal_config *c;
+	size_t i;
+
+	memset(&errs, 0, sizeof(errs));
+	c = config_load(path, CONFIG_DAEMON, &errs);
+	for (i = 0; i < errs.count; i++) {
+		if (to_stderr)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		else
+			seal_err("%s", errs.msgs[i]);
+	}
+	if (errs.dropped) {
+		if (to_stderr)
+			fprintf(stderr, "(%zu more errors not shown)\n", errs.dropped);
+		else
+			seal_err("(%zu more errors not shown)", errs.dropped);
+	}
+	cfg_errors_free(&errs);
+	return c;
+}
+
+static void
+on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sigpipe_fds[1], &b, 1) < 0) {
+		/* Nothing to do: the pipe is full, a signal is pending already. */
+	}
+	errno = saved;
+}
+
+static int
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void
+reload(const char *path)
+{
+	struct seal_config *old = milter_config_get(), *c;
+
+	seal_info("SIGHUP: reloading %s", path);
+	c = load_config(path, 0);
+	if (c == NULL) {
+		seal_err("reload failed: the configuration has errors (above); still running the previous one");
+		config_unref(old);
+		return;
+	}
+	if (old && (!same(old->socket, c->socket) || !same(old->user, c->user) || !same(old->group, c->group) ||
+	    !same(old->pid_file, c->pid_file)))
+		seal_warn("milter.socket, user, group and pid_file take effect only after a restart");
+	seal_info("reloaded: %zu rules, %zu patterns", c->nrules, c->npatterns);
+	milter_config_set(c);
+	config_unref(old);
+}
+
+static int
+drop_privileges(const struct seal_config *c)
+{
+	struct passwd *pw;
+	gid_t gid;
+
+	if (c->user == NULL)
+		return 0;
+	pw = getpwnam(c->user);
+	if (pw == NULL) {
+		seal_err("milter.user: no such user '%s'", c->user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (c->group) {
+		struct group *gr = getgrnam(c->group);
+		if (gr == NULL) {
+			seal_err("milter.group: no such group '%s'", c->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (getuid() != 0 && geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		seal_err("milter.user: must start as root to switch to '%s'", c->user);
+		return -1;
+	}
+	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+		seal_err("cannot switch to user %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		seal_err("could regain root after dropping privileges; refusing to run");
+		return -1;
+	}
+	return 0;
+}
+
+/* Give the unix socket to the run-time user, so the MTA's group can reach it. */
+static void
+socket_ownership(const char *sock, const struct seal_config *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	const char *path;
+
+	if (strncmp(sock, "unix:", 5) == 0)
+		path = sock + 5;
+	else if (strncmp(sock, "local:", 6) == 0)
+		path = sock + 6;
+	else if (sock[0] == '/')
+		path = sock;
+	else
+		return;
+	if (c->user && (pw = getpwnam(c->user)) != NULL) {
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (c->group && (gr = getgrnam(c->group)) != NULL)
+		gid = gr->gr_gid;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)
+		seal_warn("cannot chown socket %s: %s", path, strerror(errno));
+	if (chmod(path, 0660) != 0)
+		seal_warn("cannot chmod socket %s: %s", path, strerror(errno));
+}
+
+static int
+write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		seal_err("milter.pid_file: cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0) {
+		seal_err("milter.pid_file: cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") != 0)
+		return -1;
+	fd = open("/dev/null", O_RDWR);
+	if (fd < 0)
+		return -1;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+	return 0;
+}
+
+static void *
+milter_thread(void *arg)
+{
+	int *rc = arg;
+
+	*rc = smfi_main();
+	/* Wake the main thread if libmilter stopped on its own. */
+	on_signal(0);
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfgpath = NULL, *sock = NULL;
+	char *pid_file = NULL, *sock_copy = NULL;
+	size_t nrules;
+	int ch, foreground = 0, check = 0, debug = 0, milter_rc = 0;
+	struct seal_config *cfg;
+	struct sigaction sa;
+	sigset_t block, old;
+	pthread_t tid;
+
+	while ((ch = getopt(argc, argv, "c:p:fndh")) != -1) {
+		switch (ch) {
+		case 'c': cfgpath = optarg; break;
+		case 'p': sock = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'd': debug = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (cfgpath == NULL || optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	mime_init();
+	cfg = load_config(cfgpath, 1);
+	if (cfg == NULL) {
+		fprintf(stderr, "sealmilter: %s: configuration refused\n", cfgpath);
+		return 1;
+	}
+	sock_copy = strdup(sock ? sock : cfg->socket ? cfg->socket : "");
+	sock = sock_copy && *sock_copy ? sock_copy : NULL;
+	if (check) {
+		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
+		config_unref(cfg);
+		return 0;
+	}
+	if (sock == NULL) {
+		fprintf(stderr, "sealmilter: no socket: give -p or milter.socket\n");
+		config_unref(cfg);
+		return 1;
+	}
+	if (debug)
+		seal_log_set_level(SEAL_LOG_DEBUG);
+	if (!foreground) {
+		if (daemonize() != 0) {
+			fprintf(stderr, "sealmilter: cannot detach: %s\n", strerror(errno));
+			return 1;
+		}
+		seal_log_use_syslog("sealmilter");
+	}
+	if (cfg->marker_key_ephemeral)
+		seal_warn("milter.marker_key_file is not set: using a random key; markers will not survive a restart");
+
+	if (smfi_setconn((char *)sock) == MI_FAILURE || smfi_register(sealmilter_desc) == MI_FAILURE ||
+	    smfi_opensocket(1) == MI_FAILURE) {
+		seal_err("cannot listen on %s (in use, or a bad address?)", sock);
+		config_unref(cfg);
+		return 1;
+	}
+	socket_ownership(sock, cfg);
+	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0) {
+		config_unref(cfg);
+		return 1;
+	}
+	if (drop_privileges(cfg) != 0) {
+		config_unref(cfg);
+		return 1;
+	}
+	pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
+	nrules = cfg->nrules;
+	milter_config_set(cfg);     /* the milter owns this reference now */
+	cfg = NULL;
+
+	if (pipe(sigpipe_fds) != 0) {
+		seal_err("pipe: %s", strerror(errno));
+		return 1;
+	}
+	fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The milter thread and its children never take these signals. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0) {
+		seal_err("cannot start the milter thread");
+		return 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	seal_info("listening on %s (%zu rules)", sock, nrules);
+
+	for (;;) {
+		unsigned char b;
+		ssize_t n = read(sigpipe_fds[0], &b, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || b == 0)
+			break;             /* libmilter stopped */
+		if (b == SIGHUP) {
+			reload(cfgpath);
+			continue;
+		}
+		seal_info("signal %d: stopping; messages in progress finish first", b);
+		smfi_stop();
+		/* libmilter's signal thread takes SIGTERM now that we block it, and
+		 * closes the listening socket so smfi_main() returns. */
+		pthread_sigmask(SIG_BLOCK, &block, NULL);
+		kill(getpid(), SIGTERM);
+		break;
+	}
+	pthread_join(tid, NULL);
+	milter_config_set(NULL);
+	if (pid_file)
+		(void)unlink(pid_file);
+	free(pid_file);
+	free(sock_copy);
+	seal_info("stopped");
+	return milter_rc == MI_SUCCESS ? 0 : 1;
+}

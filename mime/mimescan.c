@@ -1,0 +1,624 @@
+/*
+ * mimescan.c - walk a message body as it streams in, without building a
+ * tree: find every MIME part, its type, file name and decoded size, and
+ * collect the decoded text of text parts (up to a cap) for body conditions.
+ *
+ * Why not GMime's parser: it recurses once per nesting level and has no
+ * depth limit, so a small hostile message could exhaust the stack; and it
+ * wants the whole message. This scanner keeps an explicit stack of
+ * boundaries (bounded by max_depth), memory bounded by the line cap, the
+ * part-header cap and text_max, and it never looks back.
+ *
+ * Calling rules: mimescan_header() for the top-level headers, then
+ * mimescan_feed() with the body, then mimescan_finish(); one thread.
+ * Untrusted input: everything. Missing or wrong boundaries, bad base64,
+ * bad quoted-printable, unknown charsets, NUL bytes and endless lines are
+ * all tolerated; the result is a best reading plus a "malformed" note, and
+ * passing a structural limit is reported as a limit error.
+ */
+#include "build-config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+#include "mime/hdrdecode.h"
+#include "mime/mimescan.h"
+
+#define LINE_CAP 8192          /* longer lines are content, never boundaries */
+#define PART_HEADER_CAP 65536  /* bytes of one part's headers that are read */
+
+enum state { S_HEADERS, S_BODY, S_PREAMBLE, S_EPILOGUE };
+enum cte { CTE_IDENTITY, CTE_BASE64, CTE_QP };
+
+struct frame {
+	char *boundary;
+	size_t blen;
+	int digest;               /* multipart/digest: parts default to message/rfc822 */
+};
+
+struct mimescan {
+	struct mimescan_limits lim;
+	enum state state;
+	struct frame *frames;
+	size_t nframes;
+	unsigned depth;           /* frames plus message/rfc822 levels */
+	int top_begun;
+
+	/* The current part's headers. */
+	char *h_ctype, *h_cte, *h_disp;
+	struct sbuf hdrs;         /* raw header block of a nested part */
+	int hdrs_over;
+	const char *default_ctype;
+
+	/* The current leaf part. */
+	int in_leaf;
+	enum cte cte;
+	int is_text;
+	char *charset;
+	struct sbuf parttext;     /* decoded text of this part, before charset conversion */
+	uint32_t b64acc;
+	int b64n;
+	size_t leaf_index;
+
+	/* The line being assembled. */
+	struct sbuf line;
+	int line_partial;         /* the current line continues one cut at LINE_CAP */
+
+	/* Results. */
+	struct sbuf text;
+	int text_truncated;
+	struct part_info *parts;
+	size_t nparts, partcap;
+	unsigned part_count;
+	char *limit_error;
+	char *malformed;
+	int dead;                 /* a limit was passed: ignore the rest */
+};
+
+struct mimescan *
+mimescan_new(const struct mimescan_limits *lim)
+{
+	struct mimescan *ms = calloc(1, sizeof(*ms));
+
+	if (ms == NULL)
+		return NULL;
+	ms->lim = *lim;
+	ms->state = S_BODY;
+	ms->default_ctype = "text/plain";
+	sbuf_init(&ms->hdrs, PART_HEADER_CAP);
+	sbuf_init(&ms->parttext, lim->text_max ? lim->text_max : 1);
+	sbuf_init(&ms->line, LINE_CAP);
+	sbuf_init(&ms->text, lim->text_max ? lim->text_max : 1);
+	return ms;
+}
+
+static void
+note_malformed(struct mimescan *ms, const char *what)
+{
+	if (ms->malformed == NULL)
+		ms->malformed = strdup(what);
+}
+
+/* Record that a limit was passed: what, and the limit's value. */
+static void
+limit(struct mimescan *ms, const char *what, unsigned v)
+{
+	if (ms->limit_error == NULL && asprintf(&ms->limit_error, "%s (%u)", what, v) < 0)
+		ms->limit_error = NULL;
+	ms->dead = 1;
+}
+
+void
+mimescan_header(struct mimescan *ms, const char *name, const char *value)
+{
+	char **slot = NULL;
+
+	if (strcasecmp(name, "Content-Type") == 0)
+		slot = &ms->h_ctype;
+	else if (strcasecmp(name, "Content-Transfer-Encoding") == 0)
+		slot = &ms->h_cte;
+	else if (strcasecmp(name, "Content-Disposition") == 0)
+		slot = &ms->h_disp;
+	if (slot && *slot == NULL)     /* the first one counts, as in most readers */
+		*slot = strdup(value);
+}
+
+static void
+clear_part_headers(struct mimescan *ms)
+{
+	free(ms->h_ctype);
+	free(ms->h_cte);
+	free(ms->h_disp);
+	ms->h_ctype = ms->h_cte = ms->h_disp = NULL;
+}
+
+/* ---- leaf parts --------------------------------------------------------- */
+
+static void
+leaf_bytes(struct mimescan *ms, const char *p, size_t n)
+{
+	ms->parts[ms->leaf_index].size += n;
+	if (!ms->is_text || n == 0)
+		return;
+	if (ms->text.len + ms->parttext.len + n > ms->lim.text_max) {
+		size_t room = ms->lim.text_max > ms->text.len + ms->parttext.len
+		    ? ms->lim.text_max - ms->text.len - ms->parttext.len : 0;
+		if (room)
+			sbuf_add(&ms->parttext, p, room);
+		ms->text_truncated = 1;
+		return;
+	}
+	sbuf_add(&ms->parttext, p, n);
+}
+
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode one body line (without its line end) of the current leaf. The
+ * line may be any length (over-long lines arrive whole); out is flushed
+ * whenever it fills. */
+static void
+leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
+{
+	char out[LINE_CAP + 4];
+	size_t o = 0, i;
+
+	switch (ms->cte) {
+	case CTE_BASE64:
+		for (i = 0; i < n; i++) {
+			int v = b64val((unsigned char)p[i]);
+			if (v < 0)
+				continue;
+			ms->b64acc = (ms->b64acc << 6) | (uint32_t)v;
+			if (++ms->b64n == 4) {
+				out[o++] = (char)(ms->b64acc >> 16);
+				out[o++] = (char)(ms->b64acc >> 8);
+				out[o++] = (char)ms->b64acc;
+				ms->b64n = 0;
+				ms->b64acc = 0;
+				if (o + 3 > sizeof(out)) {
+					leaf_bytes(ms, out, o);
+					o = 0;
+				}
+			}
+		}
+		leaf_bytes(ms, out, o);
+		break;
+	case CTE_QP: {
+		int soft = 0;
+		/* Trailing white space is not part of the data (RFC 2045 6.7). */
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		for (i = 0; i < n; i++) {
+			if (p[i] == '=') {
+				if (i + 1 == n) {
+					soft = 1;
+					break;
+				}
+				if (i + 2 < n && hexval((unsigned char)p[i + 1]) >= 0 &&
+				    hexval((unsigned char)p[i + 2]) >= 0) {
+					out[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
+					i += 2;
+					if (o + 2 > sizeof(out)) {
+						leaf_bytes(ms, out, o);
+						o = 0;
+					}
+					continue;
+				}
+			}
+			out[o++] = p[i];
+			if (o + 2 > sizeof(out)) {
+				leaf_bytes(ms, out, o);
+				o = 0;
+			}
+		}
+		if (eol && !soft)
+			out[o++] = '\n';
+		leaf_bytes(ms, out, o);
+		break;
+	}
+	default:
+		leaf_bytes(ms, p, n);
+		if (eol)
+			leaf_bytes(ms, "\n", 1);
+		break;
+	}
+}
+
+static void
+end_leaf(struct mimescan *ms)
+{
+	if (!ms->in_leaf)
+		return;
+	if (ms->is_text && ms->parttext.len) {
+		size_t ulen = 0;
+		char *u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
+		if (u) {
+			if (ms->text.len + ulen > ms->lim.text_max) {
+				ulen = ms->lim.text_max - ms->text.len;
+				ms->text_truncated = 1;
+			}
+			sbuf_add(&ms->text, u, ulen);
+			if (ms->text.len < ms->lim.text_max)
+				sbuf_addc(&ms->text, '\n');
+			free(u);
+		}
+	}
+	sbuf_reset(&ms->parttext);
+	free(ms->charset);
+	ms->charset = NULL;
+	ms->in_leaf = 0;
+}
+
+/* ---- structure ---------------------------------------------------------- */
+
+static void
+begin_part(struct mimescan *ms, const char *default_ctype)
+{
+	end_leaf(ms);
+	clear_part_headers(ms);
+	sbuf_reset(&ms->hdrs);
+	ms->hdrs_over = 0;
+	ms->default_ctype = default_ctype;
+	ms->state = S_HEADERS;
+}
+
+static int
+push_frame(struct mimescan *ms, const char *boundary, int digest)
+{
+	struct frame *nf = realloc(ms->frames, (ms->nframes + 1) * sizeof(*nf));
+
+	if (nf == NULL)
+		return -1;
+	ms->frames = nf;
+	nf[ms->nframes].boundary = strdup(boundary);
+	nf[ms->nframes].blen = strlen(boundary);
+	nf[ms->nframes].digest = digest;
+	ms->nframes++;
+	return 0;
+}
+
+static enum cte
+cte_parse(const char *raw)
+{
+	enum cte e = CTE_IDENTITY;
+	char *c;
+
+	if (raw == NULL || (c = unfold_trim(raw)) == NULL)
+		return CTE_IDENTITY;
+	if (strcasecmp(c, "base64") == 0)
+		e = CTE_BASE64;
+	else if (strcasecmp(c, "quoted-printable") == 0)
+		e = CTE_QP;
+	free(c);
+	return e;
+}
+
+static int
+cte_is_identity(const char *raw)
+{
+	return cte_parse(raw) == CTE_IDENTITY;
+}
+
+/* The headers of the current part are complete: decide what it is. */
+static void
+headers_done(struct mimescan *ms)
+{
+	struct mime_ctype ct;
+	struct part_info *pi;
+	char *fname = NULL;
+	int att = 0;
+
+	mime_ctype_parse(ms->h_ctype, ms->default_ctype, &ct);
+	if (strncmp(ct.type, "multipart/", 10) == 0) {
+		if (ct.boundary == NULL || strlen(ct.boundary) > 200) {
+			note_malformed(ms, "multipart without a usable boundary");
+			free(ct.type);
+			ct.type = strdup("application/octet-stream");
+		} else {
+			if (++ms->depth > ms->lim.max_depth) {
+				limit(ms, "MIME nesting deeper than limits.max_mime_depth", ms->lim.max_depth);
+			} else if (push_frame(ms, ct.boundary, strcmp(ct.type, "multipart/digest") == 0) == 0) {
+				ms->state = S_PREAMBLE;
+			}
+			mime_ctype_free(&ct);
+			clear_part_headers(ms);
+			return;
+		}
+	}
+	if (strcmp(ct.type, "message/rfc822") == 0 && cte_is_identity(ms->h_cte)) {
+		/* A message inside: its own headers follow. */
+		mime_ctype_free(&ct);
+		if (++ms->depth > ms->lim.max_depth) {
+			limit(ms, "MIME nesting deeper than limits.max_mime_depth", ms->lim.max_depth);
+			return;
+		}
+		begin_part(ms, "text/plain");
+		return;
+	}
+	/* A leaf. */
+	if (++ms->part_count > ms->lim.max_parts) {
+		mime_ctype_free(&ct);
+		limit(ms, "more MIME parts than limits.max_mime_parts", ms->lim.max_parts);
+		return;
+	}
+	if (ms->nparts == ms->partcap) {
+		size_t ncap = ms->partcap ? ms->partcap * 2 : 8;
+		struct part_info *np = realloc(ms->parts, ncap * sizeof(*np));
+		if (np == NULL) {
+			mime_ctype_free(&ct);
+			limit(ms, "out of memory; MIME parts so far", ms->part_count);
+			return;
+		}
+		ms->parts = np;
+		ms->partcap = ncap;
+	}
+	mime_disposition_parse(ms->h_disp, &att, &fname);
+	if (fname == NULL && ct.name)
+		fname = strdup(ct.name);
+	pi = &ms->parts[ms->nparts];
+	memset(pi, 0, sizeof(*pi));
+	pi->content_type = ct.type;
+	ct.type = NULL;
+	pi->filename = fname;
+	pi->attachment = att || fname != NULL;
+	ms->leaf_index = ms->nparts++;
+	ms->in_leaf = 1;
+	ms->is_text = !pi->attachment && (strcmp(pi->content_type, "text/plain") == 0 ||
+	    strcmp(pi->content_type, "text/html") == 0);
+	ms->charset = ct.charset;
+	ct.charset = NULL;
+	ms->cte = cte_parse(ms->h_cte);
+	ms->b64acc = 0;
+	ms->b64n = 0;
+	mime_ctype_free(&ct);
+	clear_part_headers(ms);
+	ms->state = S_BODY;
+}
+
+static void
+top_begin(struct mimescan *ms)
+{
+	ms->top_begun = 1;
+	headers_done(ms);
+}
+
+/* Parse the accumulated header block of a nested part. */
+static void
+parse_part_headers(struct mimescan *ms)
+{
+	char *p = ms->hdrs.data, *line, *save = NULL;
+
+	if (p == NULL)
+		return;
+	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':');
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		mimescan_header(ms, line, colon + 1);
+	}
+}
+
+/* Is line a boundary of an open frame? Returns the frame index + 1, and
+ * sets *close for a closing delimiter. */
+static size_t
+boundary_of(struct mimescan *ms, const char *p, size_t n, int *close)
+{
+	size_t i, j;
+
+	if (n < 3 || p[0] != '-' || p[1] != '-')
+		return 0;
+	for (i = ms->nframes; i-- > 0;) {
+		const struct frame *f = &ms->frames[i];
+		if (n - 2 < f->blen || memcmp(p + 2, f->boundary, f->blen) != 0)
+			continue;
+		j = 2 + f->blen;
+		*close = n - j >= 2 && p[j] == '-' && p[j + 1] == '-';
+		if (*close)
+			j += 2;
+		for (; j < n; j++)
+			if (p[j] != ' ' && p[j] != '\t')
+				break;
+		if (j == n)
+			return i + 1;
+	}
+	return 0;
+}
+
+static void
+process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start)
+{
+	size_t fi;
+	int close = 0;
+
+	if (ms->dead)
+		return;
+	/* Strip the CR of CRLF. */
+	if (eol && n > 0 && p[n - 1] == '\r')
+		n--;
+	if (at_start && (fi = boundary_of(ms, p, n, &close)) != 0) {
+		int digest = ms->frames[fi - 1].digest;
+		end_leaf(ms);
+		/* Frames inside the matched one end here too (missing close delimiters). */
+		while (ms->nframes > fi) {
+			ms->nframes--;
+			free(ms->frames[ms->nframes].boundary);
+			ms->depth--;
+			note_malformed(ms, "a multipart was not closed");
+		}
+		if (close) {
+			ms->nframes--;
+			free(ms->frames[ms->nframes].boundary);
+			ms->depth--;
+			ms->state = S_EPILOGUE;
+		} else {
+			begin_part(ms, digest ? "message/rfc822" : "text/plain");
+		}
+		return;
+	}
+	switch (ms->state) {
+	case S_HEADERS:
+		if (at_start && n == 0) {
+			parse_part_headers(ms);
+			headers_done(ms);
+		} else if (!ms->hdrs_over) {
+			/* Unfold continuation lines into the previous header. */
+			if (at_start && ms->hdrs.len > 0 && (p[0] == ' ' || p[0] == '\t'))
+				ms->hdrs.len--, ms->hdrs.data[ms->hdrs.len] = '\0';
+			if (sbuf_add(&ms->hdrs, p, n) != 0 || (eol && sbuf_addc(&ms->hdrs, '\n') != 0)) {
+				ms->hdrs_over = 1;
+				note_malformed(ms, "part headers too long");
+			}
+		}
+		break;
+	case S_BODY:
+		if (ms->in_leaf)
+			leaf_line(ms, p, n, eol);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Pass the buffered start of an over-long line on as content. */
+static void
+flush_partial(struct mimescan *ms)
+{
+	if (ms->line.len)
+		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial);
+	sbuf_reset(&ms->line);
+	ms->line_partial = 1;
+}
+
+void
+mimescan_feed(struct mimescan *ms, const char *p, size_t n)
+{
+	size_t i, start = 0, seg;
+
+	if (!ms->top_begun)
+		top_begin(ms);
+	for (i = 0; i < n && !ms->dead; i++) {
+		if (p[i] != '\n')
+			continue;
+		seg = i - start;            /* bytes before the LF */
+		if (ms->line.len + seg <= LINE_CAP) {
+			if (ms->line.len) {
+				sbuf_add(&ms->line, p + start, seg);
+				process_line(ms, ms->line.data, ms->line.len, 1, !ms->line_partial);
+			} else {
+				process_line(ms, p + start, seg, 1, !ms->line_partial);
+			}
+		} else {
+			/* Too long to be a boundary: content, in two pieces. */
+			flush_partial(ms);
+			process_line(ms, p + start, seg, 1, 0);
+		}
+		sbuf_reset(&ms->line);
+		ms->line_partial = 0;
+		start = i + 1;
+	}
+	if (start < n && !ms->dead && sbuf_add(&ms->line, p + start, n - start) != 0) {
+		flush_partial(ms);
+		process_line(ms, p + start, n - start, 0, 0);
+	}
+}
+
+void
+mimescan_finish(struct mimescan *ms)
+{
+	if (!ms->top_begun)
+		top_begin(ms);
+	if (ms->line.len && !ms->dead)
+		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial);
+	sbuf_reset(&ms->line);
+	if (ms->state == S_HEADERS && !ms->dead) {
+		parse_part_headers(ms);
+		headers_done(ms);
+	}
+	end_leaf(ms);
+	if (ms->nframes && !ms->dead)
+		note_malformed(ms, "a multipart has no closing boundary");
+}
+
+const char *
+mimescan_text(const struct mimescan *ms, size_t *len, int *truncated)
+{
+	*len = ms->text.len;
+	*truncated = ms->text_truncated;
+	return ms->text.data ? ms->text.data : "";
+}
+
+const struct part_info *
+mimescan_parts(const struct mimescan *ms, size_t *n)
+{
+	*n = ms->nparts;
+	return ms->parts;
+}
+
+const char *
+mimescan_limit_error(const struct mimescan *ms)
+{
+	return ms->limit_error;
+}
+
+const char *
+mimescan_malformed(const struct mimescan *ms)
+{
+	return ms->malformed;
+}
+
+void
+mimescan_free(struct mimescan *ms)
+{
+	size_t i;
+
+	if (ms == NULL)
+		return;
+	for (i = 0; i < ms->nframes; i++)
+		free(ms->frames[i].boundary);
+	free(ms->frames);
+	for (i = 0; i < ms->nparts; i++) {
+		free(ms->parts[i].content_type);
+		free(ms->parts[i].filename);
+	}
+	free(ms->parts);
+	clear_part_headers(ms);
+	free(ms->charset);
+	sbuf_free(&ms->hdrs);
+	sbuf_free(&ms->parttext);
+	sbuf_free(&ms->line);
+	sbuf_free(&ms->text);
+	free(ms->limit_error);
+	free(ms->malformed);
+	free(ms);
+}

@@ -1,0 +1,295 @@
+/*
+ * action.c - rule actions: built from the "then:" part of a rule.
+ *
+ * Actions in this release: tag (add a header), reject and tempfail (an SMTP
+ * reply), and stop (end evaluation). The order in which fired actions take
+ * effect is fixed and documented in docs/policy.md, whatever order a rule
+ * lists them in: reject/tempfail of the first rule that has one decides the
+ * reply and ends evaluation; otherwise the subject is stripped and tags are
+ * added in rule order.
+ *
+ * Calling rules: actions_build() at load time only.
+ * Untrusted input: none (configuration). Header names and values and reply
+ * texts are validated here so that nothing the milter sends the MTA can
+ * break the SMTP or header syntax.
+ */
+#include "build-config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "rules/cfgerr.h"
+#include "rules/policy.h"
+#include "rules/regex.h"
+#include "rules/yamltree.h"
+
+const struct key_doc action_docs[] = {
+	{ "tag", "tag: { header: NAME, value: TEXT } (or a list of them)",
+	  "Add a header field to the delivered message. Any field of that name already in the message is "
+	  "removed first, so a sender cannot forge a tag." },
+	{ "reject", "reject: \"5.7.1 TEXT\" | { code: 550, status: 5.7.1, text: TEXT } | true",
+	  "Refuse the message with a permanent SMTP error (5xx). The client, not the recipient, gets the text." },
+	{ "tempfail", "tempfail: \"4.7.1 TEXT\" | { code: 451, status: 4.7.1, text: TEXT } | true",
+	  "Refuse the message with a temporary SMTP error (4xx): the client retries later." },
+	{ "stop", "stop: true", "Evaluate no further rules once this rule fires." },
+};
+const size_t action_ndocs = sizeof(action_docs) / sizeof(action_docs[0]);
+
+static int
+valid_reply_text(const char *t)
+{
+	const unsigned char *p;
+
+	if (strlen(t) > 400)
+		return 0;
+	for (p = (const unsigned char *)t; *p; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '%')
+			return 0;
+	return 1;
+}
+
+static int
+valid_header_value(const char *v)
+{
+	const unsigned char *p;
+
+	if (strlen(v) > 900)
+		return 0;
+	for (p = (const unsigned char *)v; *p; p++)
+		if (*p == '\r' || *p == '\n' || *p == 0)
+			return 0;
+	return 1;
+}
+
+/* "5.7.1 text" -> xcode, text. */
+static int
+split_status(const char *s, char cls, char **xcode, char **text)
+{
+	const char *sp;
+
+	if (s[0] == cls && s[1] == '.' && isdigit((unsigned char)s[2]) && (sp = strchr(s, ' ')) != NULL) {
+		const char *p;
+		int dots = 0;
+		for (p = s; p < sp; p++) {
+			if (*p == '.')
+				dots++;
+			else if (!isdigit((unsigned char)*p))
+				return -1;
+		}
+		if (dots != 2)
+			return -1;
+		*xcode = xstrndup(s, (size_t)(sp - s));
+		*text = strdup(sp + 1);
+	} else {
+		*text = strdup(s);
+	}
+	return 0;
+}
+
+static int
+build_reply(const struct ynode *n, struct rule *r, struct action *a, struct cfg_errors *errs)
+{
+	int perm = a->kind == A_REJECT;
+	const char *what = perm ? "reject" : "tempfail";
+	char cls = perm ? '5' : '4';
+	int flag;
+
+	if (n->kind == Y_SCALAR && yscalar_bool(n, &flag) == 0) {
+		if (!flag) {
+			cfg_error(errs, n, "%s: false makes no sense; leave the action out", what);
+			return -1;
+		}
+	} else if (n->kind == Y_SCALAR) {
+		if (split_status(n->value, cls, &a->xcode, &a->text) != 0) {
+			cfg_error(errs, n, "%s: '%s' does not start with a valid status like %c.7.1", what, n->value, cls);
+			return -1;
+		}
+	} else if (n->kind == Y_MAP) {
+		static const char *const keys[] = { "code", "status", "text" };
+		const struct ynode *v;
+		size_t i, j;
+		for (i = 0; i < n->n; i++) {
+			int ok = 0;
+			for (j = 0; j < 3; j++)
+				ok |= strcmp(ymap_key(n, i)->value, keys[j]) == 0;
+			if (!ok) {
+				cfg_error(errs, ymap_key(n, i), "%s: unknown key '%s' (keys: code, status, text)", what,
+				    ymap_key(n, i)->value);
+				return -1;
+			}
+		}
+		if ((v = ymap_get(n, "code"))) {
+			if (v->kind != Y_SCALAR || strlen(v->value) != 3 || v->value[0] != cls ||
+			    !isdigit((unsigned char)v->value[1]) || !isdigit((unsigned char)v->value[2])) {
+				cfg_error(errs, v, "%s: code: expected a %cxx SMTP code", what, cls);
+				return -1;
+			}
+			a->code = strdup(v->value);
+		}
+		if ((v = ymap_get(n, "status"))) {
+			char *dummy = NULL;
+			char *tmp = NULL;
+			if (v->kind != Y_SCALAR || asprintf(&tmp, "%s x", v->value) < 0 ||
+			    split_status(tmp, cls, &a->xcode, &dummy) != 0 || a->xcode == NULL) {
+				cfg_error(errs, v, "%s: status: expected an enhanced status code like %c.7.1", what, cls);
+				free(tmp);
+				free(dummy);
+				return -1;
+			}
+			free(tmp);
+			free(dummy);
+		}
+		if ((v = ymap_get(n, "text"))) {
+			if (v->kind != Y_SCALAR) {
+				cfg_error(errs, v, "%s: text: expected a string", what);
+				return -1;
+			}
+			a->text = strdup(v->value);
+		}
+	} else {
+		cfg_error(errs, n, "%s: expected \"%c.7.1 text\", true, or { code, status, text }", what, cls);
+		return -1;
+	}
+	if (a->code == NULL)
+		a->code = strdup(perm ? "550" : "451");
+	if (a->xcode == NULL)
+		a->xcode = strdup(perm ? "5.7.1" : "4.7.1");
+	if (a->text == NULL && asprintf(&a->text, "Message %s by policy (rule %s)",
+	    perm ? "rejected" : "deferred", r->name) < 0)
+		a->text = NULL;
+	if (a->text == NULL || !valid_reply_text(a->text)) {
+		cfg_error(errs, n, "%s: the text must be printable ASCII, at most 400 characters, without %%", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+build_tag(const struct ynode *n, struct action *a, struct cfg_errors *errs)
+{
+	const struct ynode *h, *v;
+	size_t i;
+
+	if (n->kind != Y_MAP) {
+		cfg_error(errs, n, "tag: expected { header: NAME, value: TEXT }");
+		return -1;
+	}
+	for (i = 0; i < n->n; i++)
+		if (strcmp(ymap_key(n, i)->value, "header") && strcmp(ymap_key(n, i)->value, "value")) {
+			cfg_error(errs, ymap_key(n, i), "tag: unknown key '%s' (keys: header, value)", ymap_key(n, i)->value);
+			return -1;
+		}
+	h = ymap_get(n, "header");
+	v = ymap_get(n, "value");
+	if (h == NULL || h->kind != Y_SCALAR || !valid_header_name(h->value)) {
+		cfg_error(errs, h ? h : n, "tag: header: is required and must be a header field name");
+		return -1;
+	}
+	if (v == NULL || v->kind != Y_SCALAR || !valid_header_value(v->value)) {
+		cfg_error(errs, v ? v : n, "tag: value: is required: one line of at most 900 characters");
+		return -1;
+	}
+	a->kind = A_TAG;
+	a->header = strdup(h->value);
+	a->value = strdup(v->value);
+	return 0;
+}
+
+static struct action *
+push_action(struct rule *r)
+{
+	struct action *na = realloc(r->actions, (r->nactions + 1) * sizeof(*na));
+
+	if (na == NULL)
+		return NULL;
+	r->actions = na;
+	memset(&na[r->nactions], 0, sizeof(*na));
+	return &na[r->nactions++];
+}
+
+int
+actions_build(const struct ynode *node, struct rule *r, struct cfg_errors *errs)
+{
+	size_t i, j;
+	int rc = 0, terminal = 0;
+
+	if (node->kind != Y_MAP || node->n == 0) {
+		cfg_error(errs, node, "rule '%s': then: expected a mapping of actions (tag, reject, tempfail, stop)",
+		    r->name);
+		return -1;
+	}
+	for (i = 0; i < node->n; i++) {
+		const char *k = ymap_key(node, i)->value;
+		const struct ynode *v = ymap_val(node, i);
+		struct action *a;
+
+		if (strcmp(k, "tag") == 0) {
+			size_t n = v->kind == Y_SEQ ? v->n : 1;
+			for (j = 0; j < n; j++) {
+				if ((a = push_action(r)) == NULL)
+					return -1;
+				if (build_tag(v->kind == Y_SEQ ? v->items[j] : v, a, errs) != 0) {
+					r->nactions--;
+					rc = -1;
+				}
+			}
+		} else if (strcmp(k, "reject") == 0 || strcmp(k, "tempfail") == 0) {
+			if (terminal++) {
+				cfg_error(errs, ymap_key(node, i), "rule '%s': give only one of reject and tempfail", r->name);
+				rc = -1;
+				continue;
+			}
+			if ((a = push_action(r)) == NULL)
+				return -1;
+			a->kind = k[0] == 'r' ? A_REJECT : A_TEMPFAIL;
+			if (build_reply(v, r, a, errs) != 0)
+				rc = -1;
+		} else if (strcmp(k, "stop") == 0) {
+			if (yscalar_bool(v, &r->stop) != 0) {
+				cfg_error(errs, v, "stop: expected true or false");
+				rc = -1;
+			}
+		} else {
+			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
+			    "stop)", r->name, k);
+			rc = -1;
+		}
+	}
+	if (rc == 0 && r->nactions == 0 && !r->stop) {
+		cfg_error(errs, node, "rule '%s': then: has no action", r->name);
+		rc = -1;
+	}
+	return rc;
+}
+
+void
+rule_clear(struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nactions; i++) {
+		free(r->actions[i].header);
+		free(r->actions[i].value);
+		free(r->actions[i].code);
+		free(r->actions[i].xcode);
+		free(r->actions[i].text);
+	}
+	free(r->actions);
+	cond_free(r->cond);
+	free(r->name);
+	free(r->description);
+	free(r->file);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+pattern_clear(struct pattern *p)
+{
+	free(p->name);
+	free(p->description);
+	sregex_free(p->re);
+	memset(p, 0, sizeof(*p));
+}

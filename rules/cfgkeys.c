@@ -1,0 +1,97 @@
+/*
+ * cfgkeys.c - the one table of scalar configuration keys.
+ *
+ * The loader (config.c), `sealmilter -n` and the generated reference
+ * (`sealctl config-reference`, docs/config-reference.md) all read this
+ * table, so a key exists in exactly one place. Sections whose values are
+ * structured (patterns, rules, include) are listed as CT_SECTION for the
+ * documentation; their grammar lives with their builders (cond.c, action.c).
+ *
+ * Calling rules: read-only data.
+ * Untrusted input: none.
+ */
+#include "build-config.h"
+
+#include <stddef.h>
+
+#include "rules/config.h"
+
+#define OFF(field) offsetof(struct seal_config, field)
+#define KIB 1024ULL
+#define MIB (1024ULL * 1024)
+#define GIB (1024ULL * 1024 * 1024)
+#define DAY 86400ULL
+
+const struct cfg_key cfg_keys[] = {
+	{ "organization.name", CT_STRING, OFF(org_name), "", 0, 0, NULL,
+	  "The organisation's name, used in logs and (later) in branding." },
+	{ "organization.domains", CT_DOMAINS, OFF(org_domains), NULL, 0, 0, NULL,
+	  "The organisation's mail domains (required). Subdomains count too. A sender or recipient in these "
+	  "domains is \"in organization\"." },
+	{ "organization.trusted_networks", CT_NETWORKS, OFF(trusted), "127.0.0.0/8, ::1/128", 0, 0, NULL,
+	  "Client networks allowed to send outbound mail. A message is outbound when its envelope sender is in "
+	  "the organisation's domains and it comes from one of these networks or from an authenticated SMTP "
+	  "session ({auth_authen}). Everything else is inbound." },
+	{ "milter.socket", CT_STRING, OFF(socket), NULL, 0, 0, NULL,
+	  "Where the daemon listens: unix:/path or inet:PORT@HOST. `sealmilter -p` overrides it. Changing it "
+	  "needs a restart." },
+	{ "milter.on_error", CT_ENUM, OFF(on_error), "tempfail", 0, 0, "tempfail|accept",
+	  "What happens to a message when the policy could not be evaluated (an internal error, a regex that "
+	  "hit its match limit): tempfail (the MTA retries later) or accept (deliver unchanged). A rule that "
+	  "fired but whose action fails always tempfails, whatever this says." },
+	{ "milter.spool_dir", CT_PATH, OFF(spool_dir), "/var/spool/sealmilter", 0, 0, NULL,
+	  "Directory for bodies larger than spool_threshold. Files are created mode 0600 and unlinked at once, "
+	  "so none is left behind on any path." },
+	{ "milter.spool_threshold", CT_SIZE, OFF(spool_threshold), "1M", 0, 256 * MIB, NULL,
+	  "Bodies up to this size are held in memory; larger ones are spooled to spool_dir." },
+	{ "milter.user", CT_STRING, OFF(user), NULL, 0, 0, NULL,
+	  "User to run as after the socket and keys are open (the daemon must start as root for this)." },
+	{ "milter.group", CT_STRING, OFF(group), NULL, 0, 0, NULL,
+	  "Group to run as; default: the user's primary group." },
+	{ "milter.pid_file", CT_PATH, OFF(pid_file), NULL, 0, 0, NULL,
+	  "File to write the daemon's process id to." },
+	{ "milter.marker_key_file", CT_PATH, OFF(marker_key_file), NULL, 0, 0, NULL,
+	  "Secret (at least 32 bytes, mode 0600) that authenticates the loop-guard marker header. Without it "
+	  "a random key is made at start, and markers do not survive a restart or work across several "
+	  "daemons. Create one with `sealctl keys generate marker --out FILE`." },
+	{ "milter.marker_header", CT_HEADER_NAME, OFF(marker_header), "X-Sealmilter-Marker", 0, 0, NULL,
+	  "Name of the loop-guard marker header." },
+	{ "milter.marker_max_age", CT_DURATION, OFF(marker_max_age), "7d", 60, 365 * DAY, NULL,
+	  "A marker older than this is stale: it is removed and the message is processed again." },
+	{ "limits.max_headers", CT_UINT, OFF(max_headers), "5000", 10, 1000000, NULL,
+	  "Most header fields a message may have. Over it the message is rejected (552 5.3.4)." },
+	{ "limits.max_header_size", CT_SIZE, OFF(max_header_size), "64K", KIB, 16 * MIB, NULL,
+	  "Largest single header field (name and value). Over it the message is rejected (552 5.3.4)." },
+	{ "limits.max_message_size", CT_SIZE, OFF(max_message_size), "0", 0, 64 * GIB, NULL,
+	  "Largest message (headers and body); 0 leaves the limit to the MTA. Over it the message is rejected "
+	  "(552 5.3.4)." },
+	{ "limits.max_recipients", CT_UINT, OFF(max_recipients), "5000", 1, 1000000, NULL,
+	  "Most envelope recipients per message. Recipients past it are refused at RCPT TO with 452 4.5.3, so "
+	  "the client sends them again in another transaction and nothing is lost." },
+	{ "limits.body_scan_size", CT_SIZE, OFF(body_scan_size), "1M", 0, 64 * MIB, NULL,
+	  "How much decoded text (text/plain and text/html parts, converted to UTF-8) body conditions look "
+	  "at. Text past it is not scanned; `sealctl explain` says when a message was cut." },
+	{ "limits.max_mime_depth", CT_UINT, OFF(max_mime_depth), "20", 1, 100, NULL,
+	  "Deepest nesting of multipart and message/rfc822 parts. Deeper messages cannot be inspected fully "
+	  "and are rejected (552 5.3.4)." },
+	{ "limits.max_mime_parts", CT_UINT, OFF(max_mime_parts), "1000", 1, 100000, NULL,
+	  "Most MIME parts in a message. More cannot be inspected fully and are rejected (552 5.3.4)." },
+	{ "limits.regex_match_limit", CT_UINT, OFF(regex_match_limit), "1000000", 1000, 100000000, NULL,
+	  "PCRE2 match limit for every regex, so a hostile message cannot make a match run away. A match "
+	  "that hits it is an evaluation error (see milter.on_error)." },
+	{ "patterns", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "Named data-loss patterns for body conditions: NAME: { regex: '...', check: luhn|none, "
+	  "description: '...' }. check: luhn keeps only matches whose digits pass the Luhn checksum (card "
+	  "numbers)." },
+	{ "rules", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "The ordered list of rules: { name, description, if: CONDITION, then: ACTIONS }. See the conditions "
+	  "and actions below." },
+	{ "include", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "A file name or a list of them, relative to the including file. Included files have the same "
+	  "sections; their patterns and rules are appended in order, and a setting may be given only once "
+	  "across all files." },
+};
+
+const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
+
+_Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");

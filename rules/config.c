@@ -1,0 +1,697 @@
+/*
+ * config.c - load the YAML configuration into a struct seal_config.
+ *
+ * The scalar settings are driven by cfg_keys[] (cfgkeys.c): the loader looks
+ * every key up there, so a misspelt key is an error that names the closest
+ * real key, and no key name is written twice in the code. Patterns and rules
+ * are built by cond.c and action.c.
+ *
+ * Calling rules: config_load() may run in any thread but builds a private
+ * configuration; publish it only when it returned non-NULL. The result is
+ * reference counted: config_ref()/config_unref() are thread-safe.
+ * Untrusted input: the files are the administrator's, but a mistake must
+ * be reported precisely (file:line:column) and never half-applied: any
+ * error frees everything and returns NULL.
+ */
+#include "build-config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "rules/cfgerr.h"
+#include "rules/config.h"
+#include "rules/policy.h"
+#include "rules/regex.h"
+#include "rules/yamltree.h"
+
+#define MAX_INCLUDE_DEPTH 8
+#define MAX_FILES 64
+
+struct load {
+	struct seal_config *c;
+	struct cfg_errors *errs;
+	struct ytree tree;
+	const struct ynode *seen[CFG_MAX_KEYS];   /* indexed like cfg_keys */
+	const struct ynode **pattern_lists;
+	size_t npattern_lists;
+	const struct ynode **rule_lists;
+	size_t nrule_lists;
+	unsigned flags;
+};
+
+/* ---- small list helpers ------------------------------------------------- */
+
+int
+strlist_add(struct strlist *l, const char *s)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		return -1;
+	l->v = nv;
+	l->v[l->n] = strdup(s);
+	if (l->v[l->n] == NULL)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+void
+strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* ---- scalar settings from the key table -------------------------------- */
+
+static const struct cfg_key *
+find_key(const char *name, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < cfg_nkeys; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return &cfg_keys[i];
+		}
+	return NULL;
+}
+
+/* Edit distance, for "did you mean". */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
+	size_t row[64];
+
+	if (lb >= 64)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			cur = prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+			if (row[j] + 1 < cur)
+				cur = row[j] + 1;
+			if (row[j - 1] + 1 < cur)
+				cur = row[j - 1] + 1;
+			row[j] = cur;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The closest key of a section ("milter.") to the misspelt full name. */
+static const char *
+suggest(const char *full)
+{
+	const char *best = NULL;
+	size_t bestd = 4, i;
+
+	for (i = 0; i < cfg_nkeys; i++) {
+		size_t d = distance(full, cfg_keys[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = cfg_keys[i].name;
+		}
+	}
+	return best;
+}
+
+static int
+valid_domain(const char *d)
+{
+	const char *p;
+
+	if (*d == '\0' || strlen(d) > 253 || *d == '.' || *d == '-')
+		return 0;
+	for (p = d; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return 0;
+	return 1;
+}
+
+/* Apply one setting from a YAML node, or from its default text when node is
+ * NULL (at is then only a position for errors). */
+static int
+set_value(struct load *L, const struct cfg_key *k, const struct ynode *node, const char *deftext)
+{
+	char *base = (char *)L->c + k->offset;
+	const char *text = node ? node->value : deftext;
+	uint64_t v;
+	size_t i;
+
+	if (k->type == CT_DOMAINS || k->type == CT_NETWORKS) {
+		/* A list, or a single string; defaults are comma-separated. */
+		struct strlist items = { NULL, 0 };
+		int bad = 0;
+		if (node && node->kind == Y_SEQ) {
+			for (i = 0; i < node->n; i++) {
+				if (node->items[i]->kind != Y_SCALAR) {
+					cfg_error(L->errs, node->items[i], "%s: each item must be a string", k->name);
+					bad = 1;
+					continue;
+				}
+				strlist_add(&items, node->items[i]->value);
+			}
+		} else if (node && node->kind == Y_MAP) {
+			cfg_error(L->errs, node, "%s: expected a list, found %s", k->name, ykind_name(node->kind));
+			return -1;
+		} else {
+			char *copy = strdup(text), *tok, *save = NULL;
+			for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+				strlist_add(&items, tok);
+			free(copy);
+		}
+		if (k->type == CT_DOMAINS) {
+			struct strlist *out = (struct strlist *)(void *)base;
+			strlist_free(out);
+			for (i = 0; i < items.n; i++) {
+				char *p;
+				for (p = items.v[i]; *p; p++)
+					*p = (char)tolower((unsigned char)*p);
+				if (!valid_domain(items.v[i])) {
+					cfg_error(L->errs, node, "%s: '%s' is not a domain name", k->name, items.v[i]);
+					bad = 1;
+				} else
+					strlist_add(out, items.v[i]);
+			}
+		} else {
+			struct cidr_list *out = (struct cidr_list *)(void *)base;
+			free(out->v);
+			out->v = calloc(items.n ? items.n : 1, sizeof(*out->v));
+			out->n = 0;
+			for (i = 0; i < items.n; i++) {
+				if (cidr_parse(items.v[i], &out->v[out->n]) != 0) {
+					cfg_error(L->errs, node, "%s: '%s' is not an address or network (a.b.c.d/len or ipv6/len)",
+					    k->name, items.v[i]);
+					bad = 1;
+				} else
+					out->n++;
+			}
+		}
+		strlist_free(&items);
+		return bad ? -1 : 0;
+	}
+
+	if (node && node->kind != Y_SCALAR) {
+		cfg_error(L->errs, node, "%s: expected a single value, found %s", k->name, ykind_name(node->kind));
+		return -1;
+	}
+	switch (k->type) {
+	case CT_STRING:
+	case CT_PATH:
+	case CT_HEADER_NAME: {
+		char **sp = (char **)(void *)base;
+		if (k->type == CT_HEADER_NAME && !valid_header_name(text)) {
+			cfg_error(L->errs, node, "%s: '%s' is not a valid header field name", k->name, text);
+			return -1;
+		}
+		if (k->type == CT_PATH && text[0] != '/' && node) {
+			cfg_error(L->errs, node, "%s: '%s' must be an absolute path", k->name, text);
+			return -1;
+		}
+		free(*sp);
+		*sp = strdup(text);
+		return 0;
+	}
+	case CT_ENUM: {
+		const char *p = k->choices, *bar;
+		int idx = 0;
+		for (;;) {
+			bar = strchr(p, '|');
+			size_t len = bar ? (size_t)(bar - p) : strlen(p);
+			if (strlen(text) == len && strncmp(text, p, len) == 0) {
+				*(int *)(void *)base = idx;
+				return 0;
+			}
+			if (!bar)
+				break;
+			p = bar + 1;
+			idx++;
+		}
+		cfg_error(L->errs, node, "%s: '%s' is not one of: %s", k->name, text, k->choices);
+		return -1;
+	}
+	case CT_SIZE:
+	case CT_DURATION:
+	case CT_UINT: {
+		int rc = k->type == CT_SIZE ? parse_size(text, &v)
+		    : k->type == CT_DURATION ? parse_duration(text, &v) : parse_uint(text, &v);
+		if (rc != 0) {
+			cfg_error(L->errs, node, "%s: '%s' is not %s", k->name, text,
+			    k->type == CT_SIZE ? "a size (like 512K, 10M, 1G)"
+			    : k->type == CT_DURATION ? "a duration (like 30s, 5m, 2h, 7d)" : "a whole number");
+			return -1;
+		}
+		if ((v < k->min || v > k->max) && !(v == 0 && k->min == 0)) {
+			cfg_error(L->errs, node, "%s: %s is out of range (%llu to %llu)", k->name, text,
+			    (unsigned long long)k->min, (unsigned long long)k->max);
+			return -1;
+		}
+		*(uint64_t *)(void *)base = v;
+		return 0;
+	}
+	default:
+		return -1;
+	}
+}
+
+static void
+load_section(struct load *L, const char *section, const struct ynode *map)
+{
+	size_t i;
+
+	if (map->kind != Y_MAP) {
+		cfg_error(L->errs, map, "%s: expected a mapping, found %s", section, ykind_name(map->kind));
+		return;
+	}
+	for (i = 0; i < map->n; i++) {
+		const struct ynode *kn = ymap_key(map, i), *vn = ymap_val(map, i);
+		char *full = NULL;
+		const struct cfg_key *k;
+		size_t idx;
+
+		if (asprintf(&full, "%s.%s", section, kn->value) < 0)
+			return;
+		k = find_key(full, &idx);
+		if (k == NULL || k->type == CT_SECTION) {
+			const char *s = suggest(full);
+			if (s)
+				cfg_error(L->errs, kn, "unknown key '%s' (did you mean '%s'?)", full, s);
+			else
+				cfg_error(L->errs, kn, "unknown key '%s'", full);
+		} else if (L->seen[idx]) {
+			cfg_error(L->errs, kn, "%s is already set at %s:%d:%d", full, L->seen[idx]->file,
+			    L->seen[idx]->line, L->seen[idx]->col);
+		} else {
+			L->seen[idx] = kn;
+			set_value(L, k, vn, NULL);
+		}
+		free(full);
+	}
+}
+
+/* ---- files and includes ------------------------------------------------- */
+
+static int
+push_node(const struct ynode ***list, size_t *n, const struct ynode *node)
+{
+	const struct ynode **nl = realloc(*list, (*n + 1) * sizeof(*nl));
+
+	if (nl == NULL)
+		return -1;
+	*list = nl;
+	nl[(*n)++] = node;
+	return 0;
+}
+
+static void load_file(struct load *L, const char *path, int depth, const struct ynode *from);
+
+static void
+load_includes(struct load *L, const char *from_path, const struct ynode *val, int depth)
+{
+	size_t i, n = val->kind == Y_SEQ ? val->n : 1;
+
+	if (val->kind == Y_MAP) {
+		cfg_error(L->errs, val, "include: expected a file name or a list of them");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const struct ynode *item = val->kind == Y_SEQ ? val->items[i] : val;
+		char *path, *dirbuf;
+		if (item->kind != Y_SCALAR) {
+			cfg_error(L->errs, item, "include: each item must be a file name");
+			continue;
+		}
+		if (item->value[0] == '/') {
+			path = strdup(item->value);
+		} else {
+			dirbuf = strdup(from_path);
+			if (asprintf(&path, "%s/%s", dirname(dirbuf), item->value) < 0)
+				path = NULL;
+			free(dirbuf);
+		}
+		if (path == NULL)
+			continue;
+		load_file(L, path, depth + 1, item);
+		free(path);
+	}
+}
+
+static void
+load_file(struct load *L, const char *path, int depth, const struct ynode *from)
+{
+	struct ynode *root;
+	size_t i;
+
+	if (depth > MAX_INCLUDE_DEPTH) {
+		cfg_error(L->errs, from, "include: nested more than %d levels deep", MAX_INCLUDE_DEPTH);
+		return;
+	}
+	for (i = 0; i < L->tree.nfiles; i++)
+		if (strcmp(L->tree.files[i], path) == 0) {
+			cfg_error(L->errs, from, "include: %s is included twice (or includes itself)", path);
+			return;
+		}
+	if (L->tree.nfiles >= MAX_FILES) {
+		cfg_error(L->errs, from, "include: more than %d files", MAX_FILES);
+		return;
+	}
+	root = ytree_load(&L->tree, path, L->errs);
+	if (root == NULL)
+		return;
+	if (root->kind != Y_MAP) {
+		cfg_error(L->errs, root, "the top level must be a mapping of sections, found %s",
+		    ykind_name(root->kind));
+		return;
+	}
+	for (i = 0; i < root->n; i++) {
+		const struct ynode *kn = ymap_key(root, i), *vn = ymap_val(root, i);
+		const char *k = kn->value;
+
+		if (strcmp(k, "organization") == 0 || strcmp(k, "milter") == 0 || strcmp(k, "limits") == 0) {
+			load_section(L, k, vn);
+		} else if (strcmp(k, "patterns") == 0) {
+			if (vn->kind != Y_MAP)
+				cfg_error(L->errs, vn, "patterns: expected a mapping of names to patterns");
+			else
+				push_node(&L->pattern_lists, &L->npattern_lists, vn);
+		} else if (strcmp(k, "rules") == 0) {
+			if (vn->kind != Y_SEQ)
+				cfg_error(L->errs, vn, "rules: expected a list of rules");
+			else
+				push_node(&L->rule_lists, &L->nrule_lists, vn);
+		} else if (strcmp(k, "include") == 0) {
+			load_includes(L, path, vn, depth);
+		} else {
+			const char *s = suggest(k);
+			if (s && strchr(s, '.') == NULL)
+				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
+			else
+				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, "
+				    "patterns, rules, include)", k);
+		}
+	}
+}
+
+/* ---- patterns and rules ------------------------------------------------- */
+
+static void
+build_patterns(struct load *L)
+{
+	size_t li, i, total = 0;
+
+	for (li = 0; li < L->npattern_lists; li++)
+		total += L->pattern_lists[li]->n;
+	L->c->patterns = calloc(total ? total : 1, sizeof(*L->c->patterns));
+	if (L->c->patterns == NULL)
+		return;
+	for (li = 0; li < L->npattern_lists; li++) {
+		const struct ynode *map = L->pattern_lists[li];
+		for (i = 0; i < map->n; i++) {
+			const struct ynode *kn = ymap_key(map, i), *vn = ymap_val(map, i), *re, *chk;
+			struct pattern *p;
+			char err[256];
+			size_t off = 0, j;
+			int dup = 0;
+
+			for (j = 0; j < L->c->npatterns; j++)
+				if (strcmp(L->c->patterns[j].name, kn->value) == 0)
+					dup = 1;
+			if (dup) {
+				cfg_error(L->errs, kn, "pattern '%s' is defined twice", kn->value);
+				continue;
+			}
+			if (vn->kind != Y_MAP) {
+				cfg_error(L->errs, vn, "pattern '%s': expected a mapping with regex:", kn->value);
+				continue;
+			}
+			for (j = 0; j < vn->n; j++) {
+				const char *pk = ymap_key(vn, j)->value;
+				if (strcmp(pk, "regex") && strcmp(pk, "check") && strcmp(pk, "description"))
+					cfg_error(L->errs, ymap_key(vn, j),
+					    "pattern '%s': unknown key '%s' (keys: regex, check, description)", kn->value, pk);
+			}
+			re = ymap_get(vn, "regex");
+			if (re == NULL || re->kind != Y_SCALAR) {
+				cfg_error(L->errs, re ? re : vn, "pattern '%s': regex: is required and must be a string",
+				    kn->value);
+				continue;
+			}
+			p = &L->c->patterns[L->c->npatterns];
+			p->name = strdup(kn->value);
+			p->re = sregex_compile(re->value, 1, (uint32_t)L->c->regex_match_limit, err, sizeof(err), &off);
+			if (p->re == NULL) {
+				cfg_error_at(L->errs, re->file, re->line, re->col, "pattern '%s': bad regex at offset %zu: %s",
+				    kn->value, off, err);
+				free(p->name);
+				p->name = NULL;
+				continue;
+			}
+			chk = ymap_get(vn, "check");
+			if (chk) {
+				if (chk->kind == Y_SCALAR && strcmp(chk->value, "luhn") == 0)
+					p->check = CHECK_LUHN;
+				else if (!(chk->kind == Y_SCALAR && strcmp(chk->value, "none") == 0))
+					cfg_error(L->errs, chk, "pattern '%s': check: must be luhn or none", kn->value);
+			}
+			if ((re = ymap_get(vn, "description")) && re->kind == Y_SCALAR)
+				p->description = strdup(re->value);
+			L->c->npatterns++;
+		}
+	}
+}
+
+static void
+build_rules(struct load *L)
+{
+	size_t li, i, total = 0;
+
+	for (li = 0; li < L->nrule_lists; li++)
+		total += L->rule_lists[li]->n;
+	L->c->rules = calloc(total ? total : 1, sizeof(*L->c->rules));
+	if (L->c->rules == NULL)
+		return;
+	for (li = 0; li < L->nrule_lists; li++) {
+		const struct ynode *list = L->rule_lists[li];
+		for (i = 0; i < list->n; i++) {
+			const struct ynode *rn = list->items[i], *name, *ifn, *thenn, *desc;
+			struct rule *r;
+			size_t j;
+			int dup = 0;
+
+			if (rn->kind != Y_MAP) {
+				cfg_error(L->errs, rn, "rules: each rule must be a mapping with name, if and then");
+				continue;
+			}
+			for (j = 0; j < rn->n; j++) {
+				const char *k = ymap_key(rn, j)->value;
+				if (strcmp(k, "name") && strcmp(k, "description") && strcmp(k, "if") && strcmp(k, "then"))
+					cfg_error(L->errs, ymap_key(rn, j),
+					    "rule: unknown key '%s' (keys: name, description, if, then)", k);
+			}
+			name = ymap_get(rn, "name");
+			if (name == NULL || name->kind != Y_SCALAR || name->value[0] == '\0') {
+				cfg_error(L->errs, name ? name : rn, "rule: name: is required and must be a string");
+				continue;
+			}
+			for (j = 0; j < L->c->nrules; j++)
+				if (strcmp(L->c->rules[j].name, name->value) == 0)
+					dup = 1;
+			if (dup) {
+				cfg_error(L->errs, name, "rule '%s' is defined twice", name->value);
+				continue;
+			}
+			r = &L->c->rules[L->c->nrules++];
+			r->name = strdup(name->value);
+			r->file = strdup(rn->file);
+			r->line = rn->line;
+			if ((desc = ymap_get(rn, "description")) && desc->kind == Y_SCALAR)
+				r->description = strdup(desc->value);
+			ifn = ymap_get(rn, "if");
+			if (ifn)
+				r->cond = cond_build(ifn, L->c, L->errs);
+			thenn = ymap_get(rn, "then");
+			if (thenn == NULL)
+				cfg_error(L->errs, rn, "rule '%s': then: is required", r->name);
+			else
+				actions_build(thenn, r, L->errs);
+		}
+	}
+}
+
+/* ---- the marker key ----------------------------------------------------- */
+
+static void
+load_marker_key(struct load *L)
+{
+	struct seal_config *c = L->c;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (c->marker_key_file == NULL) {
+		if (RAND_bytes(c->marker_key, MARKER_KEY_MIN) != 1) {
+			cfg_error(L->errs, NULL, "cannot generate a random marker key");
+			return;
+		}
+		c->marker_key_len = MARKER_KEY_MIN;
+		c->marker_key_ephemeral = 1;
+		return;
+	}
+	fd = open(c->marker_key_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cfg_error(L->errs, NULL, "milter.marker_key_file: cannot open %s: %s", c->marker_key_file, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		cfg_error(L->errs, NULL, "milter.marker_key_file: %s is not a regular file", c->marker_key_file);
+	} else if (st.st_mode & 077) {
+		cfg_error(L->errs, NULL, "milter.marker_key_file: %s is readable or writable by group or others "
+		    "(mode %03o); chmod 600 it", c->marker_key_file, (unsigned)(st.st_mode & 0777));
+	} else {
+		n = read(fd, c->marker_key, sizeof(c->marker_key));
+		if (n < MARKER_KEY_MIN)
+			cfg_error(L->errs, NULL, "milter.marker_key_file: %s holds %zd bytes; at least %d random bytes "
+			    "are needed (sealctl keys generate marker --out FILE)", c->marker_key_file, n < 0 ? 0 : n,
+			    MARKER_KEY_MIN);
+		else
+			c->marker_key_len = (size_t)n;
+	}
+	close(fd);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+struct seal_config *
+config_load(const char *path, unsigned flags, struct cfg_errors *errs)
+{
+	struct load L;
+	size_t i, errs_before = errs->count + errs->dropped;
+	struct seal_config *c;
+
+	memset(&L, 0, sizeof(L));
+	L.errs = errs;
+	L.flags = flags;
+	c = L.c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		cfg_error(errs, NULL, "out of memory");
+		return NULL;
+	}
+	c->refs = 1;
+	c->path = strdup(path);
+	load_file(&L, path, 0, NULL);
+
+	/* Defaults for everything not given, then required keys. */
+	for (i = 0; i < cfg_nkeys; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		if (k->type == CT_SECTION || L.seen[i] || k->def == NULL)
+			continue;
+		set_value(&L, k, NULL, k->def);
+	}
+	if (L.tree.nfiles > 0 && errs->count + errs->dropped == errs_before) {
+		if (c->org_domains.n == 0)
+			cfg_error_at(errs, path, 0, 0, "organization.domains: at least one domain is required "
+			    "(it decides which mail is outbound)");
+		if ((flags & CONFIG_DAEMON) && access(c->spool_dir, W_OK | X_OK) != 0) {
+			size_t idx = 0;
+			find_key("milter.spool_dir", &idx);
+			if (L.seen[idx])
+				cfg_error(errs, L.seen[idx], "milter.spool_dir: %s: %s", c->spool_dir, strerror(errno));
+			else
+				cfg_error_at(errs, path, 0, 0, "milter.spool_dir: the default %s: %s", c->spool_dir,
+				    strerror(errno));
+		}
+	}
+	build_patterns(&L);
+	build_rules(&L);
+	load_marker_key(&L);
+
+	free(L.pattern_lists);
+	free(L.rule_lists);
+	ytree_free(&L.tree);
+	if (errs->count + errs->dropped != errs_before) {
+		config_unref(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct seal_config *
+config_ref(struct seal_config *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+	return c;
+}
+
+void
+config_unref(struct seal_config *c)
+{
+	size_t i;
+
+	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < cfg_nkeys; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		char *base = (char *)c + k->offset;
+		if (k->type == CT_STRING || k->type == CT_PATH || k->type == CT_HEADER_NAME)
+			free(*(char **)(void *)base);
+		else if (k->type == CT_DOMAINS)
+			strlist_free((struct strlist *)(void *)base);
+		else if (k->type == CT_NETWORKS)
+			free(((struct cidr_list *)(void *)base)->v);
+	}
+	for (i = 0; i < c->npatterns; i++)
+		pattern_clear(&c->patterns[i]);
+	free(c->patterns);
+	for (i = 0; i < c->nrules; i++)
+		rule_clear(&c->rules[i]);
+	free(c->rules);
+	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
+	free(c->path);
+	free(c);
+}
+
+int
+config_is_org_domain(const struct seal_config *c, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < c->org_domains.n; i++)
+		if (domain_matches(domain, c->org_domains.v[i]))
+			return 1;
+	return 0;
+}
+
+int
+config_is_trusted_ip(const struct seal_config *c, const char *ip)
+{
+	size_t i;
+
+	for (i = 0; i < c->trusted.n; i++)
+		if (cidr_contains(&c->trusted.v[i], ip))
+			return 1;
+	return 0;
+}

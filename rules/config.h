@@ -1,0 +1,106 @@
+/* config.h - the loaded configuration: settings, patterns and rules. */
+#ifndef SEAL_CONFIG_H
+#define SEAL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/netaddr.h"
+
+struct cfg_errors;
+struct rule;
+struct pattern;
+
+enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+#define MARKER_KEY_MIN 32
+#define MARKER_KEY_MAX 256
+
+struct seal_config {
+	int refs;                      /* see config_ref()/config_unref() */
+	char *path;
+
+	/* organization */
+	char *org_name;
+	struct strlist org_domains;
+	struct cidr_list trusted;
+
+	/* milter */
+	char *socket;
+	int on_error;                  /* enum on_error */
+	char *spool_dir;
+	uint64_t spool_threshold;
+	char *user;
+	char *group;
+	char *pid_file;
+	char *marker_key_file;
+	char *marker_header;
+	uint64_t marker_max_age;
+	unsigned char marker_key[MARKER_KEY_MAX];
+	size_t marker_key_len;
+	int marker_key_ephemeral;      /* no key file: random per process */
+
+	/* limits */
+	uint64_t max_headers;
+	uint64_t max_header_size;
+	uint64_t max_message_size;
+	uint64_t max_recipients;
+	uint64_t body_scan_size;
+	uint64_t max_mime_depth;
+	uint64_t max_mime_parts;
+	uint64_t regex_match_limit;
+
+	/* policy */
+	struct pattern *patterns;
+	size_t npatterns;
+	struct rule *rules;
+	size_t nrules;
+};
+
+/* The table of scalar settings: it drives the loader, `sealmilter -n` and
+ * the generated reference (docs/config-reference.md). */
+enum cfg_type {
+	CT_STRING, CT_PATH, CT_ENUM, CT_SIZE, CT_DURATION, CT_UINT, CT_DOMAINS,
+	CT_NETWORKS, CT_HEADER_NAME, CT_SECTION
+};
+
+struct cfg_key {
+	const char *name;      /* "section.key" */
+	enum cfg_type type;
+	size_t offset;         /* into struct seal_config; unused for CT_SECTION */
+	const char *def;       /* default as written in YAML; NULL = unset */
+	uint64_t min, max;     /* bounds for numbers, sizes, durations */
+	const char *choices;   /* CT_ENUM: "a|b|c" in enum order */
+	const char *doc;
+};
+
+#define CFG_MAX_KEYS 64
+extern const struct cfg_key cfg_keys[];
+extern const size_t cfg_nkeys;
+
+/* Load path (and what it includes). On error returns NULL with every error
+ * found in errs; a configuration is never half-loaded.
+ * */
+struct seal_config *config_load(const char *path, unsigned flags, struct cfg_errors *errs);
+/* Check what only the daemon needs: spool_dir exists and is writable. */
+#define CONFIG_DAEMON 1u
+
+/* Reference counting: a message pins the configuration it started with,
+ * so a reload never changes the rules under a message in flight. */
+struct seal_config *config_ref(struct seal_config *c);
+void config_unref(struct seal_config *c);
+
+/* 1 when domain (lower case) is one of the organisation's domains or a
+ * subdomain of one. */
+int config_is_org_domain(const struct seal_config *c, const char *domain);
+int config_is_trusted_ip(const struct seal_config *c, const char *ip);
+
+void strlist_free(struct strlist *l);
+int strlist_add(struct strlist *l, const char *s);
+
+#endif
