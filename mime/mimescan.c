@@ -183,6 +183,23 @@ hexval(unsigned char c)
 	return -1;
 }
 
+/* Emit the bytes of a partial base64 quantum (at padding or the end). */
+static size_t
+b64_flush(struct mimescan *ms, char *out)
+{
+	size_t o = 0;
+
+	if (ms->b64n == 2) {
+		out[o++] = (char)(ms->b64acc >> 4);
+	} else if (ms->b64n == 3) {
+		out[o++] = (char)(ms->b64acc >> 10);
+		out[o++] = (char)(ms->b64acc >> 2);
+	}
+	ms->b64n = 0;
+	ms->b64acc = 0;
+	return o;
+}
+
 /* Decode one body line (without its line end) of the current leaf. The
  * line may be any length (over-long lines arrive whole); out is flushed
  * whenever it fills. */
@@ -196,6 +213,15 @@ leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
 	case CTE_BASE64:
 		for (i = 0; i < n; i++) {
 			int v = b64val((unsigned char)p[i]);
+			/* Room for the 3 bytes one character can complete. */
+			if (o + 3 > sizeof(out)) {
+				leaf_bytes(ms, out, o);
+				o = 0;
+			}
+			if (p[i] == '=') {
+				o += b64_flush(ms, out + o);
+				continue;
+			}
 			if (v < 0)
 				continue;
 			ms->b64acc = (ms->b64acc << 6) | (uint32_t)v;
@@ -205,10 +231,6 @@ leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
 				out[o++] = (char)ms->b64acc;
 				ms->b64n = 0;
 				ms->b64acc = 0;
-				if (o + 3 > sizeof(out)) {
-					leaf_bytes(ms, out, o);
-					o = 0;
-				}
 			}
 		}
 		leaf_bytes(ms, out, o);
@@ -257,8 +279,13 @@ leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
 static void
 end_leaf(struct mimescan *ms)
 {
+	char tail[2];
+	size_t nt;
+
 	if (!ms->in_leaf)
 		return;
+	if (ms->cte == CTE_BASE64 && (nt = b64_flush(ms, tail)) > 0)
+		leaf_bytes(ms, tail, nt);
 	if (ms->is_text && ms->parttext.len) {
 		size_t ulen = 0;
 		char *u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);

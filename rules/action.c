@@ -70,6 +70,9 @@ split_status(const char *s, char cls, char **xcode, char **text)
 {
 	const char *sp;
 
+	/* Something that looks like a status must be a valid one of this class. */
+	if (isdigit((unsigned char)s[0]) && s[1] == '.' && s[0] != cls)
+		return -1;
 	if (s[0] == cls && s[1] == '.' && isdigit((unsigned char)s[2]) && (sp = strchr(s, ' ')) != NULL) {
 		const char *p;
 		int dots = 0;

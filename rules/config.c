@@ -406,8 +406,16 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 		} else if (strcmp(k, "include") == 0) {
 			load_includes(L, path, vn, depth);
 		} else {
-			const char *s = suggest(k);
-			if (s && strchr(s, '.') == NULL)
+			static const char *const sections[] = { "organization", "milter", "limits", "patterns", "rules",
+				"include" };
+			const char *s = NULL;
+			size_t j, bestd = 3;
+			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
+				if (distance(k, sections[j]) < bestd) {
+					bestd = distance(k, sections[j]);
+					s = sections[j];
+				}
+			if (s)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, "

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# test-cli.sh - sealctl and `sealmilter -n` as an administrator uses them:
+# check, explain (one file, --dir, a Maildir), process (delivered bytes,
+# rejections and exit codes), key generation, and precise config errors.
+set -uo pipefail
+: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
+. "$SRCDIR/tests/cli/lib.sh"
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+MSG=$SRCDIR/tests/data/msg
+sed "s#/var/spool/sealmilter#$T#" "$SRCDIR/contrib/sealmilter.yaml" > "$T/ok.yaml"
+
+# --- configuration checks
+"$SEALMILTER" -n -c "$T/ok.yaml" > "$T/out" 2>&1; t_rc "sealmilter -n accepts the example" 0 $?
+t_grep "sealmilter -n says OK" "OK \(3 rules, 1 patterns\)" "$T/out"
+"$SEALCTL" -c "$T/ok.yaml" check > "$T/out" 2>&1; t_rc "sealctl check accepts the example" 0 $?
+
+cat > "$T/bad.yaml" <<'YAML'
+organization:
+  domains: [example.com]
+milter:
+  sokcet: inet:1@127.0.0.1
+  spool_dir: /tmp
+rules:
+  - name: r1
+    if: { subject: { regex: '(unclosed' } }
+    then: { tag: { header: X-A, value: a } }
+  - name: r2
+    if: { body: { pattern: missing } }
+    then: { rejcet: true }
+YAML
+"$SEALMILTER" -n -c "$T/bad.yaml" > "$T/out" 2>&1; t_rc "sealmilter -n refuses a broken config" 1 $?
+t_grep "unknown key with position" "bad.yaml:4:3: unknown key 'milter.sokcet' \(did you mean 'milter.socket'\?\)" "$T/out"
+t_grep "bad regex with position" "bad.yaml:8:29: subject: bad regex at offset 10: missing closing parenthesis" "$T/out"
+t_grep "missing pattern with position" "bad.yaml:11:28: body: pattern 'missing' is not defined" "$T/out"
+t_grep "unknown action with position" "bad.yaml:12:13: rule 'r2': unknown action 'rejcet'" "$T/out"
+t_grep "refusal is stated" "configuration refused" "$T/out"
+
+printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: /nonexistent/spool }\n' > "$T/nospool.yaml"
+"$SEALMILTER" -n -c "$T/nospool.yaml" > "$T/out" 2>&1; t_rc "daemon check refuses a missing spool_dir" 1 $?
+t_grep "spool_dir error names the key and file" "nospool.yaml:2:11: milter.spool_dir: /nonexistent/spool: No such file" "$T/out"
+
+# --- explain
+"$SEALCTL" -c "$T/ok.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1; t_rc "explain exits 0" 0 $?
+t_grep "explain shows the fired rule and why" "fired +secure-subject: direction is outbound; subject contains \"\[secure\]\"; recipient <bob@partner.test> matches" "$T/out"
+t_grep "explain shows the actions" "change header +Subject #1: Q3 contract" "$T/out"
+t_grep "explain shows the verdict" "^verdict: +accept" "$T/out"
+"$SEALCTL" -c "$T/ok.yaml" explain "$MSG/secure.eml" --client-ip 192.0.2.9 > "$T/out" 2>&1
+t_grep "an untrusted client makes it inbound" "^direction: inbound" "$T/out"
+t_grep "and the outbound rule does not fire" "not fired +secure-subject" "$T/out"
+"$SEALCTL" -c "$T/ok.yaml" explain "$MSG/secure.eml" --client-ip 192.0.2.9 --auth alice > "$T/out" 2>&1
+t_grep "SMTP AUTH makes it outbound" "^direction: outbound" "$T/out"
+"$SEALCTL" -c "$T/ok.yaml" explain "$MSG/secure.eml" --from carol@example.org --to dan@example.com > "$T/out" 2>&1
+t_grep "envelope options override headers; internal" "^direction: internal" "$T/out"
+
+# --- process
+"$SEALCTL" -c "$T/ok.yaml" process "$MSG/plain.eml" > "$T/plain.out" 2> "$T/err"; t_rc "process of an unmatched message exits 0" 0 $?
+t_check "an unmatched message comes out byte for byte" cmp -s "$MSG/plain.eml" "$T/plain.out"
+t_grep "process logs the decision" "verdict=accept" "$T/err"
+"$SEALCTL" -c "$T/ok.yaml" process "$MSG/secure.eml" > "$T/secure.out" 2>/dev/null; t_rc "process of a tagged message exits 0" 0 $?
+t_grep "subject trigger stripped" "^Subject: Q3 contract$" "$T/secure.out"
+t_grep "tag header added" "^X-Sealmilter-Rule: secure-subject$" "$T/secure.out"
+t_grep "marker added" "^X-Sealmilter-Marker: v=1; t=[0-9]+; m=" "$T/secure.out"
+t_check "the body is unchanged" bash -c "tail -n 1 '$T/secure.out' | grep -qx 'Please find the contract terms below.'"
+"$SEALCTL" -c "$T/ok.yaml" process "$MSG/exe.eml" > "$T/out" 2> "$T/err"; t_rc "a rejected message exits 2" 2 $?
+t_grep "the rejection is printed" "rejected: 550 5.7.1 Executable attachments are not accepted" "$T/err"
+t_check "nothing is written on rejection" test ! -s "$T/out"
+printf 'rules:\n  - name: later\n    then: { tempfail: "4.7.0 later" }\n' > "$T/tf-rules.yaml"
+{ cat "$T/ok.yaml"; echo "include: tf-rules.yaml"; } > "$T/tf.yaml"
+"$SEALCTL" -c "$T/tf.yaml" process "$MSG/plain.eml" > "$T/out" 2> "$T/err"; t_rc "a tempfailed message exits 75" 75 $?
+t_grep "the deferral is printed" "deferred: 451 4.7.0 later" "$T/err"
+
+# A CRLF message keeps its line ends, and a processed message is not processed twice.
+sed 's/$/\r/' "$MSG/secure.eml" > "$T/crlf.eml"
+"$SEALCTL" -c "$T/ok.yaml" process "$T/crlf.eml" > "$T/crlf.out" 2>/dev/null
+t_check "added headers use CRLF in a CRLF message" grep -q $'^X-Sealmilter-Rule: secure-subject\r$' "$T/crlf.out"
+
+# --- keys and the loop guard across runs
+"$SEALCTL" keys generate marker --out "$T/marker.key" > "$T/out" 2>&1; t_rc "keys generate marker" 0 $?
+t_check "marker key is 32 bytes, mode 600" test "$(stat -c '%s %a' "$T/marker.key")" = "32 600"
+"$SEALCTL" keys generate marker --out "$T/marker.key" > "$T/out" 2>&1; t_rc "keys generate refuses to overwrite" 1 $?
+sed "s#^milter:#milter:\n  marker_key_file: $T/marker.key#" "$T/ok.yaml" > "$T/keyed.yaml"
+"$SEALCTL" -c "$T/keyed.yaml" process "$MSG/secure.eml" > "$T/once.eml" 2>/dev/null
+"$SEALCTL" -c "$T/keyed.yaml" process "$T/once.eml" > "$T/twice.eml" 2> "$T/err"
+t_check "a message with a valid marker passes through unchanged" cmp -s "$T/once.eml" "$T/twice.eml"
+t_grep "and the log says why" "already processed" "$T/err"
+sed 's/m=./m=A/' "$T/once.eml" > "$T/forged.eml"
+"$SEALCTL" -c "$T/keyed.yaml" explain "$T/forged.eml" > "$T/out" 2>&1
+t_grep "a forged marker is deleted" "delete header +X-Sealmilter-Marker #1" "$T/out"
+
+# --- explain --dir: a folder and a Maildir
+"$SEALCTL" -c "$T/ok.yaml" explain --dir "$MSG" > "$T/out" 2>&1; t_rc "explain --dir exits 0" 0 $?
+t_grep "dir: message count" "^messages: +4 \(0 unreadable\)" "$T/out"
+t_grep "dir: verdicts" "accept 3, reject 1, tempfail 0" "$T/out"
+t_grep "dir: per-rule summary" "secure-subject +fired on 1 of 4 messages" "$T/out"
+t_grep "dir: card rule" "card-numbers +fired on 1 of 4 messages" "$T/out"
+mkdir -p "$T/Maildir/cur" "$T/Maildir/new" "$T/Maildir/tmp"
+cp "$MSG/secure.eml" "$T/Maildir/cur/1700000000.1.host:2,S"
+cp "$MSG/exe.eml" "$T/Maildir/new/1700000001.2.host"
+"$SEALCTL" -c "$T/ok.yaml" explain --dir "$T/Maildir" > "$T/out" 2>&1
+t_grep "Maildir: cur and new are read" "^messages: +2 " "$T/out"
+t_grep "Maildir: verdicts" "accept 1, reject 1" "$T/out"
+
+# --- usage errors
+"$SEALCTL" -c "$T/ok.yaml" frobnicate > "$T/out" 2>&1; t_rc "unknown command exits 1" 1 $?
+"$SEALCTL" -c "$T/ok.yaml" process /nonexistent.eml > "$T/out" 2>&1; t_rc "missing file exits 1" 1 $?
+t_grep "missing file is named" "/nonexistent.eml: No such file or directory" "$T/out"
+
+t_done
