@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# demo.sh - install what is missing, build, and run a live demo: sealmilter behind a
+# private Postfix on loopback that relays to a sink. Sample mails go through by SMTP
+# and by the sendmail command, and the demo shows what happened to each: the SMTP
+# reply, sealmilter's decision, and the delivered headers. Everything stops at the end.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash scripts/install-deps.sh
+echo "== building (build/)"
+bash scripts/build.sh "$top/build" CFLAGS="-O2 -g"
+SEALCTL=$top/build/sealctl
+SEALMILTER=$top/build/sealmilter
+SRCDIR=$top
+export SEALCTL SEALMILTER SRCDIR
+
+. "$top/tests/e2e/testbed.sh"
+. "$top/tests/cli/lib.sh"
+. "$top/tests/e2e/common.sh"
+tb_init
+tb_start_sink
+e2e_config "$TB/sealmilter.yaml"
+e2e_start_milter "$TB/sealmilter.yaml"
+tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
+MSG=$top/tests/data/msg
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show() {   # show TITLE FILE FROM RCPT: send by SMTP and show what happened
+	local title=$1 file=$2 from=$3 rcpt=$4 before reply rc=0
+	before=$(e2e_count "$SINK_DIR")
+	bold "== $title"
+	echo "   sent:      MAIL FROM:<$from> RCPT TO:<$rcpt>, Subject: $(sed -n 's/^Subject: //p' "$file" | head -1)"
+	reply=$(sed 's/$/\r/' "$file" | tb_smtp_send "$PF_PORT" "$from" "$rcpt") || rc=$?
+	echo "   SMTP:      $reply"
+	tb_wait_for 5 grep -q "verdict=" "$MILTER_LOG" || true
+	sleep 0.5
+	echo "   decision:  $(grep 'verdict=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //')"
+	if [ "$rc" -eq 0 ] && tb_wait_files "$SINK_DIR" $((before + 1)) 20 >/dev/null 2>&1; then
+		echo "   delivered headers:"
+		sed -n '1,/^\r\?$/p' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | grep -vE '^(Received:|[[:space:]])' | sed 's/^/     | /'
+	else
+		echo "   delivered: nothing (the client was refused)"
+	fi
+}
+
+bold "sealmilter is listening on 127.0.0.1:$MILTER_PORT; Postfix on 127.0.0.1:$PF_PORT; sink on $SINK_PORT"
+echo "Policy ($TB/sealmilter.yaml):"
+sed -n '/^rules:/,$p' "$TB/sealmilter.yaml" | sed 's/^/  /'
+
+show "1. Outbound, the sender asked for encryption: subject trigger stripped, tagged" "$MSG/secure.eml" alice@example.com bob@partner.test
+show "2. Outbound, nothing special: delivered unchanged" "$MSG/plain.eml" alice@example.com bob@partner.test
+show "3. A card number in the body (data-loss pattern with a Luhn check): tagged" "$MSG/card.eml" carol@example.com dan@partner.test
+show "4. Inbound, an executable attachment: rejected at SMTP time" "$MSG/exe.eml" mallory@evil.test bob@example.com
+
+bold "== 5. Submitted with Postfix's sendmail command (non_smtpd_milters)"
+before=$(e2e_count "$SINK_DIR")
+sed 's/secure-1@/secure-demo@/' "$MSG/secure.eml" | tb_postfix_sendmail alice@example.com erin@partner.test
+tb_wait_files "$SINK_DIR" $((before + 1)) 30 >/dev/null
+echo "   decision:  $(grep 'verdict=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //')"
+grep -E '^(Subject|X-Sealmilter-Rule):' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | sed 's/^/     | /'
+
+bold "== 6. The same policy as a dry run: sealctl explain"
+"$SEALCTL" -c "$TB/sealmilter.yaml" explain "$MSG/card.eml" | sed 's/^/   /'
+
+bold "== 7. A broken policy is refused with its position: sealmilter -n"
+printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
+"$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
+
+bold "Demo done; stopping sealmilter, Postfix and the sink."

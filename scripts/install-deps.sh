@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# install-deps.sh - install whatever sealmilter needs that is missing, on Debian 12.
+# Build: compiler, autotools, the libraries. Tests: Check, Postfix, aiosmtpd, and what
+# the unpacked Sendmail needs (m4, libwrap0, liblockfile1). Idempotent: it asks apt only
+# when a package is missing. Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+	build-essential autoconf automake libtool pkg-config
+	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev check
+	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
+	iproute2 procps util-linux openssl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: everything is installed"
+	exit 0
+fi
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "install-deps: run as root (missing: ${missing[*]})" >&2; exit 1; }
+	SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+# Postfix asks how to configure itself; the tests run private instances, so: none.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
