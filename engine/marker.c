@@ -3,8 +3,9 @@
  *
  * A processed message carries "<milter.marker_header>: v=1; t=TIME; m=MAC"
  * where MAC = HMAC-SHA256(marker key, "sealmilter-marker-v1" | t | Message-ID
- * | Date | From), base64. Only a holder of the key can make one, it is bound
- * to the message's identity and time, and it expires after
+ * | Date | From | SHA-256 of the body), base64. Only a holder of the key can
+ * make one; it is bound to the message's identity, its body and its time (a
+ * marker copied onto other content does not verify); and it expires after
  * milter.marker_max_age. A message with a valid marker is not processed
  * again; invalid (forged) and expired (stale) markers are removed.
  *
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <strings.h>
 
 #include "common/buf.h"
@@ -38,9 +40,26 @@ first_header(const struct header *h, size_t n, const char *name)
 	return "";
 }
 
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256;
+
+static void
+fetch_sha256(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *
+marker_sha256(void)
+{
+	pthread_once(&sha_once, fetch_sha256);
+	return sha256;
+}
+
 /* base64 of the MAC, into out (at least 45 bytes). 0 on success. */
 static int
-compute(const struct seal_config *cfg, const struct header *h, size_t n, long long t, char *out)
+compute(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
+    long long t, char *out)
 {
 	static const char *const ids[] = { "Message-ID", "Date", "From" };
 	unsigned char mac[EVP_MAX_MD_SIZE];
@@ -59,7 +78,9 @@ compute(const struct seal_config *cfg, const struct header *h, size_t n, long lo
 		sbuf_adds(&b, v);
 		free(v);
 	}
-	if (b.data == NULL || HMAC(EVP_sha256(), cfg->marker_key, (int)cfg->marker_key_len,
+	sbuf_addc(&b, 0);
+	sbuf_add(&b, body_hash, MARKER_BODY_HASH_LEN);
+	if (b.data == NULL || marker_sha256() == NULL || HMAC(marker_sha256(), cfg->marker_key, (int)cfg->marker_key_len,
 	    (const unsigned char *)b.data, b.len, mac, &maclen) == NULL)
 		goto out;
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
@@ -70,12 +91,13 @@ out:
 }
 
 char *
-marker_make(const struct seal_config *cfg, const struct header *h, size_t n, time_t now)
+marker_make(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
+    time_t now)
 {
 	char mac[64];
 	char *v = NULL;
 
-	if (compute(cfg, h, n, (long long)now, mac) != 0)
+	if (compute(cfg, h, n, body_hash, (long long)now, mac) != 0)
 		return NULL;
 	if (asprintf(&v, " v=1; t=%lld; m=%s", (long long)now, mac) < 0)
 		return NULL;
@@ -83,7 +105,8 @@ marker_make(const struct seal_config *cfg, const struct header *h, size_t n, tim
 }
 
 enum marker_state
-marker_check(const struct seal_config *cfg, const struct header *h, size_t n, const char *value, time_t now)
+marker_check(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
+    const char *value, time_t now)
 {
 	char *v = unfold_trim(value);
 	char want[64], got[64];
@@ -94,7 +117,7 @@ marker_check(const struct seal_config *cfg, const struct header *h, size_t n, co
 	if (v == NULL)
 		return MARKER_FORGED;
 	if (strlen(v) < 100 && sscanf(v, "v=1; t=%lld; m=%63s%n", &t, got, &consumed) == 2 &&
-	    (size_t)consumed == strlen(v) && compute(cfg, h, n, t, want) == 0 &&
+	    (size_t)consumed == strlen(v) && compute(cfg, h, n, body_hash, t, want) == 0 &&
 	    strlen(got) == strlen(want) && ct_equal(got, want, strlen(want))) {
 		if (t > (long long)now + FUTURE_SKEW)
 			st = MARKER_FORGED;

@@ -29,6 +29,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "common/buf.h"
 #include "common/spool.h"
 #include "common/util.h"
@@ -47,6 +49,8 @@ struct seal_session {
 	uint64_t size;
 	struct mimescan *scan;
 	struct spool *spool;
+	EVP_MD_CTX *body_md;   /* SHA-256 of the body, for the loop-guard marker */
+	unsigned char body_hash[MARKER_BODY_HASH_LEN];
 	int eoh_seen;
 	char *limit_error;     /* passed a limit: reject */
 	char *error;           /* internal error: tempfail */
@@ -125,7 +129,9 @@ seal_session_new(struct seal_config *cfg)
 	s->scan = mimescan_new(&lim);
 	s->spool = spool_new(cfg->spool_dir, (size_t)cfg->spool_threshold);
 	s->sender = strdup("");
-	if (s->scan == NULL || s->spool == NULL || s->sender == NULL) {
+	s->body_md = EVP_MD_CTX_new();
+	if (s->scan == NULL || s->spool == NULL || s->sender == NULL || s->body_md == NULL ||
+	    marker_sha256() == NULL || EVP_DigestInit_ex(s->body_md, marker_sha256(), NULL) != 1) {
 		seal_session_free(s);
 		return NULL;
 	}
@@ -247,6 +253,10 @@ seal_session_body(struct seal_session *s, const void *p, size_t n)
 	}
 	if (spool_write(s->spool, p, n) != 0) {
 		seal_session_fail(s, spool_error(s->spool));
+		return;
+	}
+	if (EVP_DigestUpdate(s->body_md, p, n) != 1) {
+		seal_session_fail(s, "cannot hash the body");
 		return;
 	}
 	mimescan_feed(s->scan, p, n);
@@ -473,7 +483,7 @@ decide(struct seal_session *s, int *marker_keep)
 		}
 	}
 	if (modified) {
-		char *m = marker_make(s->cfg, s->headers, s->nheaders, time(NULL));
+		char *m = marker_make(s->cfg, s->headers, s->nheaders, s->body_hash, time(NULL));
 		if (m == NULL || add_edit(r, EDIT_ADD_HEADER, s->cfg->marker_header, m, 0) != 0) {
 			free(m);
 			goto oom;
@@ -515,6 +525,8 @@ seal_session_eom(struct seal_session *s)
 	r->verdict = VERDICT_ACCEPT;
 	compute_direction(s);
 
+	if (!s->limit_error && !s->error && EVP_DigestFinal_ex(s->body_md, s->body_hash, NULL) != 1)
+		seal_session_fail(s, "cannot hash the body");
 	if (!s->limit_error && !s->error) {
 		/* Loop guard. keep[i] marks markers that are valid. */
 		keep = calloc(s->nheaders ? s->nheaders : 1, sizeof(*keep));
@@ -523,7 +535,8 @@ seal_session_eom(struct seal_session *s)
 		for (i = 0; keep && i < s->nheaders; i++) {
 			if (strcasecmp(s->headers[i].name, s->cfg->marker_header) != 0)
 				continue;
-			if (marker_check(s->cfg, s->headers, s->nheaders, s->headers[i].value, now) == MARKER_VALID) {
+			if (marker_check(s->cfg, s->headers, s->nheaders, s->body_hash, s->headers[i].value, now) ==
+			    MARKER_VALID) {
 				keep[i] = 1;
 				r->already_processed = 1;
 			}
@@ -645,6 +658,7 @@ seal_session_free(struct seal_session *s)
 	strlist_free(&s->rcpts);
 	mimescan_free(s->scan);
 	spool_free(s->spool);
+	EVP_MD_CTX_free(s->body_md);
 	clear_edits(&s->res);
 	decision_free(&s->res.decision);
 	free(s->res.code);

@@ -278,16 +278,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "sealmilter: %s: configuration refused\n", cfgpath);
 		return 1;
 	}
-	sock_copy = strdup(sock ? sock : cfg->socket ? cfg->socket : "");
-	sock = sock_copy && *sock_copy ? sock_copy : NULL;
 	if (check) {
 		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
 		config_unref(cfg);
 		return 0;
 	}
+	/* A copy: the configuration that holds milter.socket may be replaced by a reload. */
+	sock_copy = strdup(sock ? sock : cfg->socket ? cfg->socket : "");
+	sock = sock_copy && *sock_copy ? sock_copy : NULL;
 	if (sock == NULL) {
 		fprintf(stderr, "sealmilter: no socket: give -p or milter.socket\n");
 		config_unref(cfg);
+		free(sock_copy);
 		return 1;
 	}
 	if (debug)

@@ -91,6 +91,18 @@ lower_dup(const char *s)
 	return d;
 }
 
+/* "type/subtype" with both tokens present, before any parameter. */
+static int
+ctype_well_formed(const char *v)
+{
+	size_t t = strcspn(v, "/;"), st;
+
+	if (t == 0 || v[t] != '/')
+		return 0;
+	st = strcspn(v + t + 1, "; \t");
+	return st > 0;
+}
+
 void
 mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out)
 {
@@ -101,7 +113,9 @@ mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out)
 	mime_init();
 	memset(out, 0, sizeof(*out));
 	unfolded = raw ? unfold_trim(raw) : NULL;
-	ct = unfolded && *unfolded ? g_mime_content_type_parse(NULL, unfolded) : NULL;
+	/* GMime turns a broken value into application/octet-stream; RFC 2045 5.2
+	 * says to read it as the default (text/plain), and so do we. */
+	ct = unfolded && ctype_well_formed(unfolded) ? g_mime_content_type_parse(NULL, unfolded) : NULL;
 	free(unfolded);
 	if (ct == NULL || g_mime_content_type_get_media_type(ct) == NULL ||
 	    g_mime_content_type_get_media_subtype(ct) == NULL) {

@@ -38,6 +38,7 @@ struct frame {
 	char *boundary;
 	size_t blen;
 	int digest;               /* multipart/digest: parts default to message/rfc822 */
+	unsigned depth;           /* nesting depth of this multipart's parts */
 };
 
 struct mimescan {
@@ -91,7 +92,7 @@ mimescan_new(const struct mimescan_limits *lim)
 	ms->default_ctype = "text/plain";
 	sbuf_init(&ms->hdrs, PART_HEADER_CAP);
 	sbuf_init(&ms->parttext, lim->text_max ? lim->text_max : 1);
-	sbuf_init(&ms->line, LINE_CAP);
+	sbuf_init(&ms->line, LINE_CAP);    /* line_add() never passes it */
 	sbuf_init(&ms->text, lim->text_max ? lim->text_max : 1);
 	return ms;
 }
@@ -238,7 +239,7 @@ leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
 	case CTE_QP: {
 		int soft = 0;
 		/* Trailing white space is not part of the data (RFC 2045 6.7). */
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		while (eol && n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 			n--;
 		for (i = 0; i < n; i++) {
 			if (p[i] == '=') {
@@ -295,7 +296,8 @@ end_leaf(struct mimescan *ms)
 				ms->text_truncated = 1;
 			}
 			sbuf_add(&ms->text, u, ulen);
-			if (ms->text.len < ms->lim.text_max)
+			/* Keep parts apart, without doubling a final line end. */
+			if (ulen && u[ulen - 1] != '\n' && ms->text.len < ms->lim.text_max)
 				sbuf_addc(&ms->text, '\n');
 			free(u);
 		}
@@ -304,6 +306,22 @@ end_leaf(struct mimescan *ms)
 	free(ms->charset);
 	ms->charset = NULL;
 	ms->in_leaf = 0;
+}
+
+/* Raw text outside any part (preamble, epilogue), for body conditions. */
+static void
+outer_text(struct mimescan *ms, const char *p, size_t n, int eol)
+{
+	size_t room = ms->lim.text_max > ms->text.len ? ms->lim.text_max - ms->text.len : 0;
+
+	if (n + (eol ? 1 : 0) > room) {
+		ms->text_truncated = ms->text_truncated || n > 0;
+		n = n < room ? n : room;
+		eol = 0;
+	}
+	sbuf_add(&ms->text, p, n);
+	if (eol)
+		sbuf_addc(&ms->text, '\n');
 }
 
 /* ---- structure ---------------------------------------------------------- */
@@ -330,6 +348,7 @@ push_frame(struct mimescan *ms, const char *boundary, int digest)
 	nf[ms->nframes].boundary = strdup(boundary);
 	nf[ms->nframes].blen = strlen(boundary);
 	nf[ms->nframes].digest = digest;
+	nf[ms->nframes].depth = ms->depth;
 	ms->nframes++;
 	return 0;
 }
@@ -368,9 +387,10 @@ headers_done(struct mimescan *ms)
 	mime_ctype_parse(ms->h_ctype, ms->default_ctype, &ct);
 	if (strncmp(ct.type, "multipart/", 10) == 0) {
 		if (ct.boundary == NULL || strlen(ct.boundary) > 200) {
+			/* Unsplittable: read it as text so body conditions still see it. */
 			note_malformed(ms, "multipart without a usable boundary");
 			free(ct.type);
-			ct.type = strdup("application/octet-stream");
+			ct.type = strdup("text/plain");
 		} else {
 			if (++ms->depth > ms->lim.max_depth) {
 				limit(ms, "MIME nesting deeper than limits.max_mime_depth", ms->lim.max_depth);
@@ -500,9 +520,10 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 		while (ms->nframes > fi) {
 			ms->nframes--;
 			free(ms->frames[ms->nframes].boundary);
-			ms->depth--;
 			note_malformed(ms, "a multipart was not closed");
 		}
+		/* Any message/rfc822 levels inside the previous part end here too. */
+		ms->depth = ms->frames[fi - 1].depth;
 		if (close) {
 			ms->nframes--;
 			free(ms->frames[ms->nframes].boundary);
@@ -533,51 +554,62 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 			leaf_line(ms, p, n, eol);
 		break;
 	default:
+		/* Preamble and epilogue: no reader shows them, but they reach the
+		 * recipient, so body conditions see them (as raw text). */
+		outer_text(ms, p, n, eol);
 		break;
 	}
 }
 
-/* Pass the buffered start of an over-long line on as content. */
+/* Append bytes of the current line. A line longer than LINE_CAP is passed on
+ * in pieces cut at places that depend only on the line's content (every
+ * LINE_CAP bytes, moved back so as not to split "=XX" or CRLF), whatever the
+ * chunking of the input; no piece of it is ever taken for a delimiter. */
 static void
-flush_partial(struct mimescan *ms)
+line_add(struct mimescan *ms, const char *p, size_t n)
 {
-	if (ms->line.len)
-		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial);
-	sbuf_reset(&ms->line);
-	ms->line_partial = 1;
+	while (n > 0 && !ms->dead) {
+		size_t room = LINE_CAP - ms->line.len, take = n < room ? n : room;
+		sbuf_add(&ms->line, p, take);
+		p += take;
+		n -= take;
+		if (ms->line.len == LINE_CAP && n > 0) {
+			/* Never cut inside a quoted-printable escape or a CRLF: hold
+			 * those bytes back for the next piece. */
+			char *d = ms->line.data;
+			size_t len = ms->line.len, keep = 0;
+			if (d[len - 1] == '=' || d[len - 1] == '\r')
+				keep = 1;
+			else if (d[len - 2] == '=')
+				keep = 2;
+			process_line(ms, d, len - keep, 0, 0);
+			memmove(d, d + len - keep, keep);
+			ms->line.len = keep;
+			d[keep] = '\0';
+			ms->line_partial = 1;
+		}
+	}
 }
 
 void
 mimescan_feed(struct mimescan *ms, const char *p, size_t n)
 {
-	size_t i, start = 0, seg;
+	size_t i, start = 0;
 
 	if (!ms->top_begun)
 		top_begin(ms);
 	for (i = 0; i < n && !ms->dead; i++) {
 		if (p[i] != '\n')
 			continue;
-		seg = i - start;            /* bytes before the LF */
-		if (ms->line.len + seg <= LINE_CAP) {
-			if (ms->line.len) {
-				sbuf_add(&ms->line, p + start, seg);
-				process_line(ms, ms->line.data, ms->line.len, 1, !ms->line_partial);
-			} else {
-				process_line(ms, p + start, seg, 1, !ms->line_partial);
-			}
-		} else {
-			/* Too long to be a boundary: content, in two pieces. */
-			flush_partial(ms);
-			process_line(ms, p + start, seg, 1, 0);
-		}
+		line_add(ms, p + start, i - start);
+		if (!ms->dead)
+			process_line(ms, ms->line.data ? ms->line.data : "", ms->line.len, 1, !ms->line_partial);
 		sbuf_reset(&ms->line);
 		ms->line_partial = 0;
 		start = i + 1;
 	}
-	if (start < n && !ms->dead && sbuf_add(&ms->line, p + start, n - start) != 0) {
-		flush_partial(ms);
-		process_line(ms, p + start, n - start, 0, 0);
-	}
+	if (start < n && !ms->dead)
+		line_add(ms, p + start, n - start);
 }
 
 void
@@ -586,7 +618,7 @@ mimescan_finish(struct mimescan *ms)
 	if (!ms->top_begun)
 		top_begin(ms);
 	if (ms->line.len && !ms->dead)
-		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial);
+		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial && ms->line.len < LINE_CAP);
 	sbuf_reset(&ms->line);
 	if (ms->state == S_HEADERS && !ms->dead) {
 		parse_part_headers(ms);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """SMTP sink for the sealmilter end-to-end test bed.
 
-Stores every accepted message in DIR as
+Accepts every message (no size limit, lines up to 4 MiB) and stores it in
+DIR as
   NNNN.env  line 1 "from ADDR", then one "to ADDR" line per recipient
   NNNN.eml  the DATA bytes exactly as received (dot-unstuffed, CRLF line
             ends as on the wire, nothing added)
@@ -21,6 +22,12 @@ import signal
 import sys
 
 from aiosmtpd.smtp import SMTP
+
+
+class SinkSMTP(SMTP):
+    # A sink keeps what the MTA sends rather than judging it: accept lines
+    # longer than RFC 5321's 1000 octets (up to 4 MiB, the stream buffer).
+    line_length_limit = 4 << 20
 
 
 class SinkHandler:
@@ -76,8 +83,10 @@ def main():
     asyncio.set_event_loop(loop)
 
     def factory():
-        return SMTP(handler, hostname=args.hostname, enable_SMTPUTF8=True,
-                    decode_data=False, loop=loop)
+        # data_size_limit=None: no size limit (aiosmtpd's default, 32 MiB,
+        # would bounce a big test message).
+        return SinkSMTP(handler, hostname=args.hostname, enable_SMTPUTF8=True,
+                        decode_data=False, data_size_limit=None, loop=loop)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host=args.host, port=args.port,

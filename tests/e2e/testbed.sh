@@ -12,10 +12,37 @@
 #   tb_smtp_send "$PF_PORT" alice@example.com bob@remote.test < msg.eml
 #   tb_wait_files "$SINK_DIR" 1 20
 #
+# Functions (see the comment above each for details):
+#   tb_init                      make $TB, EXIT trap -> tb_cleanup
+#   tb_cleanup                   stop all servers, rm -rf $TB unless TB_KEEP=1
+#   tb_on_cleanup CMD            run shell command CMD at cleanup
+#   tb_register_pid PID          stop PID (its group if it leads one) at cleanup
+#   tb_free_port                 print a free port, never twice in a run
+#   tb_port_listening PORT       true if 127.0.0.1:PORT listens
+#   tb_wait_port PORT [TIMEOUT]  wait until 127.0.0.1:PORT listens
+#   tb_wait_for TIMEOUT CMD...   poll CMD every 0.1 s until true or timeout
+#   tb_start_sink / tb_stop_sink SINK_PORT SINK_DIR SINK_PID SINK_LOG
+#   tb_wait_files DIR COUNT TIMEOUT   wait for COUNT .eml files in DIR
+#   tb_count_eml DIR             print the number of .eml files in DIR
+#   tb_body FILE                 print the body of a message file
+#   tb_smtp_send PORT FROM RCPT... < msg   prints "CODE TEXT"; exit 0/4/5/1
+#   tb_start_postfix MILTER      PF_PORT PF_DIR PF_CONF PF_LOG
+#   tb_postfix_sendmail FROM RCPT... < msg
+#   tb_postfix_flush / tb_postfix_queue_count / tb_stop_postfix
+#   tb_start_sendmail MILTER_PORT     SM_PORT SM_DIR SM_LOG SM_SYSLOG SM_ROOT SM_PID
+#   tb_sendmail_cmd ARG... / tb_sendmail_flush / tb_sendmail_queue_count
+#   tb_sendmail_root             print (fetch once) the unpacked Sendmail tree
+#   tb_stop_sendmail
+#   tb_fail MSG                  "FAIL: MSG" + running servers' log tails, exit 1
+#   tb_assert_grep PATTERN FILE / tb_assert_not_grep PATTERN FILE   (ERE)
+#
 # Call the tb_start_* / tb_stop_* functions directly, not inside $(...) or a
 # pipeline: they set shell variables (PF_PORT, SINK_DIR, ...) in the calling
 # shell.  Servers are also recorded in $TB/.servers, so tb_cleanup stops
-# them even when they were started from a subshell.
+# them even when they were started from a subshell.  tb_fail and the
+# assertions exit the (sub)shell they run in: call them from the test's
+# main shell.  Do not set your own EXIT trap after tb_init: use
+# tb_on_cleanup / tb_register_pid (e.g. for the milter under test).
 #
 # Environment knobs:
 #   TB_KEEP=1          keep $TB after the run (its path is printed)
@@ -24,7 +51,8 @@
 #   TB_PYTHON          python with aiosmtpd (default /usr/bin/python3)
 #   TB_CACHE           where Sendmail is unpacked (/var/cache/sealmilter-testbed)
 #   TB_START_TIMEOUT   seconds to wait for a server to listen (default 30)
-#   PF_EXTRA_MAINCF    extra lines appended to the private main.cf (last wins)
+#   PF_EXTRA_MAINCF    extra main.cf lines: appended, and a parameter set
+#                      there replaces the test bed's own setting
 #   SM_EXTRA_MC        extra lines inserted into the private Sendmail .mc
 #                      before MAILER(...)
 #   SM_MILTER_OPTS     flags of INPUT_MAIL_FILTER after S=... (default
@@ -35,6 +63,8 @@
 # m4, libwrap0, liblockfile1 and apt-get access for the Sendmail part.
 
 TB_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# postfix, postconf, postqueue live in /usr/sbin.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 TB_PYTHON=${TB_PYTHON:-/usr/bin/python3}
 TB_CACHE=${TB_CACHE:-/var/cache/sealmilter-testbed}
 TB_START_TIMEOUT=${TB_START_TIMEOUT:-30}
@@ -76,43 +106,71 @@ tb__registered() { # KIND [ARG]  -> prints ARG of matching entries
     done < "$TB/.servers"
 }
 
-# True while PID exists and is not a zombie.
-tb__pid_alive() {
-    local pid=$1 stat
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+# Processes are recorded as ID = "PID/STARTTIME" (start time in clock ticks
+# since boot, /proc/PID/stat field 22), so that a PID reused by another
+# program (pid_max may be only 32768) is never signalled.
+tb__starttime() {  # PID
+    local stat
+    stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
     stat=${stat##*) }
-    [ "${stat%% *}" != Z ]
+    # shellcheck disable=SC2086 # split the fields
+    set -- $stat
+    printf '%s\n' "${20}"
+}
+
+tb__procid() {     # PID -> ID
+    local st
+    st=$(tb__starttime "$1") || st=
+    printf '%s/%s\n' "$1" "$st"
+}
+
+# True while the process (PID or ID) exists, is not a zombie and, for an ID,
+# still has the recorded start time.
+tb__pid_alive() {
+    local pid=${1%%/*} want='' stat
+    case $1 in */*) want=${1#*/} ;; esac
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    stat=$(cat "/proc/$pid/stat" 2> /dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ] || return 1
+    [ -z "$want" ] || [ "$(tb__starttime "$pid")" = "$want" ]
 }
 
 # True while process group PGID has a live (non-zombie) member.
 tb__group_alive() {
-    ps -e -o pgid=,stat= 2>/dev/null |
+    ps -e -o pgid=,stat= 2> /dev/null |
         awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
-# Stop process PID and, when it leads its own process group, the whole group:
-# SIGTERM, wait up to TIMEOUT seconds, then SIGKILL.
-tb__kill() {       # PID [TIMEOUT]
-    local pid=$1 timeout=${2:-10} pgid group=0
+tb__pid_dead() { ! tb__pid_alive "$1"; }
+tb__group_dead() { ! tb__group_alive "$1"; }
+
+# True once 127.0.0.1:PORT listens or process PID has died.
+tb__listening_or_dead() { tb_port_listening "$1" || ! tb__pid_alive "$2"; }
+
+# Stop process ID (or PID) and, when it leads its own process group, the
+# whole group: SIGTERM, wait up to TIMEOUT seconds, then SIGKILL.
+tb__kill() {       # ID [TIMEOUT]
+    local id=$1 timeout=${2:-10} pid=${1%%/*} pgid
     [ -n "$pid" ] || return 0
-    pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') || true
-    [ "$pgid" = "$pid" ] && group=1
-    if [ $group = 1 ]; then
-        kill -TERM -- "-$pid" 2>/dev/null || true
-        tb_wait_for "$timeout" eval '! tb__group_alive '"$pid" || {
-            kill -KILL -- "-$pid" 2>/dev/null || true
-            tb_wait_for 5 eval '! tb__group_alive '"$pid" || true
-        }
-    elif tb__pid_alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        tb_wait_for "$timeout" eval '! tb__pid_alive '"$pid" || {
-            kill -KILL "$pid" 2>/dev/null || true
-            tb_wait_for 5 eval '! tb__pid_alive '"$pid" || true
-        }
+    if tb__pid_alive "$id"; then
+        pgid=$(ps -o pgid= -p "$pid" 2> /dev/null | tr -d ' ') || pgid=
+        if [ "$pgid" = "$pid" ]; then
+            kill -TERM -- "-$pid" 2> /dev/null || true
+            tb_wait_for "$timeout" tb__group_dead "$pid" || {
+                kill -KILL -- "-$pid" 2> /dev/null || true
+                tb_wait_for 5 tb__group_dead "$pid" || true
+            }
+        else
+            kill -TERM "$pid" 2> /dev/null || true
+            tb_wait_for "$timeout" tb__pid_dead "$id" || {
+                if tb__pid_alive "$id"; then kill -KILL "$pid" 2> /dev/null || true; fi
+                tb_wait_for 5 tb__pid_dead "$id" || true
+            }
+        fi
     fi
     # Reap it if it is our child, so that no "Terminated" noise comes later.
-    wait "$pid" 2>/dev/null || true
+    wait "$pid" 2> /dev/null || true
 }
 
 tb__stop_entry() { # KIND ARG
@@ -157,6 +215,10 @@ tb__fresh_dir() {  # NAME
 
 # tb_init: create $TB, install the EXIT trap (and INT/TERM/HUP -> exit).
 tb_init() {
+    # A second call in the same shell keeps the test bed it has.
+    if [ -n "${TB:-}" ] && [ -f "$TB/.testbed" ] && [ "${TB__OWNER:-}" = "$BASHPID" ]; then
+        return 0
+    fi
     local parent=${TB_TMPDIR:-/tmp}
     TB=$(mktemp -d "$parent/sealmilter-tb.XXXXXX")
     # Postfix daemons run as user postfix and must reach $TB/postfix*/queue.
@@ -164,6 +226,7 @@ tb_init() {
     : > "$TB/.servers"
     : > "$TB/.ports"
     : > "$TB/.testbed"
+    TB__OWNER=$BASHPID
     trap tb_cleanup EXIT
     trap 'exit 129' HUP
     trap 'exit 130' INT
@@ -198,18 +261,25 @@ tb_on_cleanup() {
     tb__register cmd "$*"
 }
 
-# tb_register_pid PID: stop process PID (its group if it leads one) at cleanup.
+# tb_register_pid PID: stop process PID (its group if it leads one) at
+# cleanup, e.g. the milter under test started in the background.
 tb_register_pid() {
     tb__need_init || return 1
-    tb__register pid "$1"
+    tb__register pid "$(tb__procid "$1")"
 }
 
 # tb_wait_for TIMEOUT CMD [ARG...]: run CMD every 0.1 s until it succeeds
-# (return 0) or TIMEOUT seconds have passed (return 1).
+# (return 0) or TIMEOUT seconds (may have a fraction: 0.5) have passed
+# (return 1).  CMD runs at least once.
 tb_wait_for() {
-    local timeout=$1 deadline
+    local timeout=$1 deadline int frac=000000
     shift
-    deadline=$(( $(tb__now_us) + ${timeout%.*} * 1000000 ))
+    int=${timeout%%.*}
+    if [ "$int" != "$timeout" ]; then
+        frac=${timeout#*.}000000
+        frac=${frac:0:6}
+    fi
+    deadline=$(( $(tb__now_us) + ${int:-0} * 1000000 + 10#$frac ))
     while :; do
         if "$@"; then return 0; fi
         [ "$(tb__now_us)" -lt "$deadline" ] || return 1
@@ -297,19 +367,22 @@ EOF
 
 # ---------------------------------------------------------------- sink
 
-tb__count_eml() {
+# tb_count_eml DIR: print the number of .eml files in DIR.
+tb_count_eml() {
     local n=0 f
     for f in "$1"/*.eml; do [ -e "$f" ] && n=$((n + 1)); done
     echo "$n"
 }
 
+tb__sink_up() { [ -s "$TB/sink.pid" ] || ! tb__pid_alive "$TB__SINK_ID"; }
+
+tb__has_files() { [ "$(tb_count_eml "$1")" -ge "$2" ]; }
+
 # tb_start_sink: start the aiosmtpd sink on a free port.
 # Sets SINK_PORT, SINK_DIR ($TB/sink), SINK_PID, SINK_LOG ($TB/sink.log).
 tb_start_sink() {
     tb__need_init || return 1
-    if [ -n "${SINK_PID:-}" ] && tb__pid_alive "$SINK_PID"; then
-        tb_stop_sink
-    fi
+    if [ -n "${TB__SINK_ID:-}" ]; then tb_stop_sink; fi
     SINK_PORT=$(tb_free_port)
     SINK_DIR=$TB/sink
     SINK_LOG=$TB/sink.log
@@ -319,10 +392,10 @@ tb_start_sink() {
         --dir "$SINK_DIR" --pidfile "$TB/sink.pid" \
         < /dev/null >> "$SINK_LOG" 2>&1 &
     SINK_PID=$!
-    tb__register sink "$SINK_PID"
-    if ! tb_wait_for "$TB_START_TIMEOUT" eval \
-            '[ -s "$TB/sink.pid" ] || ! tb__pid_alive "$SINK_PID"' ||
-       ! tb__pid_alive "$SINK_PID" || ! tb_port_listening "$SINK_PORT"; then
+    TB__SINK_ID=$(tb__procid "$SINK_PID")
+    tb__register sink "$TB__SINK_ID"
+    if ! tb_wait_for "$TB_START_TIMEOUT" tb__sink_up ||
+       ! tb__pid_alive "$TB__SINK_ID" || ! tb_port_listening "$SINK_PORT"; then
         tb__err "testbed: the SMTP sink did not start on port $SINK_PORT"
         tb__tail "$SINK_LOG"
         return 1
@@ -331,9 +404,10 @@ tb_start_sink() {
 
 # tb_stop_sink: stop the sink (files in SINK_DIR stay).
 tb_stop_sink() {
-    [ -n "${SINK_PID:-}" ] || return 0
-    tb__kill "$SINK_PID" 10
-    tb__unregister sink "$SINK_PID"
+    [ -n "${TB__SINK_ID:-}" ] || return 0
+    tb__kill "$TB__SINK_ID" 10
+    tb__unregister sink "$TB__SINK_ID"
+    TB__SINK_ID=
     SINK_PID=
 }
 
@@ -341,10 +415,10 @@ tb_stop_sink() {
 # files; on timeout print what is there and return 1.
 tb_wait_files() {
     local dir=$1 count=$2 timeout=$3
-    if tb_wait_for "$timeout" eval '[ "$(tb__count_eml "$dir")" -ge "$count" ]'; then
+    if tb_wait_for "$timeout" tb__has_files "$dir" "$count"; then
         return 0
     fi
-    tb__err "testbed: timed out after ${timeout}s waiting for $count .eml files in $dir: found $(tb__count_eml "$dir")"
+    tb__err "testbed: timed out after ${timeout}s waiting for $count .eml files in $dir: found $(tb_count_eml "$dir")"
     tb__dump_logs
     return 1
 }
@@ -372,11 +446,16 @@ tb__postfix_master_pid() { # DIR
 }
 
 tb__stop_postfix_dir() {   # DIR
-    local dir=$1 pid
-    pid=$(tb__postfix_master_pid "$dir") || return 0
+    local dir=$1 id
+    if [ -s "$dir/master.id" ]; then
+        read -r id < "$dir/master.id"
+    else
+        # Died during the start, before master.id was written.
+        id=$(tb__postfix_master_pid "$dir") || return 0
+    fi
     # The master is a session leader: SIGTERM to its group is "postfix
     # stop" without the 1 s sleep of postfix-script.
-    tb__kill "$pid" 10
+    tb__kill "$id" 10
 }
 
 # tb_start_postfix MILTER: start a private Postfix relaying to the sink with
@@ -420,7 +499,7 @@ tb_start_postfix() {
         chown postfix:postdrop maildrop public &&
         chmod 730 maildrop && chmod 710 public &&
         chmod 755 pid
-    )
+    ) || { tb__err "testbed: cannot set up the queue in $PF_DIR/queue"; return 1; }
     : > "$PF_DIR/queue/quick-start"
     : > "$PF_LOG"
 
@@ -462,7 +541,24 @@ maximal_backoff_time = 10s
 delay_warning_time = 0
 EOF
     if [ -n "${PF_EXTRA_MAINCF:-}" ]; then
-        printf '# PF_EXTRA_MAINCF\n%s\n' "$PF_EXTRA_MAINCF" >> "$PF_CONF/main.cf"
+        # Drop the base lines of parameters that PF_EXTRA_MAINCF sets (else
+        # every Postfix command warns "overriding earlier entry"), append it.
+        printf '%s\n' "$PF_EXTRA_MAINCF" > "$PF_DIR/extra.cf"
+        awk 'FNR == NR {
+                 if (match($0, /^[A-Za-z0-9_]+[ \t]*=/)) {
+                     name = substr($0, 1, RLENGTH - 1); sub(/[ \t]+$/, "", name)
+                     set[name] = 1
+                 }
+                 next
+             }
+             match($0, /^[A-Za-z0-9_]+[ \t]*=/) {
+                 name = substr($0, 1, RLENGTH - 1); sub(/[ \t]+$/, "", name)
+                 if (name in set) next
+             }
+             { print }' "$PF_DIR/extra.cf" "$PF_CONF/main.cf" > "$PF_CONF/main.cf.new"
+        printf '# PF_EXTRA_MAINCF\n' >> "$PF_CONF/main.cf.new"
+        cat "$PF_DIR/extra.cf" >> "$PF_CONF/main.cf.new"
+        mv -f "$PF_CONF/main.cf.new" "$PF_CONF/main.cf"
     fi
 
     cat > "$PF_CONF/master.cf" <<EOF
@@ -490,32 +586,46 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 
+    # Postfix re-reads a main.cf/master.cf changed within the last second
+    # until it is a second old (300 ms sleeps, ~2 s in all): back-date them.
+    touch -d '-5 seconds' "$PF_CONF/main.cf" "$PF_CONF/master.cf"
+
     out=$PF_DIR/postfix-start.out
-    {
-        postfix -c "$PF_CONF" start
-    } > "$out" 2>&1 || rc=$?
+    # Registered before the start, so that cleanup stops the master even if
+    # the test dies while we wait for it.
+    tb__register postfix "$PF_DIR"
+    postfix -c "$PF_CONF" start > "$out" 2>&1 || rc=$?
     local pid=
     if [ $rc = 0 ] &&
        tb_wait_for 10 tb__postfix_master_pid "$PF_DIR" > /dev/null; then
         pid=$(tb__postfix_master_pid "$PF_DIR")
-    fi
-    if [ -n "$pid" ]; then
-        tb__register postfix "$PF_DIR"
+        tb__procid "$pid" > "$PF_DIR/master.id"
     fi
     if [ -z "$pid" ] ||
-       ! tb_wait_for "$TB_START_TIMEOUT" eval \
-            'tb_port_listening "$PF_PORT" || ! tb__pid_alive "$pid"' ||
+       ! tb_wait_for "$TB_START_TIMEOUT" tb__listening_or_dead "$PF_PORT" "$pid" ||
        ! tb_port_listening "$PF_PORT"; then
-        tb__err "testbed: Postfix did not start listening on $TB_HOST:$PF_PORT (exit $rc)"
+        tb__err "testbed: Postfix did not start listening on $TB_HOST:$PF_PORT (postfix start: exit $rc)"
         tb__tail "$out"
         tb__tail "$PF_LOG" 60
+        # Without a terminal Postfix reports a fatal configuration error
+        # nowhere (not even in maillog_file): ask again with a pty.
+        tb__err "----- postfix check (with a pty) -----"
+        script -qec "postfix -c '$PF_CONF' check" /dev/null 2>&1 | tail -n 20 >&2 || true
         return 1
     fi
 }
 
 # tb_postfix_sendmail FROM RCPT... < message: submit stdin with Postfix's
 # sendmail command (pickup -> cleanup -> non_smtpd_milters).
+tb__need_pf() {
+    if [ -z "${PF_CONF:-}" ]; then
+        tb__err "testbed: no private Postfix: call tb_start_postfix first"
+        return 1
+    fi
+}
+
 tb_postfix_sendmail() {
+    tb__need_pf || return 1
     local from=$1
     shift
     /usr/sbin/sendmail -C "$PF_CONF" -i -f "$from" -- "$@"
@@ -523,12 +633,14 @@ tb_postfix_sendmail() {
 
 # tb_postfix_flush: attempt delivery of everything queued (also maildrop).
 tb_postfix_flush() {
+    tb__need_pf || return 1
     postqueue -c "$PF_CONF" -f
 }
 
 # tb_postfix_queue_count: print the number of messages in the private
 # queue (maildrop, incoming, active, deferred, hold).
 tb_postfix_queue_count() {
+    tb__need_pf || return 1
     local json
     json=$(postqueue -c "$PF_CONF" -j) || return 1
     if [ -z "$json" ]; then echo 0; return 0; fi
@@ -589,8 +701,8 @@ tb_sendmail_root() {
 # configuration (e.g. -bp, -q, -bv addr) in its own UTS namespace.
 tb_sendmail_cmd() {
     [ -n "${SM_DIR:-}" ] || { tb__err "testbed: no Sendmail configured"; return 1; }
-    unshare -u sh -c 'hostname "$0" && exec "$@"' "$TB_SM_HOSTNAME" \
-        "$SM_ROOT/usr/libexec/sendmail/sendmail" -C "$SM_DIR/sendmail.cf" "$@"
+    # shellcheck disable=SC2086 # SM_NS holds unshare's flags
+    unshare $SM_NS "$SM_DIR/run.sh" "$@"
 }
 
 # tb_sendmail_flush: run the private Sendmail queue once.
@@ -598,6 +710,7 @@ tb_sendmail_flush() { tb_sendmail_cmd -q; }
 
 # tb_sendmail_queue_count: print the number of queued messages.
 tb_sendmail_queue_count() {
+    [ -n "${SM_DIR:-}" ] || { tb__err "testbed: no Sendmail configured"; return 1; }
     local n=0 f
     for f in "$SM_DIR"/queue/qf*; do [ -e "$f" ] && n=$((n + 1)); done
     echo "$n"
@@ -611,16 +724,52 @@ tb__sendmail_pid() {       # DIR
 }
 
 tb__stop_sendmail_dir() {  # DIR
-    local pid
-    pid=$(tb__sendmail_pid "$1") || return 0
-    tb__kill "$pid" 10
+    local id pid
+    if id=$(tb__sendmail_pid "$1"); then tb__kill "$id" 10; fi
+    # If setsid had to fork, the daemon is only named in Sendmail's own pid
+    # file (removed at a clean exit; checked to be our binary anyway).
+    if [ -r "$1/sendmail.pid" ] && read -r pid < "$1/sendmail.pid" &&
+       [ -n "$pid" ] &&
+       [ "$(readlink "/proc/$pid/exe" 2> /dev/null)" = "$TB_CACHE/sendmail/root/usr/libexec/sendmail/sendmail" ]; then
+        tb__kill "$(tb__procid "$pid")" 10
+    fi
+}
+
+tb__file_or_dead() { [ -s "$1" ] || ! tb__pid_alive "$2"; }
+
+# Write $SM_DIR/run.sh, run as "unshare $SM_NS run.sh ARGS": sets the host
+# name, points /dev/log at the syslog receiver (with -m), execs Sendmail.
+tb__sm_write_runner() {
+    local run=$SM_DIR/run.sh
+    {
+        echo '#!/bin/sh'
+        echo '# Private Sendmail of the sealmilter test bed (see testbed.sh).'
+        printf 'hostname %q || exit 1\n' "$TB_SM_HOSTNAME"
+        if [ "$SM_NS" = -um ]; then
+            printf 'd=%q\n' "$SM_DIR/dev"
+            cat <<'EOF'
+ok=1
+for n in null zero full random urandom tty; do
+    mount --bind "/dev/$n" "$d/$n" 2> /dev/null || ok=0
+done
+if [ $ok = 0 ] || ! mount --rbind "$d" /dev 2> /dev/null; then
+    echo "run.sh: cannot point /dev/log at the test bed: no syslog" >&2
+fi
+EOF
+        fi
+        printf 'exec %q -C %q "$@"\n' \
+            "$SM_ROOT/usr/libexec/sendmail/sendmail" "$SM_DIR/sendmail.cf"
+    } > "$run"
+    chmod 755 "$run"
 }
 
 # tb_start_sendmail MILTER_PORT: start a private Sendmail relaying to the
 # sink (SMART_HOST) with INPUT_MAIL_FILTER(sealmilter, S=inet:PORT@127.0.0.1,
 # $SM_MILTER_OPTS).  MILTER_PORT may also be a full socket spec
 # ("unix:/path", "inet:PORT@HOST") or "" for no milter at all.
-# Sets SM_PORT, SM_DIR, SM_LOG (the -X traffic log), SM_ROOT, SM_PID.
+# Sets SM_PORT, SM_DIR, SM_LOG (the -X SMTP traffic log), SM_SYSLOG (what
+# Sendmail logs to syslog, when a mount namespace is available), SM_ROOT,
+# SM_PID.
 tb_start_sendmail() {
     tb__need_init || return 1
     if [ $# -lt 1 ]; then tb__err "usage: tb_start_sendmail MILTER_PORT"; return 1; fi
@@ -668,13 +817,14 @@ tb_start_sendmail() {
         echo "define(\`confDOMAIN_NAME', \`$TB_SM_HOSTNAME')dnl"
         echo "define(\`QUEUE_DIR', \`$SM_DIR/queue')dnl"
         echo "define(\`STATUS_FILE', \`$SM_DIR/statistics')dnl"
-        echo "define(\`confPID_FILE', \`$SM_DIR/daemon.pid')dnl"
+        echo "define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl"
         echo "define(\`confHOST_STATUS_DIRECTORY', \`')dnl"
         echo "define(\`confHELP_FILE', \`$SM_DIR/helpfile')dnl"
         echo "define(\`ALIAS_FILE', \`$SM_DIR/aliases')dnl"
         echo "define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl"
         echo "define(\`confDONT_PROBE_INTERFACES', \`True')dnl"
         echo "define(\`confTO_IDENT', \`0s')dnl"
+        echo "define(\`confMILTER_LOG_LEVEL', \`14')dnl"
         echo "define(\`SMART_HOST', \`[$TB_HOST]')dnl"
         echo "define(\`RELAY_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl"
         echo "define(\`ESMTP_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl"
@@ -696,22 +846,59 @@ tb_start_sendmail() {
         return 1
     fi
 
+    # Sendmail logs only to syslog: where a mount namespace can be had,
+    # its /dev/log is a socket of syslogd.py writing $SM_DIR/syslog.log.
+    SM_SYSLOG=$SM_DIR/syslog.log
+    : > "$SM_SYSLOG"
+    SM_NS=-u
+    if unshare -m true 2> /dev/null; then
+        local dev=$SM_DIR/dev n
+        mkdir -p "$dev"
+        chmod 755 "$dev"
+        for n in null zero full random urandom tty; do : > "$dev/$n"; done
+        ln -s /proc/self/fd "$dev/fd"
+        ln -s /proc/self/fd/0 "$dev/stdin"
+        ln -s /proc/self/fd/1 "$dev/stdout"
+        ln -s /proc/self/fd/2 "$dev/stderr"
+        ln -s "$SM_DIR/syslog.sock" "$dev/log"
+        "$TB_PYTHON" "$TB_LIBDIR/syslogd.py" --socket "$SM_DIR/syslog.sock" \
+            --log "$SM_SYSLOG" --pidfile "$SM_DIR/syslogd.pid" \
+            < /dev/null >> "$SM_DIR/stderr.log" 2>&1 &
+        tb__register pid "$(tb__procid "$!")"
+        if tb_wait_for 10 tb__file_or_dead "$SM_DIR/syslogd.pid" "$!" &&
+           [ -S "$SM_DIR/syslog.sock" ]; then
+            SM_NS=-um
+        else
+            tb__err "testbed: syslogd.py did not start; Sendmail runs without a log"
+        fi
+    fi
+    tb__sm_write_runner
+
     # Own session (so tb_cleanup can stop the daemon and its children as one
-    # process group) and own UTS namespace with a qualified host name.
-    setsid unshare -u sh -c 'hostname "$0" && exec "$@"' "$TB_SM_HOSTNAME" \
-        "$SM_ROOT/usr/libexec/sendmail/sendmail" -C "$SM_DIR/sendmail.cf" \
-        -bD -q10s -X "$SM_LOG" \
+    # process group; -w: if setsid must fork, $! still lives as long as the
+    # daemon), own UTS namespace with a qualified host name (else
+    # Sendmail sleeps 60 s at start), own mount namespace for /dev/log.
+    # shellcheck disable=SC2086 # SM_NS holds unshare's flags
+    setsid -w unshare $SM_NS "$SM_DIR/run.sh" -bD -q10s -X "$SM_LOG" \
         < /dev/null >> "$SM_DIR/stderr.log" 2>&1 &
     SM_PID=$!
-    echo "$SM_PID" > "$SM_DIR/daemon.pid"
+    tb__procid "$SM_PID" > "$SM_DIR/daemon.pid"
     tb__register sendmail "$SM_DIR"
-    if ! tb_wait_for "$TB_START_TIMEOUT" eval \
-            'tb_port_listening "$SM_PORT" || ! tb__pid_alive "$SM_PID"' ||
+    if ! tb_wait_for "$TB_START_TIMEOUT" tb__listening_or_dead "$SM_PORT" "$SM_PID" ||
        ! tb_port_listening "$SM_PORT"; then
         tb__err "testbed: Sendmail did not start listening on $TB_HOST:$SM_PORT"
         tb__tail "$SM_DIR/stderr.log"
+        tb__tail "$SM_SYSLOG"
         tb__tail "$SM_LOG"
         return 1
+    fi
+    # Sendmail's own pid file names the daemon even if setsid had to fork
+    # (when the caller runs with job control, set -m).
+    local real=''
+    if [ -r "$SM_DIR/sendmail.pid" ]; then read -r real < "$SM_DIR/sendmail.pid" || real=''; fi
+    if [ -n "$real" ] && [ "$real" != "$SM_PID" ] && tb__pid_alive "$real"; then
+        SM_PID=$real
+        tb__procid "$SM_PID" > "$SM_DIR/daemon.pid"
     fi
 }
 
