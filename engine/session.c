@@ -59,31 +59,36 @@ struct seal_session {
 	char *subject;
 };
 
-int
-config_needs_body(const struct seal_config *cfg)
+/* Walk every rule's condition tree and actions once. */
+unsigned
+config_needs(const struct seal_config *cfg)
 {
-	/* Walk each rule's condition tree looking for body-dependent kinds. */
-	size_t i;
+	unsigned need = 0;
+	size_t i, j;
 	struct cond *stack[256];
 
 	for (i = 0; i < cfg->nrules; i++) {
 		size_t sp = 0;
-		if (cfg->rules[i].cond == NULL)
-			continue;
-		stack[sp++] = cfg->rules[i].cond;
+		for (j = 0; j < cfg->rules[i].nactions; j++)
+			if (cfg->rules[i].actions[j].kind == A_TAG)
+				need |= NEED_ADD_HEADERS;
+		if (cfg->rules[i].cond)
+			stack[sp++] = cfg->rules[i].cond;
 		while (sp > 0) {
 			struct cond *c = stack[--sp];
 			size_t k;
 			if (c->kind == C_BODY || c->kind == C_ATTACHMENT || c->kind == C_SIZE)
-				return 1;
+				need |= NEED_BODY;
+			if (c->kind == C_SUBJECT && c->strip)
+				need |= NEED_ADD_HEADERS;   /* the marker goes on a changed message */
 			for (k = 0; k < c->nkids; k++) {
 				if (sp == sizeof(stack) / sizeof(stack[0]))
-					return 1;    /* too deep to tell: assume it does */
+					return need | NEED_BODY | NEED_ADD_HEADERS;   /* too deep to tell */
 				stack[sp++] = c->kids[k];
 			}
 		}
 	}
-	return 0;
+	return need;
 }
 
 static void

@@ -31,6 +31,7 @@ struct conn {
 	char ip[INET6_ADDRSTRLEN];
 	char *host;
 	int have_body;            /* the body steps were negotiated */
+	int can_add;              /* SMFIF_ADDHDRS was negotiated */
 	int can_skip;             /* the MTA understands SMFIS_SKIP */
 	struct seal_session *msg;
 };
@@ -87,14 +88,18 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
 	struct seal_config *cfg = milter_config_get();
-	unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+	unsigned long want_actions = SMFIF_CHGHDRS;   /* always: forged markers are removed */
 	unsigned long steps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
 	struct conn *c;
+	unsigned need;
 
 	(void)f2;
 	(void)f3;
 	if (cfg == NULL)
 		return SMFIS_REJECT;
+	need = config_needs(cfg);
+	if (need & NEED_ADD_HEADERS)
+		want_actions |= SMFIF_ADDHDRS;
 	if ((f0 & want_actions) != want_actions) {
 		seal_err("the MTA does not offer the header actions sealmilter needs (offered 0x%lx)", f0);
 		config_unref(cfg);
@@ -111,9 +116,10 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 		steps |= SMFIP_HDR_LEADSPC;
 	else
 		seal_warn("the MTA cannot pass headers with their leading space; header bytes may change");
-	if (!config_needs_body(cfg) && (f1 & SMFIP_NOBODY))
+	if (!(need & NEED_BODY) && (f1 & SMFIP_NOBODY))
 		steps |= SMFIP_NOBODY;
 	c->have_body = !(steps & SMFIP_NOBODY);
+	c->can_add = (want_actions & SMFIF_ADDHDRS) != 0;
 	c->can_skip = (f1 & SMFIP_SKIP) != 0;
 	if (c->can_skip)
 		steps |= SMFIP_SKIP;
@@ -140,6 +146,7 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 		if (c == NULL)
 			return SMFIS_TEMPFAIL;
 		c->have_body = 1;
+		c->can_add = 1;
 		smfi_setpriv(ctx, c);
 	}
 	c->ip[0] = '\0';
@@ -230,14 +237,21 @@ cb_eom(SMFICTX *ctx)
 	const struct seal_result *r;
 	const char *qid = smfi_getsymval(ctx, "i");
 	size_t i;
+	unsigned need;
 	sfsistat rc;
 
 	if (c == NULL || c->msg == NULL)
 		return SMFIS_TEMPFAIL;
 	seal_session_queue_id(c->msg, qid ? qid : "NOQUEUE");
-	if (!c->have_body && config_needs_body(seal_session_config(c->msg)))
-		seal_session_fail(c->msg, "the configuration now needs the body, but this connection negotiated it "
-		    "away (reloaded); the MTA will retry on a new connection");
+	need = config_needs(seal_session_config(c->msg));
+	if ((!c->have_body && (need & NEED_BODY)) || (!c->can_add && (need & NEED_ADD_HEADERS))) {
+		/* Always a tempfail, whatever on_error says: the policy cannot be
+		 * applied on this connection, and a retry on a new one will work. */
+		rc = tempfail(ctx, "the configuration was reloaded and needs a step this connection negotiated "
+		    "away; the MTA retries on a new connection");
+		end_message(c);
+		return rc;
+	}
 	r = seal_session_eom(c->msg);
 	if (r->verdict == VERDICT_ACCEPT) {
 		for (i = 0; i < r->nedits; i++) {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test-daemon.sh - sealmilter as a real daemon: it detaches, writes its pid file,
+# drops to milter.user/milter.group after opening a unix socket that the MTA's group
+# can use (0660), serves Postfix over that socket, reloads on SIGHUP as the
+# unprivileged user, and on SIGTERM stops and removes its pid file.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
+. "$here/testbed.sh"
+. "$SRCDIR/tests/cli/lib.sh"
+. "$here/common.sh"
+e2e_require /usr/sbin/postfix /usr/bin/python3
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: dropping privileges needs root"
+	exit 77
+fi
+getent group postfix >/dev/null || tb_fail "no postfix group"
+MSG=$SRCDIR/tests/data/msg
+
+tb_init
+tb_start_sink
+mkdir -p "$TB/run" "$TB/sock"
+e2e_config "$TB/sealmilter.yaml" "$(printf '  - name: extra\n    if: { subject: lunch }\n    then: { tag: { header: X-Lunch, value: yes } }')"
+sed -i "s#^milter:#milter:\n  user: nobody\n  group: postfix\n  pid_file: $TB/run/sealmilter.pid\n  socket: unix:$TB/sock/sealmilter.sock#" "$TB/sealmilter.yaml"
+chown nobody "$TB/run" "$TB/spool"
+chown nobody:postfix "$TB/sock"
+chmod 750 "$TB/sock"
+chown nobody "$TB/marker.key"
+chmod 644 "$TB/sealmilter.yaml"
+
+# Without -f it detaches at once (logs go to syslog).
+"$SEALMILTER" -c "$TB/sealmilter.yaml"
+t_rc "daemon: the command returns once detached" 0 $?
+tb_wait_for 20 test -S "$TB/sock/sealmilter.sock" || tb_fail "no socket appeared"
+tb_wait_for 10 test -s "$TB/run/sealmilter.pid" || tb_fail "no pid file appeared"
+pid=$(cat "$TB/run/sealmilter.pid")
+tb_register_pid "$pid"
+t_check "daemon: the pid file names a running process" kill -0 "$pid"
+t_check "daemon: it runs as milter.user" test "$(ps -o user= -p "$pid")" = nobody
+t_check "daemon: with milter.group" test "$(ps -o group= -p "$pid")" = postfix
+t_check "daemon: it has no root saved uid" bash -c "grep -E '^Uid:' /proc/$pid/status | awk '{exit !(\$2!=0 && \$3!=0 && \$4!=0 && \$5!=0)}'"
+t_check "daemon: socket owned by user:group, mode 660" test "$(stat -c '%U:%G %a' "$TB/sock/sealmilter.sock")" = "nobody:postfix 660"
+t_check "daemon: it left our session (detached)" test "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')"
+
+tb_start_postfix "unix:$TB/sock/sealmilter.sock"
+REPLY=$(sed 's/$/\r/' "$MSG/secure.eml" | tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test) && rc=0 || rc=$?
+t_rc "daemon: Postfix reaches it over the unix socket" 0 "$rc"
+tb_wait_files "$SINK_DIR" 1 30 >/dev/null || true
+t_grep "daemon: the message was tagged" '^X-Sealmilter-Rule: secure-subject' "$(e2e_latest "$SINK_DIR")"
+
+# SIGHUP as the unprivileged user: the new policy (no extra rule) applies.
+e2e_config "$TB/sealmilter.yaml"
+sed -i "s#^milter:#milter:\n  user: nobody\n  group: postfix\n  pid_file: $TB/run/sealmilter.pid\n  socket: unix:$TB/sock/sealmilter.sock#" "$TB/sealmilter.yaml"
+chmod 644 "$TB/sealmilter.yaml"
+sed 's/$/\r/' "$MSG/plain.eml" | tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test >/dev/null
+tb_wait_files "$SINK_DIR" 2 30 >/dev/null || true
+t_grep "daemon: before reload the extra rule applies" '^X-Lunch: yes' "$(e2e_latest "$SINK_DIR")"
+kill -HUP "$pid"
+sleep 1
+sed 's/plain-1@/plain-2@/; s/$/\r/' "$MSG/plain.eml" | tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test >/dev/null
+tb_wait_files "$SINK_DIR" 3 30 >/dev/null || true
+t_nogrep "daemon: after SIGHUP the reloaded policy applies" '^X-Lunch' "$(e2e_latest "$SINK_DIR")"
+t_check "daemon: still running after reload" kill -0 "$pid"
+
+kill -TERM "$pid"
+tb_wait_for 20 bash -c "! kill -0 $pid 2>/dev/null" && t_ok "daemon: SIGTERM stops it" || t_fail "daemon: SIGTERM stops it"
+t_check "daemon: the pid file is removed" test ! -e "$TB/run/sealmilter.pid"
+t_done
