@@ -561,7 +561,8 @@ seal_session_eom(struct seal_session *s)
 		note = s->error;
 	} else if (s->limit_error) {
 		clear_edits(r);
-		set_reply(r, VERDICT_REJECT, "552", "5.3.4", "Message cannot be inspected: it exceeds a policy limit");
+		set_reply(r, VERDICT_REJECT, "552", "5.3.4",
+		    "Message cannot be inspected: it exceeds a policy limit or its MIME structure is ambiguous");
 		note = s->limit_error;
 	} else if (mimescan_malformed(s->scan) && note == NULL) {
 		note = mimescan_malformed(s->scan);
@@ -591,7 +592,8 @@ seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 		free(gone);
 		return -1;
 	}
-	memcpy(h, s->headers, n * sizeof(*h));
+	if (n)
+		memcpy(h, s->headers, n * sizeof(*h));
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
 		if (e->kind == EDIT_ADD_HEADER) {

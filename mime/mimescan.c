@@ -68,6 +68,9 @@ struct mimescan {
 	/* The line being assembled. */
 	struct sbuf line;
 	int line_partial;         /* the current line continues one cut at LINE_CAP */
+	size_t pend_fi;           /* an over-long line that so far is a delimiter padded with white space */
+	int pend_close;
+	struct sbuf pending;      /* its first piece, in case it turns out to be content */
 
 	/* Results. */
 	struct sbuf text;
@@ -93,6 +96,7 @@ mimescan_new(const struct mimescan_limits *lim)
 	sbuf_init(&ms->hdrs, PART_HEADER_CAP);
 	sbuf_init(&ms->parttext, lim->text_max ? lim->text_max : 1);
 	sbuf_init(&ms->line, LINE_CAP);    /* line_add() never passes it */
+	sbuf_init(&ms->pending, LINE_CAP);
 	sbuf_init(&ms->text, lim->text_max ? lim->text_max : 1);
 	return ms;
 }
@@ -124,8 +128,18 @@ mimescan_header(struct mimescan *ms, const char *name, const char *value)
 		slot = &ms->h_cte;
 	else if (strcasecmp(name, "Content-Disposition") == 0)
 		slot = &ms->h_disp;
-	if (slot && *slot == NULL)     /* the first one counts, as in most readers */
-		*slot = strdup(value);
+	if (slot == NULL)
+		return;
+	if (*slot != NULL) {
+		/* Readers disagree on which of two fields counts (GMime takes the
+		 * last, others the first), so a sender could show the recipient a
+		 * part the policy never saw: refuse to guess. */
+		char what[96];
+		snprintf(what, sizeof(what), "two %s fields in one MIME part (ambiguous); at depth", name);
+		limit(ms, what, ms->depth);
+		return;
+	}
+	*slot = strdup(value);
 }
 
 static void
@@ -502,6 +516,31 @@ boundary_of(struct mimescan *ms, const char *p, size_t n, int *close)
 	return 0;
 }
 
+/* A delimiter of open frame fi (1-based) was found. */
+static void
+delimiter(struct mimescan *ms, size_t fi, int close)
+{
+	int digest = ms->frames[fi - 1].digest;
+
+	end_leaf(ms);
+	/* Frames inside the matched one end here too (missing close delimiters). */
+	while (ms->nframes > fi) {
+		ms->nframes--;
+		free(ms->frames[ms->nframes].boundary);
+		note_malformed(ms, "a multipart was not closed");
+	}
+	/* Any message/rfc822 levels inside the previous part end here too. */
+	ms->depth = ms->frames[fi - 1].depth;
+	if (close) {
+		ms->nframes--;
+		free(ms->frames[ms->nframes].boundary);
+		ms->depth--;
+		ms->state = S_EPILOGUE;
+	} else {
+		begin_part(ms, digest ? "message/rfc822" : "text/plain");
+	}
+}
+
 static void
 process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start)
 {
@@ -514,24 +553,7 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 	if (eol && n > 0 && p[n - 1] == '\r')
 		n--;
 	if (at_start && (fi = boundary_of(ms, p, n, &close)) != 0) {
-		int digest = ms->frames[fi - 1].digest;
-		end_leaf(ms);
-		/* Frames inside the matched one end here too (missing close delimiters). */
-		while (ms->nframes > fi) {
-			ms->nframes--;
-			free(ms->frames[ms->nframes].boundary);
-			note_malformed(ms, "a multipart was not closed");
-		}
-		/* Any message/rfc822 levels inside the previous part end here too. */
-		ms->depth = ms->frames[fi - 1].depth;
-		if (close) {
-			ms->nframes--;
-			free(ms->frames[ms->nframes].boundary);
-			ms->depth--;
-			ms->state = S_EPILOGUE;
-		} else {
-			begin_part(ms, digest ? "message/rfc822" : "text/plain");
-		}
+		delimiter(ms, fi, close);
 		return;
 	}
 	switch (ms->state) {
@@ -561,6 +583,70 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 	}
 }
 
+static int
+all_space(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* The first piece of an over-long line stays pending while the line is a
+ * delimiter followed by transport padding (RFC 2046 5.1.1 allows any amount
+ * of white space); any other byte turns it back into content. */
+static void
+pending_to_content(struct mimescan *ms)
+{
+	if (ms->pend_fi) {
+		ms->pend_fi = 0;
+		process_line(ms, ms->pending.data, ms->pending.len, 0, 0);
+		sbuf_reset(&ms->pending);
+	}
+}
+
+static void
+long_piece(struct mimescan *ms, const char *p, size_t n)
+{
+	size_t fi;
+	int close = 0;
+
+	if (!ms->line_partial) {
+		if ((fi = boundary_of(ms, p, n, &close)) != 0) {
+			ms->pend_fi = fi;
+			ms->pend_close = close;
+			sbuf_reset(&ms->pending);
+			sbuf_add(&ms->pending, p, n);
+			return;
+		}
+	} else if (ms->pend_fi && all_space(p, n)) {
+		return;
+	}
+	pending_to_content(ms);
+	process_line(ms, p, n, 0, 0);
+}
+
+/* The last piece of a line (eol: it ended with LF). */
+static void
+line_end(struct mimescan *ms, int eol)
+{
+	const char *d = ms->line.data ? ms->line.data : "";
+
+	if (ms->pend_fi && all_space(d, ms->line.len)) {
+		size_t fi = ms->pend_fi;
+		ms->pend_fi = 0;
+		sbuf_reset(&ms->pending);
+		delimiter(ms, fi, ms->pend_close);
+	} else {
+		pending_to_content(ms);
+		process_line(ms, d, ms->line.len, eol, !ms->line_partial && (eol || ms->line.len < LINE_CAP));
+	}
+	sbuf_reset(&ms->line);
+	ms->line_partial = 0;
+}
+
 /* Append bytes of the current line. A line longer than LINE_CAP is passed on
  * in pieces cut at places that depend only on the line's content (every
  * LINE_CAP bytes, moved back so as not to split "=XX" or CRLF), whatever the
@@ -582,7 +668,7 @@ line_add(struct mimescan *ms, const char *p, size_t n)
 				keep = 1;
 			else if (d[len - 2] == '=')
 				keep = 2;
-			process_line(ms, d, len - keep, 0, 0);
+			long_piece(ms, d, len - keep);
 			memmove(d, d + len - keep, keep);
 			ms->line.len = keep;
 			d[keep] = '\0';
@@ -603,9 +689,7 @@ mimescan_feed(struct mimescan *ms, const char *p, size_t n)
 			continue;
 		line_add(ms, p + start, i - start);
 		if (!ms->dead)
-			process_line(ms, ms->line.data ? ms->line.data : "", ms->line.len, 1, !ms->line_partial);
-		sbuf_reset(&ms->line);
-		ms->line_partial = 0;
+			line_end(ms, 1);
 		start = i + 1;
 	}
 	if (start < n && !ms->dead)
@@ -617,8 +701,8 @@ mimescan_finish(struct mimescan *ms)
 {
 	if (!ms->top_begun)
 		top_begin(ms);
-	if (ms->line.len && !ms->dead)
-		process_line(ms, ms->line.data, ms->line.len, 0, !ms->line_partial && ms->line.len < LINE_CAP);
+	if ((ms->line.len || ms->pend_fi) && !ms->dead)
+		line_end(ms, 0);
 	sbuf_reset(&ms->line);
 	if (ms->state == S_HEADERS && !ms->dead) {
 		parse_part_headers(ms);
@@ -676,6 +760,7 @@ mimescan_free(struct mimescan *ms)
 	sbuf_free(&ms->hdrs);
 	sbuf_free(&ms->parttext);
 	sbuf_free(&ms->line);
+	sbuf_free(&ms->pending);
 	sbuf_free(&ms->text);
 	free(ms->limit_error);
 	free(ms->malformed);

@@ -31,6 +31,10 @@ add(struct cfg_errors *e, char *msg)
 
 static void
 vadd(struct cfg_errors *e, const char *file, int line, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void
+vadd(struct cfg_errors *e, const char *file, int line, int col, const char *fmt, va_list ap)
 {
 	char *body = NULL, *msg = NULL;
 
