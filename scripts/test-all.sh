@@ -38,7 +38,7 @@ if [ "$rc" -ne 0 ]; then
 	echo "$p1 passed, ${f1:-1} failed"
 	exit 1
 fi
-if grep -q SKIP: "$top/build-asan/check.out"; then
+if grep -qE '^SKIP:' "$top/build-asan/check.out"; then
 	echo "== FAILED: a test was skipped; every test must run here" >&2
 	exit 1
 fi
