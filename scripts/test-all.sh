@@ -17,11 +17,24 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 export SEALMILTER_REQUIRE_E2E=1     # in CI a missing MTA is a failure, not a skip
 
-summary() {   # summary LOGFILE: the automake totals as "N passed, M failed"
+summary() {   # summary LOGFILE: the automake totals (test programs) as "PASSED FAILED"
 	local pass fail
 	pass=$(sed -n 's/^# PASS: *//p' "$1" | head -1)
 	fail=$(sed -n 's/^# FAIL: *//p' "$1" | head -1)
 	echo "${pass:-0} ${fail:-0}"
+}
+
+checks() {    # checks BUILDDIR: individual checks in the test logs as "PASSED FAILED"
+	local p=0 f=0 n fl
+	while read -r n fl; do p=$((p + n - fl)); f=$((f + fl)); done < <(
+		find "$1/tests" "$1/fuzz" -name '*.log' -exec cat {} + 2>/dev/null |
+		sed -nE 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/p' |
+		while read -r a b c; do echo "$a $((b + c))"; done)
+	while read -r n fl; do p=$((p + n)); f=$((f + fl)); done < <(
+		find "$1/tests" -name '*.log' -exec cat {} + 2>/dev/null | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p')
+	while read -r n; do p=$((p + n)); done < <(   # each fuzz corpus input is a check
+		find "$1/fuzz" -name '*.log' -exec cat {} + 2>/dev/null | sed -nE 's/.*: ([0-9]+) inputs from .* ran.*/\1/p')
+	echo "$p $f"
 }
 
 echo "== sanitizer build (ASan + UBSan, -Werror) and the whole suite"
@@ -32,10 +45,11 @@ rc=0
 make -C "$top/build-asan" check VERBOSE=1 > "$top/build-asan/check.out" 2>&1 || rc=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$top/build-asan/check.out" || true
 read -r p1 f1 < <(summary "$top/build-asan/check.out")
+read -r c1 cf1 < <(checks "$top/build-asan")
 if [ "$rc" -ne 0 ]; then
 	echo "== FAILED: the sanitizer suite; details:" >&2
 	sed -n '/^=* *$/,$p' "$top/build-asan/check.out" | tail -n 300 >&2
-	echo "$p1 passed, ${f1:-1} failed"
+	echo "$c1 passed, $((cf1 > 0 ? cf1 : 1)) failed"
 	exit 1
 fi
 if grep -qE '^SKIP:' "$top/build-asan/check.out"; then
@@ -54,5 +68,5 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 read -r p2 f2 < <(summary "$top/build/distcheck.out")
-echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 tests, distcheck $p2 tests"
-echo "$((p1 + p2)) passed, $((f1 + f2)) failed"
+echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs"
+echo "$c1 passed, $((cf1 + f1 + f2)) failed"
