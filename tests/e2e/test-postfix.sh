@@ -105,6 +105,47 @@ send "after good reload" alice@example.com bob@partner.test < <(crlf "$TB/s5.eml
 delivered 6 || true
 t_grep "SIGHUP good: the new rules apply" $'^X-Sealmilter-Rule: reloaded\r$' "$(e2e_latest "$SINK_DIR")"
 
+# 6b. a message in flight during SIGHUP finishes on the configuration it started with:
+# the session pins the configuration at MAIL FROM; the reload happens before DATA.
+E2E_TAG_VALUE=inflight-old e2e_config "$TB/sealmilter.yaml"
+kill -HUP "$MILTER_PID"
+tb_wait_for 10 bash -c "[ \$(grep -c 'reloaded: 3 rules' '$MILTER_LOG') -ge 2 ]" || true
+/usr/bin/python3 - "$PF_PORT" "$TB/inflight" <<'PY' &
+import os, socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port)); f = s.makefile("rb")
+def cmd(line):
+    if line: s.sendall(line.encode() + b"\r\n")
+    while True:
+        r = f.readline()
+        if r[3:4] != b"-": return r
+cmd(""); cmd("EHLO client.test"); cmd("MAIL FROM:<alice@example.com>"); cmd("RCPT TO:<bob@partner.test>")
+open(flag + ".started", "w").close()
+for _ in range(200):
+    if os.path.exists(flag + ".go"): break
+    time.sleep(0.05)
+cmd("DATA")
+s.sendall(b"From: alice@example.com\r\nTo: bob@partner.test\r\nMessage-ID: <inflight@example.com>\r\n"
+          b"Subject: [secure] in flight\r\n\r\nbody\r\n.\r\n")
+open(flag + ".reply", "wb").write(cmd("")); cmd("QUIT")
+PY
+inflight=$!
+tb_wait_for 20 test -e "$TB/inflight.started" || t_fail "in flight: the transaction started"
+E2E_TAG_VALUE=inflight-new e2e_config "$TB/sealmilter.yaml"
+kill -HUP "$MILTER_PID"
+tb_wait_for 10 bash -c "[ \$(grep -c 'reloaded: 3 rules' '$MILTER_LOG') -ge 3 ]" || t_fail "in flight: reloaded meanwhile"
+touch "$TB/inflight.go"
+wait "$inflight" || true
+t_grep "in flight: accepted" '^250 ' "$TB/inflight.reply"
+tb_wait_for 30 bash -c "grep -l 'Message-ID: <inflight@example.com>' '$SINK_DIR'/*.eml" >/dev/null 2>&1 || true
+m=$(grep -l 'Message-ID: <inflight@example.com>' "$SINK_DIR"/*.eml | head -1 || true)
+t_grep "in flight: it finished on the configuration it started with" $'^X-Sealmilter-Rule: inflight-old\r$' "${m:-/dev/null}"
+sed 's/Message-ID: <secure-1@/Message-ID: <secure-6@/' "$MSG/secure.eml" > "$TB/s6.eml"
+send "after in-flight reload" alice@example.com bob@partner.test < <(crlf "$TB/s6.eml")
+tb_wait_for 30 bash -c "grep -l 'Message-ID: <secure-6@' '$SINK_DIR'/*.eml" >/dev/null 2>&1 || true
+t_grep "in flight: the next message uses the new configuration" $'^X-Sealmilter-Rule: inflight-new\r$' \
+	"$(grep -l 'Message-ID: <secure-6@' "$SINK_DIR"/*.eml | head -1 || echo /dev/null)"
+
 # 7. hostile input through the milter: a decision for each, no crash, nothing lost
 /usr/bin/python3 - "$TB/bad" <<'PY'
 import os, sys
