@@ -15,8 +15,6 @@ SEALMILTER=$top/build/sealmilter
 SRCDIR=$top
 export SEALCTL SEALMILTER SRCDIR
 
-. "$top/tests/e2e/testbed.sh"
-. "$top/tests/cli/lib.sh"
 . "$top/tests/e2e/common.sh"
 tb_init
 tb_start_sink

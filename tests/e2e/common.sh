@@ -1,6 +1,9 @@
-# common.sh - shared set-up for the end-to-end tests: skip or fail when the MTA is
-# missing, a sealmilter configuration, and starting/stopping sealmilter.
-# Source after testbed.sh and tests/cli/lib.sh.
+# common.sh - shared set-up for the end-to-end tests: the test bed and the assertion
+# helpers, skip or fail when the MTA is missing, a sealmilter configuration, and
+# starting/stopping sealmilter. Source it first; it needs SRCDIR, SEALCTL, SEALMILTER.
+: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
+. "$SRCDIR/tests/e2e/testbed.sh"
+. "$SRCDIR/tests/cli/lib.sh"
 
 # e2e_require CMD...: skip (77) when a command is missing, unless SEALMILTER_REQUIRE_E2E=1 (CI).
 e2e_require() {

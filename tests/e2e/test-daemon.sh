@@ -4,11 +4,7 @@
 # can use (0660), serves Postfix over that socket, reloads on SIGHUP as the
 # unprivileged user, and on SIGTERM stops and removes its pid file.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
-. "$here/testbed.sh"
-. "$SRCDIR/tests/cli/lib.sh"
-. "$here/common.sh"
+. "$(dirname "$0")/common.sh"
 e2e_require /usr/sbin/postfix /usr/bin/python3
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: dropping privileges needs root"

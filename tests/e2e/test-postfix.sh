@@ -7,11 +7,7 @@
 # hostile input through the milter (malformed MIME, 8-bit headers, NUL bytes, 10,000
 # headers, a 1 MB header line, 1,000 recipients, a 100 MB body).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
-. "$here/testbed.sh"
-. "$SRCDIR/tests/cli/lib.sh"
-. "$here/common.sh"
+. "$(dirname "$0")/common.sh"
 e2e_require /usr/sbin/postfix /usr/bin/python3
 MSG=$SRCDIR/tests/data/msg
 

@@ -4,11 +4,7 @@
 # Covers: a tag rule with subject stripping, a reject rule (5xx to the client), an
 # unmatched message delivered with its body unchanged, and sealmilter down (4xx).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
-. "$here/testbed.sh"
-. "$SRCDIR/tests/cli/lib.sh"
-. "$here/common.sh"
+. "$(dirname "$0")/common.sh"
 e2e_require /usr/bin/python3 m4 apt-get
 MSG=$SRCDIR/tests/data/msg
 

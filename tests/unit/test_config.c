@@ -257,15 +257,12 @@ START_TEST(test_reference_covers_every_key)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
-	mime_init();
 	tcase_add_loop_test(tc, test_config_errors, 0, (int)(sizeof(err_cases) / sizeof(err_cases[0])));
 	tcase_add_test(tc, test_every_error_reported);
 	tcase_add_test(tc, test_defaults_and_example);
@@ -274,9 +271,11 @@ main(void)
 	tcase_add_test(tc, test_marker_key_file);
 	tcase_add_test(tc, test_reference_covers_every_key);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run_suite(config_suite());
 }

@@ -1109,11 +1109,5 @@ mime_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(mime_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(mime_suite());
 }

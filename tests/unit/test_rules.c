@@ -327,15 +327,12 @@ START_TEST(test_strip_only_when_rule_fires)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+rules_suite(void)
 {
 	Suite *su = suite_create("rules");
 	TCase *tc = tcase_create("rules");
-	SRunner *sr;
-	int failed;
 
-	mime_init();
 	tcase_add_loop_test(tc, test_conditions, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_tag_and_order);
 	tcase_add_test(tc, test_reject_and_tempfail);
@@ -343,9 +340,11 @@ main(void)
 	tcase_add_loop_test(tc, test_strip, 0, (int)(sizeof(strip_cases) / sizeof(strip_cases[0])));
 	tcase_add_test(tc, test_strip_only_when_rule_fires);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return su;
+}
+
+int
+main(void)
+{
+	return tu_run_suite(rules_suite());
 }

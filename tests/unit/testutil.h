@@ -142,4 +142,18 @@ tu_fired(const struct seal_result *r, const char *name)
 	return 0;
 }
 
+/* Run a suite; the exit status for main(). */
+static TU_UNUSED int
+tu_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	mime_init();
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif
