@@ -85,3 +85,12 @@ e2e_sanitizer_clean() {
 # e2e_latest DIR: the newest delivered message file.
 e2e_latest() { find "$1" -maxdepth 1 -name '*.eml' | sort | tail -n 1; }
 e2e_count() { find "$1" -maxdepth 1 -name '*.eml' | wc -l; }
+
+# e2e_send PORT NAME FROM RCPT... < msg: send by SMTP; sets REPLY and SEND_RC (0, 4, 5; 1: no connection).
+e2e_send() {
+	local port=$1 name=$2
+	shift 2
+	SEND_RC=0
+	REPLY=$(tb_smtp_send "$port" "$@") || SEND_RC=$?
+	echo "  $name: $REPLY"
+}

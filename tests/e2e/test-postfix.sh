@@ -19,13 +19,7 @@ PF_EXTRA_MAINCF="message_size_limit = 209715200
 smtpd_recipient_limit = 1000" tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
 
 # send NAME FROM RCPT... < msg: SMTP to Postfix; sets REPLY and SEND_RC.
-send() {
-	local name=$1
-	shift
-	SEND_RC=0
-	REPLY=$(tb_smtp_send "$PF_PORT" "$@") || SEND_RC=$?
-	echo "  $name: $REPLY"
-}
+send() { e2e_send "$PF_PORT" "$@"; }
 # delivered N: wait until the sink has N messages.
 delivered() { tb_wait_files "$SINK_DIR" "$1" 60 >/dev/null 2>&1; }
 crlf() { sed 's/$/\r/' "$1"; }

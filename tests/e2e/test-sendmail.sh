@@ -14,13 +14,7 @@ e2e_config "$TB/sealmilter.yaml"
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_sendmail "$MILTER_PORT"
 
-send() {
-	local name=$1
-	shift
-	SEND_RC=0
-	REPLY=$(tb_smtp_send "$SM_PORT" "$@") || SEND_RC=$?
-	echo "  $name: $REPLY"
-}
+send() { e2e_send "$SM_PORT" "$@"; }
 crlf() { sed 's/$/\r/' "$1"; }
 
 send "secure" alice@example.com bob@partner.test < <(crlf "$MSG/secure.eml")
