@@ -200,7 +200,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL || c->msg == NULL || name == NULL)
 		return SMFIS_TEMPFAIL;
 	seal_session_header(c->msg, name, value ? value : "");
 	return SMFIS_CONTINUE;
