@@ -2,12 +2,17 @@
  * marker.c - the loop-guard marker header.
  *
  * A processed message carries "<milter.marker_header>: v=1; t=TIME; m=MAC"
- * where MAC = HMAC-SHA256(marker key, "sealmilter-marker-v1" | t | Message-ID
- * | Date | From | SHA-256 of the body), base64. Only a holder of the key can
- * make one; it is bound to the message's identity, its body and its time (a
- * marker copied onto other content does not verify); and it expires after
- * milter.marker_max_age. A message with a valid marker is not processed
- * again; invalid (forged) and expired (stale) markers are removed.
+ * where MAC = HMAC-SHA256(marker key, "sealmilter-marker-v2" | t | envelope
+ * sender | direction | every header field as delivered except trace fields
+ * | SHA-256 of the body), base64. Only a holder of the key can make one, and
+ * it verifies only on the same message, from the same sender, in the same
+ * direction, with the same header fields and body: a marker copied onto
+ * other content, a changed subject, an added (forged) tag header or another
+ * sender does not verify. Trace fields that relays add on the way
+ * (Received, Return-Path, ...) are left out, and values are unfolded, so a
+ * relay does not break it. It expires after milter.marker_max_age. The
+ * recipients are not bound: a relay may split them (the session still
+ * applies reject and tempfail rules to a marked message).
  *
  * Calling rules: thread-safe; the key is read at configuration load.
  * Untrusted input: the marker value and the identity headers come from the
@@ -15,6 +20,7 @@
  */
 #include "build-config.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -29,15 +35,21 @@
 
 #define FUTURE_SKEW 300
 
-static const char *
-first_header(const struct header *h, size_t n, const char *name)
+/* Fields relays add or change in transit, and the marker itself. */
+static int
+skipped(const char *name, const char *marker_header)
 {
+	static const char *const trace[] = { "Received", "Return-Path", "Delivered-To", "X-Original-To",
+		"Authentication-Results", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
+		"DKIM-Signature", "X-Spam-Status", "X-Spam-Score", "X-Spam-Level", "X-Spam-Flag" };
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (strcasecmp(h[i].name, name) == 0)
-			return h[i].value;
-	return "";
+	if (strcasecmp(name, marker_header) == 0)
+		return 1;
+	for (i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
+		if (strcasecmp(name, trace[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
@@ -58,10 +70,8 @@ marker_sha256(void)
 
 /* base64 of the MAC, into out (at least 45 bytes). 0 on success. */
 static int
-compute(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
-    long long t, char *out)
+compute(const struct seal_config *cfg, const struct marker_subject *m, long long t, char *out)
 {
-	static const char *const ids[] = { "Message-ID", "Date", "From" };
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
 	struct sbuf b;
@@ -69,19 +79,25 @@ compute(const struct seal_config *cfg, const struct header *h, size_t n, const u
 	int rc = -1;
 
 	sbuf_init(&b, 0);
-	sbuf_printf(&b, "sealmilter-marker-v1%c%lld", 0, t);
-	for (i = 0; i < 3; i++) {
-		char *v = unfold_trim(first_header(h, n, ids[i]));
+	sbuf_printf(&b, "sealmilter-marker-v2%c%lld%c%s%c%s", 0, t, 0, m->sender, 0, m->direction);
+	for (i = 0; i < m->nheaders; i++) {
+		char *v, *p;
+		if (skipped(m->headers[i].name, m->marker_header))
+			continue;
+		v = unfold_trim(m->headers[i].value);
 		if (v == NULL)
 			goto out;
 		sbuf_addc(&b, 0);
+		for (p = m->headers[i].name; *p; p++)
+			sbuf_addc(&b, (char)tolower((unsigned char)*p));
+		sbuf_addc(&b, ':');
 		sbuf_adds(&b, v);
 		free(v);
 	}
 	sbuf_addc(&b, 0);
-	sbuf_add(&b, body_hash, MARKER_BODY_HASH_LEN);
-	if (b.data == NULL || marker_sha256() == NULL || HMAC(marker_sha256(), cfg->marker_key, (int)cfg->marker_key_len,
-	    (const unsigned char *)b.data, b.len, mac, &maclen) == NULL)
+	sbuf_add(&b, m->body_hash, MARKER_BODY_HASH_LEN);
+	if (b.data == NULL || marker_sha256() == NULL || HMAC(marker_sha256(), cfg->marker_key,
+	    (int)cfg->marker_key_len, (const unsigned char *)b.data, b.len, mac, &maclen) == NULL)
 		goto out;
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
 	rc = 0;
@@ -91,13 +107,12 @@ out:
 }
 
 char *
-marker_make(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
-    time_t now)
+marker_make(const struct seal_config *cfg, const struct marker_subject *m, time_t now)
 {
 	char mac[64];
 	char *v = NULL;
 
-	if (compute(cfg, h, n, body_hash, (long long)now, mac) != 0)
+	if (compute(cfg, m, (long long)now, mac) != 0)
 		return NULL;
 	if (asprintf(&v, " v=1; t=%lld; m=%s", (long long)now, mac) < 0)
 		return NULL;
@@ -105,8 +120,7 @@ marker_make(const struct seal_config *cfg, const struct header *h, size_t n, con
 }
 
 enum marker_state
-marker_check(const struct seal_config *cfg, const struct header *h, size_t n, const unsigned char *body_hash,
-    const char *value, time_t now)
+marker_check(const struct seal_config *cfg, const struct marker_subject *m, const char *value, time_t now)
 {
 	char *v = unfold_trim(value);
 	char want[64], got[64];
@@ -117,7 +131,7 @@ marker_check(const struct seal_config *cfg, const struct header *h, size_t n, co
 	if (v == NULL)
 		return MARKER_FORGED;
 	if (strlen(v) < 100 && sscanf(v, "v=1; t=%lld; m=%63s%n", &t, got, &consumed) == 2 &&
-	    (size_t)consumed == strlen(v) && compute(cfg, h, n, body_hash, t, want) == 0 &&
+	    (size_t)consumed == strlen(v) && compute(cfg, m, t, want) == 0 &&
 	    strlen(got) == strlen(want) && ct_equal(got, want, strlen(want))) {
 		if (t > (long long)now + FUTURE_SKEW)
 			st = MARKER_FORGED;

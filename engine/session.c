@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/spool.h"
 #include "common/util.h"
 #include "engine/marker.h"
@@ -49,6 +50,9 @@ struct seal_session {
 	uint64_t size;
 	struct mimescan *scan;
 	struct spool *spool;
+	int spool_failed;      /* the body could not be stored (spool_dir full or gone) */
+	struct body_hit *body_hits;   /* body conditions matched in earlier windows of text */
+	char *scan_error;      /* a body condition failed on a window (regex limit) */
 	EVP_MD_CTX *body_md;   /* SHA-256 of the body, for the loop-guard marker */
 	unsigned char body_hash[MARKER_BODY_HASH_LEN];
 	int eoh_seen;
@@ -119,6 +123,36 @@ seal_session_fail(struct seal_session *s, const char *what)
 		s->error = strdup(what);
 }
 
+/* A full window of decoded text: match every body condition not yet matched,
+ * so text past limits.body_scan_size is still seen (in overlapping windows). */
+static void
+body_window(void *arg, const char *text, size_t len)
+{
+	struct seal_session *s = arg;
+	size_t i;
+
+	for (i = 0; i < s->cfg->nbody_conds && s->scan_error == NULL; i++) {
+		char *what = NULL, *err = NULL;
+		if (s->body_hits[i].hit)
+			continue;
+		switch (cond_body_scan(s->cfg->body_conds[i], text, len, &what, &err)) {
+		case 1:
+			s->body_hits[i].hit = 1;
+			s->body_hits[i].what = what;
+			what = NULL;
+			break;
+		case -1:
+			s->scan_error = err ? err : strdup("a body condition failed");
+			err = NULL;
+			break;
+		default:
+			break;
+		}
+		free(what);
+		free(err);
+	}
+}
+
 struct seal_session *
 seal_session_new(struct seal_config *cfg)
 {
@@ -134,8 +168,10 @@ seal_session_new(struct seal_config *cfg)
 	s->scan = mimescan_new(&lim);
 	s->spool = spool_new(cfg->spool_dir, (size_t)cfg->spool_threshold);
 	s->sender = strdup("");
+	s->body_hits = calloc(cfg->nbody_conds ? cfg->nbody_conds : 1, sizeof(*s->body_hits));
+	mimescan_on_window(s->scan, body_window, s);
 	s->body_md = EVP_MD_CTX_new();
-	if (s->scan == NULL || s->spool == NULL || s->sender == NULL || s->body_md == NULL ||
+	if (s->scan == NULL || s->spool == NULL || s->sender == NULL || s->body_md == NULL || s->body_hits == NULL ||
 	    marker_sha256() == NULL || EVP_DigestInit_ex(s->body_md, marker_sha256(), NULL) != 1) {
 		seal_session_free(s);
 		return NULL;
@@ -256,9 +292,11 @@ seal_session_body(struct seal_session *s, const void *p, size_t n)
 		    (unsigned long long)s->cfg->max_message_size);
 		return;
 	}
-	if (spool_write(s->spool, p, n) != 0) {
-		seal_session_fail(s, spool_error(s->spool));
-		return;
+	if (!s->spool_failed && spool_write(s->spool, p, n) != 0) {
+		/* The policy is still evaluated (the scanner has the bytes); only
+		 * what needs the stored body (sealctl process) fails. */
+		s->spool_failed = 1;
+		seal_log(SEAL_LOG_ERR, "%s", spool_error(s->spool));
 	}
 	if (EVP_DigestUpdate(s->body_md, p, n) != 1) {
 		seal_session_fail(s, "cannot hash the body");
@@ -386,6 +424,20 @@ make_summary(struct seal_session *s, const char *note)
 	r->summary = sbuf_steal(&b);
 }
 
+static const char *direction_name(const struct seal_result *r);
+static struct header *delivered_headers(const struct seal_session *s, size_t *count);
+
+static void
+marker_subject(const struct seal_session *s, struct marker_subject *m, const struct header *h, size_t n)
+{
+	m->headers = h;
+	m->nheaders = n;
+	m->marker_header = s->cfg->marker_header;
+	m->sender = s->sender;
+	m->direction = direction_name(&s->res);
+	m->body_hash = s->body_hash;
+}
+
 /* Everything after the checks: evaluate and turn the decision into edits. */
 static const char *
 decide(struct seal_session *s, int *marker_keep)
@@ -423,12 +475,23 @@ decide(struct seal_session *s, int *marker_keep)
 	f.subject = s->subject;
 	f.text = mimescan_text(s->scan, &f.textlen, &truncated);
 	f.text_truncated = truncated;
+	f.body_hits = s->body_hits;
+	if (s->scan_error) {
+		/* A window of text could not be matched: as for any evaluation error. */
+		if (s->cfg->on_error == ON_ERROR_TEMPFAIL)
+			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Policy evaluation failed; try again later");
+		else if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
+			seal_session_fail(s, "out of memory");
+		return s->scan_error;
+	}
 	f.parts = mimescan_parts(s->scan, &nparts);
 	f.nparts = nparts;
 	f.size = s->size;
 
 	if (policy_eval(s->cfg, &f, &r->decision) != 0) {
-		if (s->cfg->on_error == ON_ERROR_TEMPFAIL) {
+		/* A rule that already fired asked for protection that can no longer
+		 * be given in full: tempfail, whatever on_error says. */
+		if (s->cfg->on_error == ON_ERROR_TEMPFAIL || r->decision.nfired > 0) {
 			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Policy evaluation failed; try again later");
 			return r->decision.error;
 		}
@@ -440,8 +503,12 @@ decide(struct seal_session *s, int *marker_keep)
 	if (r->decision.verdict != VERDICT_ACCEPT) {
 		const struct action *a = r->decision.reply;
 		set_reply(r, r->decision.verdict, a->code, a->xcode, a->text);
-		return NULL;
+		return r->already_processed ? "already processed (valid marker), but refused by a rule" : NULL;
 	}
+	/* A marked message is not changed twice; reject and tempfail (above)
+	 * still apply, since its recipients are not bound by the marker. */
+	if (r->already_processed)
+		return "already processed (valid marker): passed through unchanged";
 
 	/* Forged or stale markers go. */
 	if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
@@ -488,7 +555,16 @@ decide(struct seal_session *s, int *marker_keep)
 		}
 	}
 	if (modified) {
-		char *m = marker_make(s->cfg, s->headers, s->nheaders, s->body_hash, time(NULL));
+		/* Over the header block as it will be delivered. */
+		struct marker_subject ms;
+		size_t nh;
+		struct header *h = delivered_headers(s, &nh);
+		char *m = NULL;
+		if (h != NULL) {
+			marker_subject(s, &ms, h, nh);
+			m = marker_make(s->cfg, &ms, time(NULL));
+		}
+		free(h);
 		if (m == NULL || add_edit(r, EDIT_ADD_HEADER, s->cfg->marker_header, m, 0) != 0) {
 			free(m);
 			goto oom;
@@ -534,21 +610,20 @@ seal_session_eom(struct seal_session *s)
 		seal_session_fail(s, "cannot hash the body");
 	if (!s->limit_error && !s->error) {
 		/* Loop guard. keep[i] marks markers that are valid. */
+		struct marker_subject ms;
 		keep = calloc(s->nheaders ? s->nheaders : 1, sizeof(*keep));
 		if (keep == NULL)
 			seal_session_fail(s, "out of memory");
+		marker_subject(s, &ms, s->headers, s->nheaders);
 		for (i = 0; keep && i < s->nheaders; i++) {
 			if (strcasecmp(s->headers[i].name, s->cfg->marker_header) != 0)
 				continue;
-			if (marker_check(s->cfg, s->headers, s->nheaders, s->body_hash, s->headers[i].value, now) ==
-			    MARKER_VALID) {
+			if (marker_check(s->cfg, &ms, s->headers[i].value, now) == MARKER_VALID) {
 				keep[i] = 1;
 				r->already_processed = 1;
 			}
 		}
-		if (keep && r->already_processed)
-			note = "already processed (valid marker): passed through";
-		else if (keep)
+		if (keep)
 			note = decide(s, keep);
 		free(keep);
 	}
@@ -571,62 +646,76 @@ seal_session_eom(struct seal_session *s)
 	return r;
 }
 
-/* ---- writing the delivered message -------------------------------------- */
+/* ---- the delivered header block ------------------------------------------ */
 
-int
-seal_session_write(struct seal_session *s, FILE *out, const char *eol)
+/* The header fields as they will be delivered: the received ones with the
+ * edits applied in order, as the MTA applies them. The array points into
+ * the session (free only the array). NULL when out of memory. */
+static struct header *
+delivered_headers(const struct seal_session *s, size_t *count)
 {
 	const struct seal_result *r = &s->res;
-	struct header *h;
-	size_t n = s->nheaders, i, j;
-	int *gone;
-	int rc = 0;
+	size_t n = s->nheaders, i, j, k;
+	struct header *h = calloc(n + r->nedits + 1, sizeof(*h));
+	int *gone = calloc(n + r->nedits + 1, sizeof(*gone));
 
-	if (s->spool == NULL)
-		return -1;
-	/* Apply the edits, in order, to a view of the header list. */
-	h = calloc(n + r->nedits + 1, sizeof(*h));
-	gone = calloc(n + r->nedits + 1, sizeof(*gone));
 	if (h == NULL || gone == NULL) {
 		free(h);
 		free(gone);
-		return -1;
+		return NULL;
 	}
 	if (n)
 		memcpy(h, s->headers, n * sizeof(*h));
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
+		int seen = 0;
 		if (e->kind == EDIT_ADD_HEADER) {
 			h[n].name = e->name;
 			h[n].value = e->value;
 			n++;
 			continue;
 		}
-		{
-			int seen = 0;
-			for (i = 0; i < n; i++) {
-				if (gone[i] || strcasecmp(h[i].name, e->name) != 0)
-					continue;
-				if (++seen == e->index) {
-					if (e->kind == EDIT_DELETE_HEADER)
-						gone[i] = 1;
-					else
-						h[i].value = e->value;
-					break;
-				}
+		for (i = 0; i < n; i++) {
+			if (gone[i] || strcasecmp(h[i].name, e->name) != 0)
+				continue;
+			if (++seen == e->index) {
+				if (e->kind == EDIT_DELETE_HEADER)
+					gone[i] = 1;
+				else
+					h[i].value = e->value;
+				break;
 			}
 		}
 	}
+	for (i = 0, k = 0; i < n; i++)
+		if (!gone[i])
+			h[k++] = h[i];
+	free(gone);
+	*count = k;
+	return h;
+}
+
+int
+seal_session_write(struct seal_session *s, FILE *out, const char *eol)
+{
+	struct header *h;
+	size_t n, i;
+	int rc = 0;
+
+	if (s->spool == NULL || s->spool_failed)
+		return -1;
+	h = delivered_headers(s, &n);
+	if (h == NULL)
+		return -1;
 	/* Values are raw (folding kept, final line end not included). */
 	for (i = 0; i < n && rc == 0; i++)
-		if (!gone[i] && fprintf(out, "%s:%s%s", h[i].name, h[i].value, eol) < 0)
+		if (fprintf(out, "%s:%s%s", h[i].name, h[i].value, eol) < 0)
 			rc = -1;
 	if (rc == 0 && fputs(eol, out) < 0)
 		rc = -1;
 	if (rc == 0 && spool_copy_to(s->spool, out) != 0)
 		rc = -1;
 	free(h);
-	free(gone);
 	return rc;
 }
 
@@ -666,6 +755,11 @@ seal_session_free(struct seal_session *s)
 	mimescan_free(s->scan);
 	spool_free(s->spool);
 	EVP_MD_CTX_free(s->body_md);
+	if (s->body_hits)
+		for (i = 0; i < s->cfg->nbody_conds; i++)
+			free(s->body_hits[i].what);
+	free(s->body_hits);
+	free(s->scan_error);
 	clear_edits(&s->res);
 	decision_free(&s->res.decision);
 	free(s->res.code);

@@ -11,7 +11,9 @@
  */
 #include "build-config.h"
 
+#include <errno.h>
 #include <gmime/gmime.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,24 +179,70 @@ mime_disposition_parse(const char *raw, int *attachment, char **filename)
 	g_object_unref(cd);
 }
 
+/* iconv from charset to UTF-8, replacing every invalid or incomplete input
+ * sequence with U+FFFD and going on: one bad byte must not hide a part's
+ * text from body conditions. NULL when the charset is unknown. */
+static char *
+convert_lenient(const char *charset, const char *p, size_t n, size_t *outlen)
+{
+	GIConv cd = g_iconv_open("UTF-8", g_mime_charset_iconv_name(charset));
+	size_t cap = n * 4 + 16, used = 0;
+	char *out, *in = (char *)(uintptr_t)p;
+	gsize inleft = n;
+
+	if (cd == (GIConv)-1)
+		return NULL;
+	out = malloc(cap + 1);
+	while (out && inleft > 0) {
+		char *o = out + used;
+		gsize oleft = cap - used;
+		if (g_iconv(cd, &in, &inleft, &o, &oleft) == (gsize)-1) {
+			used = (size_t)(o - out);
+			if (errno == E2BIG) {
+				char *nb = realloc(out, cap * 2 + 1);
+				if (nb == NULL)
+					break;
+				out = nb;
+				cap *= 2;
+				continue;
+			}
+			/* EILSEQ or EINVAL: replace one byte and carry on. */
+			if (cap - used < 3) {
+				char *nb = realloc(out, cap * 2 + 1);
+				if (nb == NULL)
+					break;
+				out = nb;
+				cap *= 2;
+			}
+			memcpy(out + used, "\xef\xbf\xbd", 3);
+			used += 3;
+			in++;
+			inleft--;
+			g_iconv(cd, NULL, NULL, NULL, NULL);
+			continue;
+		}
+		used = (size_t)(o - out);
+	}
+	g_iconv_close(cd);
+	if (out == NULL || inleft > 0) {
+		free(out);
+		return NULL;
+	}
+	out[used] = '\0';
+	*outlen = used;
+	return out;
+}
+
 char *
 mime_to_utf8(const char *charset, const char *p, size_t n, size_t *outlen)
 {
 	char *out = NULL;
 
 	mime_init();
-	if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
-		gsize written = 0;
-		gchar *g = g_convert_with_fallback(p, (gssize)n, "UTF-8", g_mime_charset_iconv_name(charset), "?",
-		    NULL, &written, NULL);
-		if (g) {
-			out = xstrndup(g, written);
-			*outlen = written;
-			g_free(g);
-			return out;
-		}
-	}
-	/* UTF-8, ASCII, or a charset we cannot convert: keep the bytes (regexes
+	if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0 &&
+	    (out = convert_lenient(charset, p, n, outlen)) != NULL)
+		return out;
+	/* UTF-8, ASCII, or a charset iconv does not know: keep the bytes (regexes
 	 * accept invalid UTF-8). */
 	out = xstrndup(p, n);
 	*outlen = out ? n : 0;

@@ -30,6 +30,9 @@
 
 #define LINE_CAP 8192          /* longer lines are content, never boundaries */
 #define PART_HEADER_CAP 65536  /* bytes of one part's headers that are read */
+#define MAX_BOUNDARY 4000      /* RFC 2046 allows 70; a delimiter line must fit LINE_CAP */
+#define PART_CHUNK (1u << 20)  /* part text is converted to UTF-8 in chunks of this size */
+#define MAX_OVERLAP 65536      /* text kept from one window to the next */
 
 enum state { S_HEADERS, S_BODY, S_PREAMBLE, S_EPILOGUE };
 enum cte { CTE_IDENTITY, CTE_BASE64, CTE_QP };
@@ -73,8 +76,10 @@ struct mimescan {
 	struct sbuf pending;      /* its first piece, in case it turns out to be content */
 
 	/* Results. */
-	struct sbuf text;
-	int text_truncated;
+	struct sbuf text;         /* the current window of decoded text */
+	int text_truncated;       /* earlier text was handed to on_window (or dropped without one) */
+	void (*on_window)(void *, const char *, size_t);
+	void *window_arg;
 	struct part_info *parts;
 	size_t nparts, partcap;
 	unsigned part_count;
@@ -94,7 +99,7 @@ mimescan_new(const struct mimescan_limits *lim)
 	ms->state = S_BODY;
 	ms->default_ctype = "text/plain";
 	sbuf_init(&ms->hdrs, PART_HEADER_CAP);
-	sbuf_init(&ms->parttext, lim->text_max ? lim->text_max : 1);
+	sbuf_init(&ms->parttext, PART_CHUNK);
 	sbuf_init(&ms->line, LINE_CAP);    /* line_add() never passes it */
 	sbuf_init(&ms->pending, LINE_CAP);
 	sbuf_init(&ms->text, lim->text_max ? lim->text_max : 1);
@@ -151,23 +156,78 @@ clear_part_headers(struct mimescan *ms)
 	ms->h_ctype = ms->h_cte = ms->h_disp = NULL;
 }
 
+void
+mimescan_on_window(struct mimescan *ms, void (*fn)(void *, const char *, size_t), void *arg)
+{
+	ms->on_window = fn;
+	ms->window_arg = arg;
+}
+
+/* Append decoded text. When the window is full it is handed to on_window
+ * and the last part of it is kept, so a match across the cut is found in
+ * the next window; without on_window, text past text_max is dropped. */
+static void
+text_add(struct mimescan *ms, const char *p, size_t n)
+{
+	size_t max = ms->lim.text_max, room, keep;
+
+	if (max == 0) {
+		ms->text_truncated |= n > 0;
+		return;
+	}
+	while (n > 0) {
+		room = max - ms->text.len;
+		if (n <= room) {
+			sbuf_add(&ms->text, p, n);
+			return;
+		}
+		sbuf_add(&ms->text, p, room);
+		p += room;
+		n -= room;
+		ms->text_truncated = 1;
+		if (ms->on_window == NULL)
+			return;
+		ms->on_window(ms->window_arg, ms->text.data, ms->text.len);
+		keep = max / 4 < MAX_OVERLAP ? max / 4 : MAX_OVERLAP;
+		memmove(ms->text.data, ms->text.data + ms->text.len - keep, keep);
+		ms->text.len = keep;
+		ms->text.data[keep] = '\0';
+	}
+}
+
+/* Convert the collected part text to UTF-8 and pass it on. */
+static void
+flush_part_text(struct mimescan *ms)
+{
+	size_t ulen = 0;
+	char *u;
+
+	if (ms->parttext.len == 0)
+		return;
+	u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
+	if (u) {
+		text_add(ms, u, ulen);
+		free(u);
+	}
+	sbuf_reset(&ms->parttext);
+}
+
 /* ---- leaf parts --------------------------------------------------------- */
 
 static void
 leaf_bytes(struct mimescan *ms, const char *p, size_t n)
 {
 	ms->parts[ms->leaf_index].size += n;
-	if (!ms->is_text || n == 0)
+	if (!ms->is_text)
 		return;
-	if (ms->text.len + ms->parttext.len + n > ms->lim.text_max) {
-		size_t room = ms->lim.text_max > ms->text.len + ms->parttext.len
-		    ? ms->lim.text_max - ms->text.len - ms->parttext.len : 0;
-		if (room)
-			sbuf_add(&ms->parttext, p, room);
-		ms->text_truncated = 1;
-		return;
+	while (n > 0) {
+		size_t room = PART_CHUNK - ms->parttext.len, take = n < room ? n : room;
+		sbuf_add(&ms->parttext, p, take);
+		p += take;
+		n -= take;
+		if (ms->parttext.len == PART_CHUNK)
+			flush_part_text(ms);
 	}
-	sbuf_add(&ms->parttext, p, n);
 }
 
 static int
@@ -301,20 +361,12 @@ end_leaf(struct mimescan *ms)
 		return;
 	if (ms->cte == CTE_BASE64 && (nt = b64_flush(ms, tail)) > 0)
 		leaf_bytes(ms, tail, nt);
-	if (ms->is_text && ms->parttext.len) {
-		size_t ulen = 0;
-		char *u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
-		if (u) {
-			if (ms->text.len + ulen > ms->lim.text_max) {
-				ulen = ms->lim.text_max - ms->text.len;
-				ms->text_truncated = 1;
-			}
-			sbuf_add(&ms->text, u, ulen);
-			/* Keep parts apart, without doubling a final line end. */
-			if (ulen && u[ulen - 1] != '\n' && ms->text.len < ms->lim.text_max)
-				sbuf_addc(&ms->text, '\n');
-			free(u);
-		}
+	if (ms->is_text) {
+		flush_part_text(ms);
+		/* Keep parts apart, without doubling a final line end; a separator
+		 * never opens a new window. */
+		if (ms->text.len && ms->text.len < ms->lim.text_max && ms->text.data[ms->text.len - 1] != '\n')
+			text_add(ms, "\n", 1);
 	}
 	sbuf_reset(&ms->parttext);
 	free(ms->charset);
@@ -326,16 +378,9 @@ end_leaf(struct mimescan *ms)
 static void
 outer_text(struct mimescan *ms, const char *p, size_t n, int eol)
 {
-	size_t room = ms->lim.text_max > ms->text.len ? ms->lim.text_max - ms->text.len : 0;
-
-	if (n + (eol ? 1 : 0) > room) {
-		ms->text_truncated = ms->text_truncated || n > 0;
-		n = n < room ? n : room;
-		eol = 0;
-	}
-	sbuf_add(&ms->text, p, n);
+	text_add(ms, p, n);
 	if (eol)
-		sbuf_addc(&ms->text, '\n');
+		text_add(ms, "\n", 1);
 }
 
 /* ---- structure ---------------------------------------------------------- */
@@ -400,9 +445,15 @@ headers_done(struct mimescan *ms)
 
 	mime_ctype_parse(ms->h_ctype, ms->default_ctype, &ct);
 	if (strncmp(ct.type, "multipart/", 10) == 0) {
-		if (ct.boundary == NULL || strlen(ct.boundary) > 200) {
-			/* Unsplittable: read it as text so body conditions still see it. */
-			note_malformed(ms, "multipart without a usable boundary");
+		if (ct.boundary && strlen(ct.boundary) > MAX_BOUNDARY) {
+			/* Others may still split it: refuse rather than read it whole. */
+			mime_ctype_free(&ct);
+			limit(ms, "multipart boundary longer than the scanner accepts (characters)", MAX_BOUNDARY);
+			return;
+		}
+		if (ct.boundary == NULL) {
+			/* Unsplittable for every reader: read it as text so body conditions see it. */
+			note_malformed(ms, "multipart without a boundary");
 			free(ct.type);
 			ct.type = strdup("text/plain");
 		} else {
@@ -416,7 +467,13 @@ headers_done(struct mimescan *ms)
 			return;
 		}
 	}
-	if (strcmp(ct.type, "message/rfc822") == 0 && cte_is_identity(ms->h_cte)) {
+	if (strcmp(ct.type, "message/rfc822") == 0 && !cte_is_identity(ms->h_cte)) {
+		/* RFC 2046 forbids it, but GMime decodes and shows what is inside. */
+		mime_ctype_free(&ct);
+		limit(ms, "message/rfc822 part with a base64 or quoted-printable encoding; at depth", ms->depth);
+		return;
+	}
+	if (strcmp(ct.type, "message/rfc822") == 0) {
 		/* A message inside: its own headers follow. */
 		mime_ctype_free(&ct);
 		if (++ms->depth > ms->lim.max_depth) {
@@ -481,11 +538,18 @@ parse_part_headers(struct mimescan *ms)
 
 	if (p == NULL)
 		return;
+	/* NUL bytes would end the fields early for us but not for others. */
+	for (line = p; line < p + ms->hdrs.len; line++)
+		if (*line == '\0')
+			*line = ' ';
 	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strchr(line, ':');
+		char *colon = strchr(line, ':'), *end;
 		if (colon == NULL)
 			continue;
-		*colon = '\0';
+		/* "Name :" is a field too (obsolete syntax; GMime and Postfix accept it). */
+		for (end = colon; end > line && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
 		mimescan_header(ms, line, colon + 1);
 	}
 }
@@ -517,11 +581,22 @@ boundary_of(struct mimescan *ms, const char *p, size_t n, int *close)
 }
 
 /* A delimiter of open frame fi (1-based) was found. */
+static void parse_part_headers(struct mimescan *ms);
+static void headers_done(struct mimescan *ms);
+
 static void
 delimiter(struct mimescan *ms, size_t fi, int close)
 {
 	int digest = ms->frames[fi - 1].digest;
 
+	/* A part whose headers run straight into a delimiter has no body, but
+	 * its headers still say what it is (GMime reads it so). */
+	if (ms->state == S_HEADERS) {
+		parse_part_headers(ms);
+		headers_done(ms);
+		if (ms->dead)
+			return;
+	}
 	end_leaf(ms);
 	/* Frames inside the matched one end here too (missing close delimiters). */
 	while (ms->nframes > fi) {
@@ -566,8 +641,9 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 			if (at_start && ms->hdrs.len > 0 && (p[0] == ' ' || p[0] == '\t'))
 				ms->hdrs.len--, ms->hdrs.data[ms->hdrs.len] = '\0';
 			if (sbuf_add(&ms->hdrs, p, n) != 0 || (eol && sbuf_addc(&ms->hdrs, '\n') != 0)) {
+				/* Another reader would see the fields past our cap. */
 				ms->hdrs_over = 1;
-				note_malformed(ms, "part headers too long");
+				limit(ms, "MIME part headers longer than the scanner reads (bytes)", PART_HEADER_CAP);
 			}
 		}
 		break;

@@ -8,7 +8,7 @@
 #include "rules/policy.h"
 
 struct mimescan_limits {
-	size_t text_max;      /* decoded text kept for body conditions */
+	size_t text_max;      /* the window of decoded text kept for body conditions */
 	unsigned max_depth;   /* multipart / message nesting */
 	unsigned max_parts;
 };
@@ -16,6 +16,10 @@ struct mimescan_limits {
 struct mimescan;
 
 struct mimescan *mimescan_new(const struct mimescan_limits *lim);
+/* Hand each full window of decoded text to fn before it is overwritten
+ * (body conditions see all the text that way); without it, text past
+ * text_max is dropped and mimescan_text() reports it truncated. */
+void mimescan_on_window(struct mimescan *ms, void (*fn)(void *arg, const char *text, size_t len), void *arg);
 /* Top-level headers that matter (Content-Type, Content-Transfer-Encoding,
  * Content-Disposition); call for every header, others are ignored. */
 void mimescan_header(struct mimescan *ms, const char *name, const char *value);

@@ -719,23 +719,48 @@ record_span(struct eval_ctx *ctx, size_t s, size_t e)
 }
 
 static int
+luhn_digits(const char *d, size_t n)
+{
+	int sum = 0, dbl = 0;
+	size_t k;
+
+	for (k = n; k-- > 0;) {
+		int v = d[k];
+		if (dbl && (v *= 2) > 9)
+			v -= 9;
+		sum += v;
+		dbl = !dbl;
+	}
+	return sum % 10 == 0;
+}
+
+/* Does the match hold a card number that passes the Luhn checksum? A greedy
+ * regex may take in a group of digits around the number ("4111 1111 1111
+ * 1111 123"), so every run of whole digit groups (split at spaces and
+ * dashes) of 13 to 19 digits is tried. A run of digits with no separator is
+ * judged whole: trying every window of it would pass most random numbers. */
+static int
 luhn_ok(const char *s, size_t n)
 {
-	int sum = 0, dbl = 0, digits = 0;
-	size_t i;
+	char d[64];
+	size_t cut[65], ncut = 0, nd = 0, i, j;
 
-	for (i = n; i-- > 0;) {
-		int d;
-		if (!isdigit((unsigned char)s[i]))
-			continue;
-		d = s[i] - '0';
-		if (dbl && (d *= 2) > 9)
-			d -= 9;
-		sum += d;
-		dbl = !dbl;
-		digits++;
+	cut[ncut++] = 0;
+	for (i = 0; i < n && nd < sizeof(d); i++) {
+		if (isdigit((unsigned char)s[i]))
+			d[nd++] = (char)(s[i] - '0');
+		else if (nd > 0 && cut[ncut - 1] != nd)
+			cut[ncut++] = nd;
 	}
-	return digits >= 12 && sum % 10 == 0;
+	if (cut[ncut - 1] != nd)
+		cut[ncut++] = nd;
+	for (i = 0; i < ncut; i++)
+		for (j = i + 1; j < ncut; j++) {
+			size_t len = cut[j] - cut[i];
+			if (len >= 13 && len <= 19 && luhn_digits(d + cut[i], len))
+				return 1;
+		}
+	return 0;
 }
 
 /* Does text match? Reports the first match in *what; records every match
@@ -948,10 +973,13 @@ cond_eval(const struct cond *c, struct eval_ctx *ctx)
 		return eval_header(c, ctx);
 	case C_BODY: {
 		char *what = NULL;
+		if (f->body_hits && f->body_hits[c->body_index].hit) {
+			why(ctx, "body %s", f->body_hits[c->body_index].what ? f->body_hits[c->body_index].what : "matches");
+			return 1;
+		}
 		rc = text_match(&c->tm, f->text ? f->text : "", f->textlen, ctx, 0, &what);
 		if (rc > 0)
-			why(ctx, "body %s%s", what ? what : "matches",
-			    f->text_truncated ? " (in the scanned part)" : "");
+			why(ctx, "body %s", what ? what : "matches");
 		free(what);
 		return rc;
 	}
@@ -964,4 +992,18 @@ cond_eval(const struct cond *c, struct eval_ctx *ctx)
 		return 1;
 	}
 	return 0;
+}
+
+int
+cond_body_scan(const struct cond *c, const char *text, size_t len, char **what, char **error)
+{
+	struct eval_ctx ctx;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.negated = 1;       /* no strip spans */
+	*what = NULL;
+	rc = text_match(&c->tm, text, len, &ctx, 0, what);
+	*error = ctx.error;
+	return rc;
 }

@@ -550,6 +550,30 @@ build_rules(struct load *L)
 	}
 }
 
+/* Number the body conditions: their matches are found window by window as
+ * the text streams in (engine/session.c), before the rules are evaluated.
+ * Recursion is bounded: cond_build() refuses nesting deeper than 32. */
+static int
+index_body_conds(struct seal_config *c, struct cond *k)
+{
+	size_t j;
+
+	if (k == NULL)
+		return 0;
+	if (k->kind == C_BODY) {
+		struct cond **nb = realloc(c->body_conds, (c->nbody_conds + 1) * sizeof(*nb));
+		if (nb == NULL)
+			return -1;
+		c->body_conds = nb;
+		k->body_index = c->nbody_conds;
+		nb[c->nbody_conds++] = k;
+	}
+	for (j = 0; j < k->nkids; j++)
+		if (index_body_conds(c, k->kids[j]) != 0)
+			return -1;
+	return 0;
+}
+
 /* ---- the marker key ----------------------------------------------------- */
 
 static void
@@ -635,6 +659,11 @@ config_load(const char *path, unsigned flags, struct cfg_errors *errs)
 	}
 	build_patterns(&L);
 	build_rules(&L);
+	for (i = 0; i < c->nrules; i++)
+		if (index_body_conds(c, c->rules[i].cond) != 0) {
+			cfg_error(errs, NULL, "out of memory");   /* never load with a body condition left out */
+			break;
+		}
 	load_marker_key(&L);
 
 	free(L.pattern_lists);
@@ -677,6 +706,7 @@ config_unref(struct seal_config *c)
 	for (i = 0; i < c->nrules; i++)
 		rule_clear(&c->rules[i]);
 	free(c->rules);
+	free(c->body_conds);
 	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
 	free(c->path);
 	free(c);

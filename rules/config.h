@@ -10,6 +10,7 @@
 struct cfg_errors;
 struct rule;
 struct pattern;
+struct cond;
 
 enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
 
@@ -60,6 +61,8 @@ struct seal_config {
 	size_t npatterns;
 	struct rule *rules;
 	size_t nrules;
+	struct cond **body_conds;      /* every body condition, by body_index */
+	size_t nbody_conds;
 };
 
 /* The table of scalar settings: it drives the loader, `sealmilter -n` and

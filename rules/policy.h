@@ -44,6 +44,13 @@ struct msg_facts {
 	const struct part_info *parts;
 	size_t nparts;
 	uint64_t size;               /* header and body bytes */
+	const struct body_hit *body_hits;   /* body conditions that matched text already scanned */
+};
+
+/* A body condition that matched a window of text scanned before the end. */
+struct body_hit {
+	int hit;
+	char *what;
 };
 
 /* ---- patterns ----------------------------------------------------------- */
@@ -103,6 +110,7 @@ struct cond {
 	struct strlist ctypes;       /* attachment */
 	uint64_t over, under;        /* size / attachment size; 0 = unset */
 	int has_over, has_under;
+	size_t body_index;           /* body: its slot in msg_facts.body_hits */
 };
 
 #define DIRM_INBOUND  1u
@@ -175,6 +183,9 @@ struct eval_ctx {
 
 /* 1 true, 0 false, -1 error (ctx->error says why). */
 int cond_eval(const struct cond *c, struct eval_ctx *ctx);
+/* Match a body condition against one window of text, as the text streams
+ * in. 1 (and *what, malloc'd), 0, or -1 (and *error, malloc'd). */
+int cond_body_scan(const struct cond *c, const char *text, size_t len, char **what, char **error);
 
 struct fired_rule {
 	const struct rule *rule;

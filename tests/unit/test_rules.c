@@ -112,6 +112,15 @@ static const struct rule_case cases[] = {
 	  "matches pattern card" },
 	{ "body card pattern fails luhn", "{ body: { pattern: card } }", { .eml = PLAIN("x", "card 4111-1111-1111-1112 ok") }, 0,
 	  NULL },
+	{ "card followed by a reference group", "{ body: { pattern: card } }",
+	  { .eml = PLAIN("x", "card 4111 1111 1111 1111 123") }, 1, NULL },
+	{ "reference group followed by a card", "{ body: { pattern: card } }",
+	  { .eml = PLAIN("x", "ref 12 4111 1111 1111 1111") }, 1, NULL },
+	{ "a run of digits is judged whole", "{ body: { pattern: card } }",
+	  { .eml = PLAIN("x", "id 4111111111111111123") }, 0, NULL },
+	{ "utf-16 with an odd trailing byte is still read", "{ body: secret }",
+	  { .eml = HDRS "Content-Type: text/plain; charset=utf-16le\nContent-Transfer-Encoding: base64\n\n"
+	    "cwBlAGMAcgBlAHQAIAB4AHgA/w==\n" }, 1, NULL },
 	{ "body decoded from quoted-printable latin-1", "{ body: 'grüße' }", { .eml = MULTI }, 1, NULL },
 	{ "body looks at html parts", "{ body: secret }", { .eml = MULTI }, 1, NULL },
 	{ "body ignores attachments", "{ body: PDF-1.4 }", { .eml = MULTI }, 0, NULL },
@@ -327,6 +336,58 @@ START_TEST(test_strip_only_when_rule_fires)
 }
 END_TEST
 
+/* Text longer than limits.body_scan_size is matched window by window. */
+struct window_case {
+	const char *name;
+	size_t pad;                /* bytes of padding before the secret */
+	const char *ctype;         /* top-level Content-Type, or NULL */
+	const char *prefix;        /* body before the padding (e.g. a preamble) */
+	int fire;
+};
+
+static const struct window_case window_cases[] = {
+	{ "in the first window", 10, NULL, "", 1 },
+	{ "after several windows", 5000, NULL, "", 1 },
+	{ "across a window edge", 1024 - 4, NULL, "", 1 },
+	{ "after preamble padding", 3000, "multipart/mixed; boundary=b", "", 1 },
+	{ "absent", 5000, NULL, "", 0 },
+};
+
+START_TEST(test_body_windows)
+{
+	const struct window_case *c = &window_cases[_i];
+	struct seal_config *cfg = tu_config(CFG_HEAD "limits: { body_scan_size: 1K }\nrules:\n  - name: s\n"
+	    "    if: { body: { contains: TOPSECRET } }\n    then: { tag: { header: X-S, value: s } }\n"
+	    "  - name: card\n    if: { body: { pattern: card } }\n    then: { tag: { header: X-C, value: c } }\n");
+	struct sbuf b;
+	struct tu_msg m;
+	struct seal_session *ss;
+	size_t i;
+
+	sbuf_init(&b, 0);
+	sbuf_adds(&b, HDRS "Subject: w\n");
+	if (c->ctype)
+		sbuf_printf(&b, "Content-Type: %s\n", c->ctype);
+	sbuf_adds(&b, "\n");
+	sbuf_adds(&b, c->prefix);
+	for (i = 0; i < c->pad; i++)
+		sbuf_addc(&b, i % 64 == 63 ? '\n' : ' ');
+	sbuf_adds(&b, c->fire ? "TOPSECRET 4111 1111 1111 1111\n" : "nothing here\n");
+	if (c->ctype)
+		sbuf_adds(&b, "--b\nContent-Type: text/plain\n\nshort part\n--b--\n");
+	memset(&m, 0, sizeof(m));
+	m.eml = b.data;
+	ss = tu_run(cfg, &m);
+	ck_assert_msg(tu_fired(seal_session_eom(ss), "s") == c->fire, "%s: contains: got fired=%d, want %d (%s)", c->name,
+	    !c->fire, c->fire, seal_session_eom(ss)->summary);
+	ck_assert_msg(tu_fired(seal_session_eom(ss), "card") == c->fire, "%s: card pattern: got fired=%d, want %d", c->name,
+	    !c->fire, c->fire);
+	seal_session_free(ss);
+	config_unref(cfg);
+	sbuf_free(&b);
+}
+END_TEST
+
 static Suite *
 rules_suite(void)
 {
@@ -339,6 +400,7 @@ rules_suite(void)
 	tcase_add_test(tc, test_stop);
 	tcase_add_loop_test(tc, test_strip, 0, (int)(sizeof(strip_cases) / sizeof(strip_cases[0])));
 	tcase_add_test(tc, test_strip_only_when_rule_fires);
+	tcase_add_loop_test(tc, test_body_windows, 0, (int)(sizeof(window_cases) / sizeof(window_cases[0])));
 	suite_add_tcase(su, tc);
 	return su;
 }

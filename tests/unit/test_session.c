@@ -256,7 +256,8 @@ START_TEST(test_marker_loop)
 	ck_assert_msg(r->already_processed == 1, "second pass: already_processed: got %d, want 1", r->already_processed);
 	ck_assert_msg(r->nedits == 0, "second pass: edits: got %zu, want 0", r->nedits);
 	ck_assert_msg(r->verdict == VERDICT_ACCEPT, "second pass: verdict: got %s, want accept", verdict_name(r->verdict));
-	ck_assert_msg(r->decision.nfired == 0, "second pass: rules fired: got %zu, want 0", r->decision.nfired);
+	/* The policy is still evaluated (a reject would still apply); nothing is changed. */
+	ck_assert_msg(r->decision.nfired == 1, "second pass: rules fired: got %zu, want 1", r->decision.nfired);
 	out2 = tu_output(s2);
 	assert_bytes(out2, strlen(out2), out1, strlen(out1), "second pass");
 	free(out1);
@@ -308,6 +309,83 @@ START_TEST(test_marker_tampered)
 }
 END_TEST
 
+/* A marker is bound to the sender, the direction, the header block and the
+ * body: a marked message changed in any of them is processed again. */
+static const struct replay_case {
+	const char *name;
+	const char *from;           /* envelope sender of the replay */
+	const char *ip;             /* client of the replay */
+	const char *find, *repl;    /* an edit of the delivered message */
+	int want_valid;
+} replay_cases[] = {
+	{ "unchanged", "<alice@example.com>", NULL, NULL, NULL, 1 },
+	{ "relay adds a Received field", "<alice@example.com>", NULL, "From:", "Received: from relay\nFrom:", 1 },
+	{ "another envelope sender", "<mallory@example.com>", NULL, NULL, NULL, 0 },
+	{ "sent back in from outside", "<alice@example.com>", "192.0.2.66", NULL, NULL, 0 },
+	{ "subject changed", "<alice@example.com>", NULL, "Subject: Q3", "Subject: Pay now", 0 },
+	{ "forged tag added", "<alice@example.com>", NULL, "From:", "X-Sealmilter-DLP: clean\nFrom:", 0 },
+	{ "body changed", "<alice@example.com>", NULL, "Please find", "Please wire", 0 },
+};
+
+START_TEST(test_marker_replay)
+{
+	const struct replay_case *c = &replay_cases[_i];
+	struct seal_config *cfg = tu_config(TU_ORG "rules:\n  - name: t\n    if: { subject: { contains: '[secure]', strip: true } }\n"
+	    "    then: { tag: { header: X-Sealmilter-Rule, value: t } }\n"
+	    "  - name: no-mallory\n    if: { sender: mallory@example.com }\n    then: { tempfail: true }\n");
+	struct tu_msg m = { .eml = ID_HEADERS "Subject: [secure] Q3 plan\n\nPlease find the plan.\n" };
+	struct seal_session *s1 = tu_run(cfg, &m), *s2;
+	char *out1 = tu_output(s1), *edited = NULL;
+	const struct seal_result *r;
+	const char *at;
+
+	if (c->find) {
+		at = strstr(out1, c->find);
+		ck_assert_msg(at != NULL, "%s: \"%s\" not in the delivered message", c->name, c->find);
+		ck_assert_int_ge(asprintf(&edited, "%.*s%s%s", (int)(at - out1), out1, c->repl, at + strlen(c->find)), 0);
+	}
+	m.eml = edited ? edited : out1;
+	m.from = c->from;
+	m.ip = c->ip;
+	s2 = tu_run(cfg, &m);
+	r = seal_session_eom(s2);
+	ck_assert_msg(r->already_processed == c->want_valid, "%s: already_processed: got %d, want %d (%s)", c->name,
+	    r->already_processed, c->want_valid, r->summary);
+	if (strcmp(c->from, "<mallory@example.com>") == 0)
+		ck_assert_msg(r->verdict == VERDICT_TEMPFAIL, "%s: the tempfail rule must still apply: got %s", c->name,
+		    verdict_name(r->verdict));
+	free(edited);
+	free(out1);
+	seal_session_free(s1);
+	seal_session_free(s2);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_marker_still_rejects)
+{
+	/* Recipients are not bound: a marked message resent to a refused
+	 * recipient is still refused. */
+	struct seal_config *cfg = tu_config(TU_ORG "rules:\n  - name: t\n    then: { tag: { header: X-T, value: t } }\n"
+	    "  - name: no-rival\n    if: { recipients: [rival.test] }\n    then: { reject: \"5.7.1 not there\" }\n");
+	struct tu_msg m = { .eml = ID_HEADERS "Subject: plan\n\nbody\n" };
+	struct seal_session *s1 = tu_run(cfg, &m), *s2;
+	char *out1 = tu_output(s1);
+	const struct seal_result *r;
+
+	m.eml = out1;
+	m.to[0] = "<ceo@rival.test>";
+	s2 = tu_run(cfg, &m);
+	r = seal_session_eom(s2);
+	ck_assert_msg(r->already_processed == 1, "want a valid marker (%s)", r->summary);
+	ck_assert_msg(r->verdict == VERDICT_REJECT, "got %s, want reject", verdict_name(r->verdict));
+	free(out1);
+	seal_session_free(s1);
+	seal_session_free(s2);
+	config_unref(cfg);
+}
+END_TEST
+
 enum maker { MAKER_SAME, MAKER_OTHER };
 
 static const struct marker_case {
@@ -330,11 +408,15 @@ START_TEST(test_marker_cases)
 {
 	const struct marker_case *c = &marker_cases[_i];
 	struct seal_config *cfg = keyed_config("key-A"), *other = keyed_config("key-B");
+	/* The message's header block, as tu_run() feeds it (the marker field itself is not bound). */
 	static const struct header idh[] = {
 		{ (char *)"From", (char *)" Alice <alice@example.com>" },
+		{ (char *)"To", (char *)" Bob <bob@partner.test>" },
 		{ (char *)"Date", (char *)" Mon, 02 Nov 2026 10:00:00 +0000" },
 		{ (char *)"Message-ID", (char *)" <m1@example.com>" },
+		{ (char *)"Subject", (char *)" lunch" },
 	};
+	struct marker_subject ms = { idh, 5, MARKER, "alice@example.com", "outbound", NULL };
 	time_t t = time(NULL) - (time_t)c->age - (c->max_age_rel ? (time_t)cfg->marker_max_age : 0);
 	unsigned char hash[MARKER_BODY_HASH_LEN];
 	char *mk, *eml = NULL, *out;
@@ -343,7 +425,8 @@ START_TEST(test_marker_cases)
 	const struct seal_result *r;
 
 	ck_assert_int_eq(EVP_Digest("body\n", 5, hash, NULL, marker_sha256(), NULL), 1);
-	mk = marker_make(c->maker == MAKER_SAME ? cfg : other, idh, 3, hash, t);
+	ms.body_hash = hash;
+	mk = marker_make(c->maker == MAKER_SAME ? cfg : other, &ms, t);
 	ck_assert_ptr_nonnull(mk);
 	ck_assert_int_ge(asprintf(&eml, ID_HEADERS "Subject: lunch\n" MARKER ":%s\n\n%s", mk, c->body), 0);
 	m.eml = eml;
@@ -804,6 +887,8 @@ session_suite(void)
 	tcase_add_test(tc, test_marker_loop);
 	tcase_add_test(tc, test_marker_tampered);
 	tcase_add_loop_test(tc, test_marker_cases, 0, NCASES(marker_cases));
+	tcase_add_loop_test(tc, test_marker_replay, 0, NCASES(replay_cases));
+	tcase_add_test(tc, test_marker_still_rejects);
 	tcase_add_loop_test(tc, test_limits, 0, NCASES(limit_cases));
 	tcase_add_test(tc, test_max_recipients);
 	tcase_add_loop_test(tc, test_spool, 0, NCASES(spool_cases));
