@@ -8,14 +8,18 @@
  * detach unless -f, open the socket and the keys as root, write the pid
  * file, then drop to milter.user/milter.group, then serve.
  *
- * Signals: libmilter's own signal thread waits for SIGHUP (which it would
- * answer by reopening its socket), SIGTERM and SIGINT. So smfi_main() runs in
- * a second thread, and the main thread, which never blocks these signals,
- * receives them (Linux delivers a process-directed signal to the main
- * thread when it does not block it): SIGHUP reloads the configuration
- * atomically (a new reference-counted snapshot; messages in flight finish on
- * the one they started with; a configuration that fails to load is logged
- * and the old one stays), SIGTERM/SIGINT stop gracefully.
+ * Processes: libmilter's own signal thread waits for SIGHUP, SIGTERM and
+ * SIGINT and answers SIGHUP by stopping the milter. No arrangement of
+ * threads keeps a second SIGHUP away from it, so the daemon is two
+ * processes, as in Postfix and OpenSSH: a small supervisor that owns the
+ * signals and the pid file, and a worker that runs libmilter on the socket
+ * the supervisor opened. SIGHUP to the supervisor becomes SIGUSR1 to the
+ * worker (libmilter ignores SIGUSR1), which reloads the configuration
+ * atomically: a new reference-counted snapshot, messages in flight finish
+ * on the one they started with, and a configuration that fails to load is
+ * logged while the old one stays. SIGTERM/SIGINT are passed on: libmilter
+ * stops accepting, and the MTA defers what was in progress (nothing is
+ * lost). A worker that dies is started again.
  *
  * Calling rules: main() only.
  * Untrusted input: none here (the command line and configuration are the
@@ -34,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -56,14 +62,14 @@ usage(FILE *f)
 }
 
 static struct seal_config *
-load_config(const char *path, int to_stderr)
+load_config(const char *path, const struct seal_config *prev, int to_stderr)
 {
 	struct cfg_errors errs;
 	struct seal_config *c;
 	size_t i;
 
 	memset(&errs, 0, sizeof(errs));
-	c = config_load(path, CONFIG_DAEMON, &errs);
+	c = config_reload(path, CONFIG_DAEMON, prev, &errs);
 	for (i = 0; i < errs.count; i++) {
 		if (to_stderr)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
@@ -104,7 +110,7 @@ reload(const char *path)
 	struct seal_config *old = milter_config_get(), *c;
 
 	seal_info("SIGHUP: reloading %s", path);
-	c = load_config(path, 0);
+	c = load_config(path, old, 0);
 	if (c == NULL) {
 		seal_err("reload failed: the configuration has errors (above); still running the previous one");
 		config_unref(old);
@@ -190,9 +196,12 @@ socket_ownership(const char *sock, const struct seal_config *c)
 static int
 write_pid_file(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
 	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		seal_err("milter.pid_file: cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -234,28 +243,155 @@ daemonize(void)
 	return 0;
 }
 
-static void *
-milter_thread(void *arg)
-{
-	int *rc = arg;
+/* ---- the worker ---------------------------------------------------------- */
 
-	*rc = smfi_main();
-	/* Wake the main thread if libmilter stopped on its own. */
-	on_signal(0);
+static const char *worker_cfgpath;
+
+/* Waits for SIGUSR1 (blocked in every thread, so only sigwait takes it). */
+static void *
+reload_thread(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	for (;;)
+		if (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
+			reload(worker_cfgpath);
 	return NULL;
+}
+
+/* Run libmilter until it stops. Returns the exit status. */
+static int
+worker(const char *cfgpath)
+{
+	sigset_t set;
+	pthread_t tid;
+
+	worker_cfgpath = cfgpath;
+	signal(SIGHUP, SIG_IGN);      /* only the supervisor reloads: libmilter would stop on it */
+	signal(SIGPIPE, SIG_IGN);
+	/* Blocked in every thread: SIGUSR1 goes to reload_thread's sigwait, SIGTERM
+	 * and SIGINT to libmilter's, which stops gracefully. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0) {
+		seal_err("cannot start the reload thread");
+		return 1;
+	}
+	pthread_detach(tid);
+	return smfi_main() == MI_SUCCESS ? 0 : 1;
+}
+
+/* ---- the supervisor ------------------------------------------------------ */
+
+static pid_t
+start_worker(const char *cfgpath)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGCHLD, &sa, NULL);
+		close(sigpipe_fds[0]);
+		close(sigpipe_fds[1]);
+		_exit(worker(cfgpath));
+	}
+	if (pid < 0)
+		seal_err("cannot start a worker: %s", strerror(errno));
+	return pid;
+}
+
+/* Relay signals to the worker; start it again if it dies. Returns the exit status. */
+static int
+supervise(const char *cfgpath)
+{
+	struct sigaction sa;
+	pid_t child;
+	time_t started;
+	int quick_deaths = 0, stopping = 0;
+
+	if (pipe(sigpipe_fds) != 0) {
+		seal_err("pipe: %s", strerror(errno));
+		return 1;
+	}
+	fcntl(sigpipe_fds[0], F_SETFD, FD_CLOEXEC);
+	fcntl(sigpipe_fds[1], F_SETFD, FD_CLOEXEC);
+	fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	child = start_worker(cfgpath);
+	started = time(NULL);
+	if (child < 0)
+		return 1;
+	for (;;) {
+		unsigned char b;
+		int status;
+		pid_t done;
+		ssize_t n = read(sigpipe_fds[0], &b, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 1;
+		if (b == SIGHUP) {
+			kill(child, SIGUSR1);
+			continue;
+		}
+		if (b == SIGTERM || b == SIGINT) {
+			if (!stopping)
+				seal_info("signal %d: stopping (the MTA defers messages in progress)", b);
+			stopping = 1;
+			kill(child, SIGTERM);
+			continue;
+		}
+		/* SIGCHLD */
+		while ((done = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (done != child)
+				continue;
+			if (stopping)
+				return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+			if (WIFSIGNALED(status))
+				seal_err("worker %ld died of signal %d; starting another", (long)child, WTERMSIG(status));
+			else
+				seal_err("worker %ld exited with status %d; starting another", (long)child, WEXITSTATUS(status));
+			quick_deaths = time(NULL) - started < 10 ? quick_deaths + 1 : 0;
+			if (quick_deaths >= 5) {
+				seal_err("the worker died 5 times within seconds of starting; giving up");
+				return 1;
+			}
+			sleep((unsigned)quick_deaths);
+			child = start_worker(cfgpath);
+			started = time(NULL);
+			if (child < 0)
+				return 1;
+		}
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *cfgpath = NULL, *sock = NULL;
-	char *pid_file = NULL, *sock_copy = NULL;
-	size_t nrules;
-	int ch, foreground = 0, check = 0, debug = 0, milter_rc = 0;
+	char *pid_file = NULL, *sock_copy = NULL, *cfgpath_abs = NULL;
+	int ch, foreground = 0, check = 0, debug = 0, rc;
 	struct seal_config *cfg;
-	struct sigaction sa;
-	sigset_t block, old;
-	pthread_t tid;
 
 	while ((ch = getopt(argc, argv, "c:p:fndh")) != -1) {
 		switch (ch) {
@@ -272,8 +408,12 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	/* Reloads happen after chdir("/"): remember where the file is. */
+	cfgpath_abs = realpath(cfgpath, NULL);
+	if (cfgpath_abs)
+		cfgpath = cfgpath_abs;
 	mime_init();
-	cfg = load_config(cfgpath, 1);
+	cfg = load_config(cfgpath, NULL, 1);
 	if (cfg == NULL) {
 		fprintf(stderr, "sealmilter: %s: configuration refused\n", cfgpath);
 		return 1;
@@ -281,6 +421,7 @@ main(int argc, char **argv)
 	if (check) {
 		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
 		config_unref(cfg);
+		free(cfgpath_abs);
 		return 0;
 	}
 	/* A copy: the configuration that holds milter.socket may be replaced by a reload. */
@@ -320,61 +461,16 @@ main(int argc, char **argv)
 		return 1;
 	}
 	pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
-	nrules = cfg->nrules;
+	seal_info("listening on %s (%zu rules)", sock, cfg->nrules);
 	milter_config_set(cfg);     /* the milter owns this reference now */
 	cfg = NULL;
-
-	if (pipe(sigpipe_fds) != 0) {
-		seal_err("pipe: %s", strerror(errno));
-		return 1;
-	}
-	fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* The milter thread and its children never take these signals. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0) {
-		seal_err("cannot start the milter thread");
-		return 1;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	seal_info("listening on %s (%zu rules)", sock, nrules);
-
-	for (;;) {
-		unsigned char b;
-		ssize_t n = read(sigpipe_fds[0], &b, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || b == 0)
-			break;             /* libmilter stopped */
-		if (b == SIGHUP) {
-			reload(cfgpath);
-			continue;
-		}
-		seal_info("signal %d: stopping; messages in progress finish first", b);
-		smfi_stop();
-		/* libmilter's signal thread takes SIGTERM now that we block it, and
-		 * closes the listening socket so smfi_main() returns. */
-		pthread_sigmask(SIG_BLOCK, &block, NULL);
-		kill(getpid(), SIGTERM);
-		break;
-	}
-	pthread_join(tid, NULL);
+	rc = supervise(cfgpath);
 	milter_config_set(NULL);
 	if (pid_file)
 		(void)unlink(pid_file);
 	free(pid_file);
 	free(sock_copy);
+	free(cfgpath_abs);
 	seal_info("stopped");
-	return milter_rc == MI_SUCCESS ? 0 : 1;
+	return rc;
 }

@@ -51,9 +51,11 @@ const struct cfg_key cfg_keys[] = {
 	{ "milter.pid_file", CT_PATH, OFF(pid_file), NULL, 0, 0, NULL,
 	  "File to write the daemon's process id to." },
 	{ "milter.marker_key_file", CT_PATH, OFF(marker_key_file), NULL, 0, 0, NULL,
-	  "Secret (at least 32 bytes, mode 0600) that authenticates the loop-guard marker header. Without it "
-	  "a random key is made at start, and markers do not survive a restart or work across several "
-	  "daemons. Create one with `sealctl keys generate marker --out FILE`." },
+	  "Secret (at least 32 bytes, mode 0600) that authenticates the loop-guard marker header. It is read "
+	  "at start, as root; a reload keeps that key while the path is the same (a new path is read, so it "
+	  "must be readable by milter.user). Without it a random key is made at start, and markers do not "
+	  "survive a restart or work across several daemons. Create one with "
+	  "`sealctl keys generate marker --out FILE`." },
 	{ "milter.marker_header", CT_HEADER_NAME, OFF(marker_header), "X-Sealmilter-Marker", 0, 0, NULL,
 	  "Name of the loop-guard marker header." },
 	{ "milter.marker_max_age", CT_DURATION, OFF(marker_max_age), "7d", 60, 365 * DAY, NULL,

@@ -41,6 +41,7 @@ struct load {
 	struct seal_config *c;
 	struct cfg_errors *errs;
 	struct ytree tree;
+	const struct seal_config *prev;
 	const struct ynode *seen[CFG_MAX_KEYS];   /* indexed like cfg_keys */
 	const struct ynode **pattern_lists;
 	size_t npattern_lists;
@@ -584,6 +585,15 @@ load_marker_key(struct load *L)
 	ssize_t n;
 	int fd;
 
+	if (L->prev && L->prev->marker_key_len &&
+	    ((c->marker_key_file == NULL && L->prev->marker_key_file == NULL) ||
+	    (c->marker_key_file && L->prev->marker_key_file &&
+	    strcmp(c->marker_key_file, L->prev->marker_key_file) == 0))) {
+		memcpy(c->marker_key, L->prev->marker_key, L->prev->marker_key_len);
+		c->marker_key_len = L->prev->marker_key_len;
+		c->marker_key_ephemeral = L->prev->marker_key_ephemeral;
+		return;
+	}
 	if (c->marker_key_file == NULL) {
 		if (RAND_bytes(c->marker_key, MARKER_KEY_MIN) != 1) {
 			cfg_error(L->errs, NULL, "cannot generate a random marker key");
@@ -620,6 +630,12 @@ load_marker_key(struct load *L)
 struct seal_config *
 config_load(const char *path, unsigned flags, struct cfg_errors *errs)
 {
+	return config_reload(path, flags, NULL, errs);
+}
+
+struct seal_config *
+config_reload(const char *path, unsigned flags, const struct seal_config *prev, struct cfg_errors *errs)
+{
 	struct load L;
 	size_t i, errs_before = errs->count + errs->dropped;
 	struct seal_config *c;
@@ -627,6 +643,7 @@ config_load(const char *path, unsigned flags, struct cfg_errors *errs)
 	memset(&L, 0, sizeof(L));
 	L.errs = errs;
 	L.flags = flags;
+	L.prev = prev;
 	c = L.c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		cfg_error(errs, NULL, "out of memory");

@@ -90,6 +90,12 @@ extern const size_t cfg_nkeys;
  * found in errs; a configuration is never half-loaded.
  * */
 struct seal_config *config_load(const char *path, unsigned flags, struct cfg_errors *errs);
+/* The same, for a reload: when milter.marker_key_file names the same file
+ * as in prev (or none, in both), prev's key is kept rather than read again:
+ * the daemon may have dropped the privileges that read it, and a random key
+ * must outlive reloads. */
+struct seal_config *config_reload(const char *path, unsigned flags, const struct seal_config *prev,
+    struct cfg_errors *errs);
 /* Check what only the daemon needs: spool_dir exists and is writable. */
 #define CONFIG_DAEMON 1u
 

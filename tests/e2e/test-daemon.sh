@@ -2,7 +2,9 @@
 # test-daemon.sh - sealmilter as a real daemon: it detaches, writes its pid file,
 # drops to milter.user/milter.group after opening a unix socket that the MTA's group
 # can use (0660), serves Postfix over that socket, reloads on SIGHUP as the
-# unprivileged user, and on SIGTERM stops and removes its pid file.
+# unprivileged user (keeping the root-only marker key it read at start), survives
+# a burst of SIGHUPs, replaces a worker that dies, and on SIGTERM stops and removes
+# its pid file.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 e2e_require /usr/sbin/postfix /usr/bin/python3
@@ -21,7 +23,7 @@ sed -i "s#^milter:#milter:\n  user: nobody\n  group: postfix\n  pid_file: $TB/ru
 chown nobody "$TB/run" "$TB/spool"
 chown nobody:postfix "$TB/sock"
 chmod 750 "$TB/sock"
-chown nobody "$TB/marker.key"
+chmod 600 "$TB/marker.key"      # root's: a reload as nobody must keep the key read at start
 chmod 644 "$TB/sealmilter.yaml"
 
 # Without -f it detaches at once (logs go to syslog).
@@ -57,6 +59,23 @@ sed 's/plain-1@/plain-2@/; s/$/\r/' "$MSG/plain.eml" | tb_smtp_send "$PF_PORT" a
 tb_wait_files "$SINK_DIR" 3 30 >/dev/null || true
 t_nogrep "daemon: after SIGHUP the reloaded policy applies" '^X-Lunch' "$(e2e_latest "$SINK_DIR")"
 t_check "daemon: still running after reload" kill -0 "$pid"
+
+# A burst of SIGHUPs (libmilter itself would stop on one) leaves it serving.
+for i in $(seq 1 10); do kill -HUP "$pid"; done
+sleep 2
+t_check "daemon: a burst of SIGHUPs leaves it running" kill -0 "$pid"
+sed 's/plain-1@/plain-3@/; s/$/\r/' "$MSG/plain.eml" | tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test >/dev/null && rc=0 || rc=$?
+t_rc "daemon: and serving" 0 "$rc"
+
+# A worker that dies is replaced; mail goes on.
+worker=$(pgrep -P "$pid" | head -n 1)
+t_check "daemon: a worker process serves under the supervisor" test -n "$worker"
+kill -KILL "$worker"
+tb_wait_for 10 bash -c "w=\$(pgrep -P $pid | head -n 1); [ -n \"\$w\" ] && [ \"\$w\" != $worker ]" \
+	&& t_ok "daemon: a dead worker is replaced" || t_fail "daemon: a dead worker is replaced"
+sed 's/plain-1@/plain-4@/; s/$/\r/' "$MSG/plain.eml" | tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test >/dev/null && rc=0 || rc=$?
+t_rc "daemon: mail flows through the new worker" 0 "$rc"
+t_check "daemon: the new worker runs unprivileged too" test "$(ps -o user= -p "$(pgrep -P "$pid" | head -n 1)")" = nobody
 
 kill -TERM "$pid"
 tb_wait_for 20 bash -c "! kill -0 $pid 2>/dev/null" && t_ok "daemon: SIGTERM stops it" || t_fail "daemon: SIGTERM stops it"
