@@ -71,6 +71,8 @@ config_needs(const struct seal_config *cfg)
 	size_t i, j;
 	struct cond *stack[256];
 
+	if (cfg->max_message_size)
+		need |= NEED_BODY;           /* the size can only be counted from the body */
 	for (i = 0; i < cfg->nrules; i++) {
 		size_t sp = 0;
 		for (j = 0; j < cfg->rules[i].nactions; j++)

@@ -18,6 +18,7 @@
  */
 #include "build-config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,10 @@ struct mimescan {
 	int is_text;
 	char *charset;
 	struct sbuf parttext;     /* decoded text of this part, before charset conversion */
+	int is_html;              /* text/html: body conditions see its text, not its markup */
+	int h_state;              /* html_text() state, kept across chunks */
+	char h_buf[16];           /* a tag name or an entity being read */
+	size_t h_len;
 	uint32_t b64acc;
 	int b64n;
 	size_t leaf_index;
@@ -195,6 +200,142 @@ text_add(struct mimescan *ms, const char *p, size_t n)
 	}
 }
 
+/* ---- HTML to text ------------------------------------------------------- */
+
+enum { H_TEXT, H_LT, H_TAG, H_ENT };
+
+static int
+block_tag(const char *name)
+{
+	static const char *const blocks[] = { "p", "br", "div", "tr", "td", "th", "li", "ul", "ol", "table",
+		"h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre", "title", "section", "article" };
+	size_t i;
+
+	for (i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+		if (strcasecmp(name, blocks[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+utf8_put(struct sbuf *out, unsigned long cp)
+{
+	char u[4];
+
+	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		sbuf_addc(out, (char)cp);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		sbuf_add(out, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		sbuf_add(out, u, 3);
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		sbuf_add(out, u, 4);
+	}
+}
+
+/* An entity name (without & and ;): its text, or the original when unknown. */
+static void
+entity(struct sbuf *out, const char *e)
+{
+	static const struct { const char *name; unsigned long cp; } named[] = {
+		{ "amp", '&' }, { "lt", '<' }, { "gt", '>' }, { "quot", '"' }, { "apos", '\'' }, { "nbsp", ' ' },
+	};
+	size_t i;
+
+	if (e[0] == '#') {
+		char *end;
+		unsigned long cp = (e[1] == 'x' || e[1] == 'X') ? strtoul(e + 2, &end, 16) : strtoul(e + 1, &end, 10);
+		if (*end == '\0' && end != e + 1) {
+			utf8_put(out, cp);
+			return;
+		}
+	}
+	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		if (strcmp(e, named[i].name) == 0) {
+			utf8_put(out, named[i].cp);
+			return;
+		}
+	sbuf_printf(out, "&%s;", e);
+}
+
+/* The text a reader sees in HTML: tags removed (block tags become a space,
+ * so words do not run together), entities decoded. A '<' starts a tag only
+ * before a letter, '/', '!' or '?' (as in HTML), so "a < b" stays text:
+ * reading too much as text is safe, too little would hide words. */
+static void
+html_text(struct mimescan *ms, const char *p, size_t n, struct sbuf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		switch (ms->h_state) {
+		case H_LT:
+			if (isalpha(c) || c == '/' || c == '!' || c == '?') {
+				ms->h_state = H_TAG;
+				ms->h_len = 0;
+				if (isalpha(c))
+					ms->h_buf[ms->h_len++] = (char)c;
+				continue;
+			}
+			sbuf_addc(out, '<');
+			ms->h_state = H_TEXT;
+			break;     /* c is text: below */
+		case H_TAG:
+			if (c == '>') {
+				ms->h_buf[ms->h_len] = '\0';
+				if (block_tag(ms->h_buf))
+					sbuf_addc(out, ' ');
+				ms->h_state = H_TEXT;
+			} else if (isalnum(c) && ms->h_len > 0 && ms->h_len < sizeof(ms->h_buf) - 1 &&
+			    isalnum((unsigned char)ms->h_buf[ms->h_len - 1])) {
+				ms->h_buf[ms->h_len++] = (char)c;
+			} else if (ms->h_len > 0 && ms->h_len < sizeof(ms->h_buf) - 1) {
+				ms->h_buf[ms->h_len++] = ' ';     /* the name has ended */
+			} else if (ms->h_len == 0 && isalpha(c)) {
+				ms->h_buf[ms->h_len++] = (char)c;
+			}
+			continue;
+		case H_ENT:
+			if (c == ';' && ms->h_len > 0) {
+				ms->h_buf[ms->h_len] = '\0';
+				entity(out, ms->h_buf);
+				ms->h_state = H_TEXT;
+				continue;
+			}
+			if ((isalnum(c) || (c == '#' && ms->h_len == 0)) && ms->h_len < sizeof(ms->h_buf) - 1) {
+				ms->h_buf[ms->h_len++] = (char)c;
+				continue;
+			}
+			sbuf_addc(out, '&');
+			sbuf_add(out, ms->h_buf, ms->h_len);
+			ms->h_state = H_TEXT;
+			break;     /* c is text: below */
+		default:
+			break;
+		}
+		if (c == '<') {
+			ms->h_state = H_LT;
+		} else if (c == '&') {
+			ms->h_state = H_ENT;
+			ms->h_len = 0;
+		} else {
+			sbuf_addc(out, (char)c);
+		}
+	}
+}
+
 /* Convert the collected part text to UTF-8 and pass it on. */
 static void
 flush_part_text(struct mimescan *ms)
@@ -205,10 +346,16 @@ flush_part_text(struct mimescan *ms)
 	if (ms->parttext.len == 0)
 		return;
 	u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
-	if (u) {
+	if (u && ms->is_html) {
+		struct sbuf t;
+		sbuf_init(&t, 0);
+		html_text(ms, u, ulen, &t);
+		text_add(ms, t.data ? t.data : "", t.len);
+		sbuf_free(&t);
+	} else if (u) {
 		text_add(ms, u, ulen);
-		free(u);
 	}
+	free(u);
 	sbuf_reset(&ms->parttext);
 }
 
@@ -501,18 +648,27 @@ headers_done(struct mimescan *ms)
 		ms->partcap = ncap;
 	}
 	mime_disposition_parse(ms->h_disp, &att, &fname);
-	if (fname == NULL && ct.name)
-		fname = strdup(ct.name);
+	if (fname == NULL && ct.name) {
+		fname = ct.name;
+		ct.name = NULL;
+	}
 	pi = &ms->parts[ms->nparts];
 	memset(pi, 0, sizeof(*pi));
 	pi->content_type = ct.type;
 	ct.type = NULL;
 	pi->filename = fname;
+	if (ct.name && fname && strcmp(ct.name, fname) != 0) {
+		pi->alt_name = ct.name;
+		ct.name = NULL;
+	}
 	pi->attachment = att || fname != NULL;
 	ms->leaf_index = ms->nparts++;
 	ms->in_leaf = 1;
-	ms->is_text = !pi->attachment && (strcmp(pi->content_type, "text/plain") == 0 ||
-	    strcmp(pi->content_type, "text/html") == 0);
+	/* Every text part counts, attachments too: a text/csv of card numbers
+	 * reaches the recipient as surely as the message text does. */
+	ms->is_text = strncmp(pi->content_type, "text/", 5) == 0;
+	ms->is_html = strcmp(pi->content_type, "text/html") == 0;
+	ms->h_state = H_TEXT;
 	ms->charset = ct.charset;
 	ct.charset = NULL;
 	ms->cte = cte_parse(ms->h_cte);
@@ -829,6 +985,7 @@ mimescan_free(struct mimescan *ms)
 	for (i = 0; i < ms->nparts; i++) {
 		free(ms->parts[i].content_type);
 		free(ms->parts[i].filename);
+		free(ms->parts[i].alt_name);
 	}
 	free(ms->parts);
 	clear_part_headers(ms);

@@ -71,8 +71,8 @@ const struct cfg_key cfg_keys[] = {
 	  "Most envelope recipients per message. Recipients past it are refused at RCPT TO with 452 4.5.3, so "
 	  "the client sends them again in another transaction and nothing is lost." },
 	{ "limits.body_scan_size", CT_SIZE, OFF(body_scan_size), "1M", 0, 64 * MIB, NULL,
-	  "Size of the window of decoded text (text/plain and text/html parts and the multipart preamble and "
-	  "epilogue, in UTF-8) that body conditions are matched against. Longer text is matched window by "
+	  "Size of the window of decoded text (every text/* part and the multipart preamble and epilogue, in "
+	  "UTF-8) that body conditions are matched against. Longer text is matched window by "
 	  "window, each overlapping the last by a quarter (at most 64K), so all of it is seen in bounded "
 	  "memory; a match longer than the overlap can be missed at a window edge. 0 turns body scanning off." },
 	{ "limits.max_mime_depth", CT_UINT, OFF(max_mime_depth), "20", 1, 100, NULL,

@@ -54,11 +54,14 @@ const struct key_doc cond_docs[] = {
 	  "A header field (by name, case-insensitive; decoded) exists, is absent, contains a text or matches "
 	  "a regex. Works for sensitivity labels such as Sensitivity: and msip_labels:." },
 	{ "body", "body: { contains: [TEXT, ...], regex: RE, pattern: NAME }",
-	  "The decoded text parts (text/plain, text/html; up to limits.body_scan_size) contain a text, match "
-	  "a regex, or match a named pattern, case-insensitively." },
+	  "The decoded text of every text/* part (attachments too; HTML as the reader sees it: tags removed, "
+	  "entities decoded) and of the multipart preamble and epilogue contains a text, matches a regex, or "
+	  "matches a named pattern, case-insensitively. All of the text is matched, in windows of "
+	  "limits.body_scan_size." },
 	{ "attachment", "attachment: { filename: [GLOB, ...], content_type: [GLOB, ...], size: { over: SIZE, under: SIZE } }",
-	  "Some MIME part matches every key given: its decoded file name, its content type (like "
-	  "application/*), its decoded size." },
+	  "Some MIME part matches every key given: its decoded file name (the Content-Disposition filename "
+	  "or the Content-Type name: either may match), its content type (like application/*), its decoded "
+	  "size." },
 	{ "size", "size: { over: SIZE, under: SIZE }", "The message size (headers and body) in bytes." },
 };
 const size_t cond_ndocs = sizeof(cond_docs) / sizeof(cond_docs[0]);
@@ -864,7 +867,8 @@ eval_attachment(const struct cond *c, struct eval_ctx *ctx)
 		if (c->filenames.n) {
 			ok = 0;
 			for (j = 0; p->filename && j < c->filenames.n && !ok; j++)
-				ok = glob_match(c->filenames.v[j], p->filename);
+				ok = glob_match(c->filenames.v[j], p->filename) ||
+				    (p->alt_name && glob_match(c->filenames.v[j], p->alt_name));
 		}
 		if (ok && c->ctypes.n) {
 			ok = 0;
@@ -876,7 +880,8 @@ eval_attachment(const struct cond *c, struct eval_ctx *ctx)
 		if (ok && c->has_under && !(p->size < c->under))
 			ok = 0;
 		if (ok) {
-			why(ctx, "attachment \"%s\" (%s, %llu bytes)", p->filename ? p->filename : "(no name)",
+			why(ctx, "attachment \"%s\"%s%s%s (%s, %llu bytes)", p->filename ? p->filename : "(no name)",
+			    p->alt_name ? " (also named \"" : "", p->alt_name ? p->alt_name : "", p->alt_name ? "\")" : "",
 			    p->content_type, (unsigned long long)p->size);
 			return 1;
 		}

@@ -23,7 +23,8 @@ struct header {
 
 struct part_info {
 	char *content_type; /* "type/subtype", lower case */
-	char *filename;     /* decoded (UTF-8), or NULL */
+	char *filename;     /* decoded (UTF-8), or NULL: Content-Disposition filename, else Content-Type name */
+	char *alt_name;     /* the Content-Type name when it differs from filename (clients differ on which they show) */
 	uint64_t size;      /* decoded bytes */
 	int attachment;     /* has a filename or Content-Disposition: attachment */
 };

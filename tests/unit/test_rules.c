@@ -123,7 +123,19 @@ static const struct rule_case cases[] = {
 	    "cwBlAGMAcgBlAHQAIAB4AHgA/w==\n" }, 1, NULL },
 	{ "body decoded from quoted-printable latin-1", "{ body: 'grüße' }", { .eml = MULTI }, 1, NULL },
 	{ "body looks at html parts", "{ body: secret }", { .eml = MULTI }, 1, NULL },
-	{ "body ignores attachments", "{ body: PDF-1.4 }", { .eml = MULTI }, 0, NULL },
+	{ "body ignores binary attachments", "{ body: PDF-1.4 }", { .eml = MULTI }, 0, NULL },
+	{ "html: a word split by tags", "{ body: topsecret }",
+	  { .eml = HDRS "Content-Type: text/html\n\n<p>TOP<b></b>SECRET</p>\n" }, 1, NULL },
+	{ "html: a stray < does not hide text", "{ body: topsecret }",
+	  { .eml = HDRS "Content-Type: text/html\n\n<p>if a < b then TOPSECRET</p>\n" }, 1, NULL },
+	{ "html: entities are decoded", "{ body: topsecret }",
+	  { .eml = HDRS "Content-Type: text/html\n\n&#84;OP&#x53;ECRET &amp; more\n" }, 1, NULL },
+	{ "html: markup is not text", "{ body: 'href' }",
+	  { .eml = HDRS "Content-Type: text/html\n\n<a href=\"x\">link</a>\n" }, 0, NULL },
+	{ "a text/csv attachment is scanned", "{ body: { pattern: card } }",
+	  { .eml = HDRS "Subject: csv\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"c\"\n\n"
+	    "--c\nContent-Type: text/plain\n\nsee attached\n--c\nContent-Type: text/csv\n"
+	    "Content-Disposition: attachment; filename=\"cards.csv\"\n\nname,card\nbob,4111 1111 1111 1111\n--c--\n" }, 1, NULL },
 	{ "body base64 text", "{ body: 'hello world' }", { .eml = HDRS "Content-Transfer-Encoding: base64\n\naGVsbG8gd29ybGQ=\n" },
 	  1, NULL },
 	/* attachment */
@@ -131,6 +143,10 @@ static const struct rule_case cases[] = {
 	  "attachment \"setup.EXE\"" },
 	{ "attachment RFC 2231 filename", "{ attachment: { filename: 'résumé.*' } }", { .eml = MULTI }, 1, NULL },
 	{ "attachment no match", "{ attachment: { filename: '*.zip' } }", { .eml = MULTI }, 0, NULL },
+	{ "attachment named differently in Content-Type", "{ attachment: { filename: '*.exe' } }",
+	  { .eml = HDRS "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"d\"\n\n--d\n"
+	    "Content-Type: application/octet-stream; name=\"invoice.exe\"\n"
+	    "Content-Disposition: attachment; filename=\"invoice.pdf\"\n\nMZ\n--d--\n" }, 1, "also named \"invoice.exe\"" },
 	{ "attachment content type", "{ attachment: { content_type: 'application/x-ms*' } }", { .eml = MULTI }, 1, NULL },
 	{ "attachment size over", "{ attachment: { content_type: application/pdf, size: { over: 20 } } }", { .eml = MULTI }, 1,
 	  NULL },
