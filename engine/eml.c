@@ -9,8 +9,10 @@
  * Untrusted input: the file. Header fields are read with a cap just over
  * limits.max_header_size, so an endless header costs bounded memory and
  * still reaches the session as "too large"; NUL bytes in headers (which the
- * milter protocol cannot carry) become spaces; a line that is not a header
- * field ends the header section, as in Postfix.
+ * milter protocol cannot carry) become spaces, body bytes are untouched; a
+ * line that is not a header field ends the header section, as in Postfix,
+ * which also accepts white space before the colon ("Subject :"; the name is
+ * passed on trimmed, so the output writes "Subject:").
  */
 #include "build-config.h"
 
@@ -34,38 +36,59 @@ header_name_ok(const char *p, size_t n)
 	return 1;
 }
 
-/* Read one line (with its LF) into b, keeping at most cap bytes; the rest of
- * a longer line is consumed and dropped. Returns bytes read (0 at EOF). */
+/* Read one line (with its LF) into b, at most cap bytes: a longer line is
+ * left unread past the cap (*lf is 0). Returns the bytes read (0 at EOF). */
 static size_t
 read_line(FILE *in, struct sbuf *b, size_t cap, int *lf)
 {
-	size_t total = 0;
 	int c;
 
 	sbuf_reset(b);
 	*lf = 0;
-	while ((c = getc(in)) != EOF) {
-		total++;
-		if (c == 0)
-			c = ' ';
-		if (b->len < cap)
-			sbuf_addc(b, (char)c);
+	while (b->len < cap && (c = getc(in)) != EOF) {
+		sbuf_addc(b, (char)c);
 		if (c == '\n') {
 			*lf = 1;
 			break;
 		}
 	}
-	return total;
+	return b->len;
+}
+
+/* Skip the rest of an over-long header line. */
+static void
+drain_line(FILE *in)
+{
+	int c;
+
+	while ((c = getc(in)) != EOF && c != '\n')
+		;
+}
+
+/* The length of a header field name before the colon at colon, with white
+ * space before the colon allowed ("Subject :", obsolete but accepted by
+ * Postfix); 0 when it is not a field name. */
+static size_t
+field_name_len(const char *line, const char *colon)
+{
+	size_t n = (size_t)(colon - line);
+
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		n--;
+	return header_name_ok(line, n) ? n : 0;
 }
 
 static void
 emit(struct seal_session *s, struct sbuf *field)
 {
 	char *colon;
-	size_t len = field->len;
+	size_t len = field->len, i;
 
 	if (field->len == 0)
 		return;
+	for (i = 0; i < len; i++)
+		if (field->data[i] == '\0')
+			field->data[i] = ' ';
 	/* Drop the final line end; keep interior ones (folding). */
 	if (len && field->data[len - 1] == '\n')
 		len--;
@@ -74,7 +97,7 @@ emit(struct seal_session *s, struct sbuf *field)
 	field->data[len] = '\0';
 	colon = memchr(field->data, ':', len);
 	if (colon) {
-		*colon = '\0';
+		field->data[field_name_len(field->data, colon)] = '\0';
 		seal_session_header(s, field->data, colon + 1);
 	}
 	sbuf_reset(field);
@@ -114,11 +137,14 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
 		if ((line.data[0] == ' ' || line.data[0] == '\t') && field.len > 0) {
 			if (field.len < cap)
 				sbuf_add(&field, line.data, line.len < cap - field.len ? line.len : cap - field.len);
+			if (!lf)
+				drain_line(in);      /* the field is over the limit already */
 			continue;
 		}
 		colon = memchr(line.data, ':', line.len);
-		if (colon == NULL || !header_name_ok(line.data, (size_t)(colon - line.data))) {
-			/* Not a header field: the body starts here. */
+		if (colon == NULL || field_name_len(line.data, colon) == 0) {
+			/* Not a header field: the body starts here, with this line whole
+			 * (the rest of a long one is read below). */
 			emit(s, &field);
 			seal_session_eoh(s);
 			seal_session_body(s, line.data, line.len);
@@ -126,6 +152,8 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
 		}
 		emit(s, &field);
 		sbuf_add(&field, line.data, line.len);
+		if (!lf)
+			drain_line(in);
 	}
 	emit(s, &field);
 	seal_session_eoh(s);

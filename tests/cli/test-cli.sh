@@ -76,6 +76,14 @@ sed 's/$/\r/' "$MSG/secure.eml" > "$T/crlf.eml"
 "$SEALCTL" -c "$T/ok.yaml" process "$T/crlf.eml" > "$T/crlf.out" 2>/dev/null
 t_check "added headers use CRLF in a CRLF message" grep -q $'^X-Sealmilter-Rule: secure-subject\r$' "$T/crlf.out"
 
+# A file with no header section keeps its long first line whole; "Subject :" is a header (as in Postfix).
+{ printf 'no header here '; head -c 100000 /dev/zero | tr '\0' x; printf '\nsecond\n'; } > "$T/nohdr.eml"
+"$SEALCTL" -c "$T/ok.yaml" process "$T/nohdr.eml" > "$T/nohdr.out" 2>/dev/null
+t_check "a long first body line comes out whole" cmp -s "$T/nohdr.eml" <(tail -c +2 "$T/nohdr.out")
+printf 'From: a@example.com\nSubject : [secure] x\nTo: b@partner.test\n\nbody\n' > "$T/space.eml"
+"$SEALCTL" -c "$T/ok.yaml" explain "$T/space.eml" > "$T/out" 2>&1
+t_grep "a field name followed by a space is a header" "fired +secure-subject" "$T/out"
+
 # --- keys and the loop guard across runs
 "$SEALCTL" keys generate marker --out "$T/marker.key" > "$T/out" 2>&1; t_rc "keys generate marker" 0 $?
 t_check "marker key is 32 bytes, mode 600" test "$(stat -c '%s %a' "$T/marker.key")" = "32 600"
