@@ -29,10 +29,10 @@ mbox "From " line. Output is deterministic.
 import os
 import sys
 
-CASES = []  # (name, expect, body_offset)
+CASES = []  # (name, expect, body_offset, tags the delivered message must carry)
 
 
-def case(name, expect, data=None, body=None, writer=None, rcpts=None):
+def case(name, expect, data=None, body=None, writer=None, rcpts=None, tags=()):
     """Write NAME.eml. data: the whole message (bytes); body: where the body
     starts is computed from data when body is True (after the first blank
     line), given as an int, or None (not meaningful). writer: a function
@@ -57,7 +57,7 @@ def case(name, expect, data=None, body=None, writer=None, rcpts=None):
         with open(os.path.join(OUT, name + ".rcpts"), "w") as f:
             for r in rcpts:
                 f.write(r + "\n")
-    CASES.append((name, expect, off))
+    CASES.append((name, expect, off, ",".join(tags) or "-"))
 
 
 HDR = (b"From: Alice <alice@example.com>\n"
@@ -95,7 +95,7 @@ def main():
         nest += b"--u%d\nContent-Type: multipart/mixed; boundary=\"u%d\"\n\npreamble %d\n" % (i, i + 1, i)
     nest += b"--u10\nContent-Type: text/plain\n\nthe innermost text, never closed\n"
     case("mime-unclosed-nested", "accept", mime("un", b'multipart/mixed; boundary="u0"') + b"\n" + nest,
-         body=True)
+         body=True, tags=("X-Badinput-Body",))
     case("mime-close-outer-only", "accept", mime("co", b'multipart/mixed; boundary="u0"') + b"\n" + nest +
          b"--u0--\nepilogue\n", body=True)
     # Missing boundaries: no opening delimiter, then a part with no close.
@@ -172,7 +172,7 @@ def main():
          b"To: Bj\xf6rn <bjorn@partner.test>\n"
          b"Subject: Gr\xfc\xdfe aus K\xf6ln \xa9\xff\n"
          b"Content-Type: text/plain; name=\"r\xe9sum\xe9.txt\"\n"
-         b"X-Latin: \xe0\xe1\xe2\xe3\n\nbody\n", body=True)
+         b"X-Latin: \xe0\xe1\xe2\xe3\n\nbody\n", body=True, tags=("X-Badinput-Subject", "X-Badinput-Header"))
     case("hdr-truncated-utf8", "accept", b"From: \xc3 <alice@example.com>\nTo: bob@partner.test\n"
          b"Subject: cut \xe2\x82 mid \xf0\x9f\x98 sequence \xc3\n"
          b"X-Overlong: \xc0\xaf \xe0\x80\xaf \xf8\x88\x80\x80\x80 \xed\xa0\x80\n"
@@ -195,7 +195,7 @@ def main():
          b"Subject: a\x00b\x00[secure]\n\x00X-Nul: lead\nX-Tail: tail\x00\n"
          b"Content-Type: multipart/mixed; boundary=\"n\x00n\"\n\n--n n\n\nbody\n--n n--\n", body=True)
     nulbody = bytes(range(256)) * 64 + b"\x00" * 5000 + b"\n\x00\r\n\x00\n--\x00--\n" + b"end\x00"
-    case("nul-in-body", "accept", hdr("nb") + b"\n" + nulbody, body=True)
+    case("nul-in-body", "accept", hdr("nb") + b"\n" + nulbody, body=True, tags=("X-Badinput-Subject",))
 
     # ---- header limits -----------------------------------------------------
     many = b"".join(b"X-Filler-%d: value %d\n" % (i, i) for i in range(10000))
@@ -224,7 +224,7 @@ def main():
             n += len(chunk)
         f.write(b"#" * (total - n - 1) + b"\n")
         return len(h)
-    case("body-100mb", "accept", writer=big)
+    case("body-100mb", "accept", writer=big, tags=("X-Badinput-Body",))
 
     # ---- structure of the file ---------------------------------------------
     case("headers-no-body", "accept", hdr("nobody"), body=len(hdr("nobody")))
@@ -241,8 +241,8 @@ def main():
          b"Folded: a\r\n\tb\n \r\n\r\nbody\r\nbody\n", body=True)
 
     with open(os.path.join(OUT, "MANIFEST"), "w") as f:
-        for name, expect, off in CASES:
-            f.write("%s %s %d\n" % (name, expect, off))
+        for name, expect, off, tags in CASES:
+            f.write("%s %s %d %s\n" % (name, expect, off, tags))
 
 
 if __name__ == "__main__":

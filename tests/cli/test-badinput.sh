@@ -101,7 +101,7 @@ byte_before() {
 	tail -c "$2" "$1" | head -c 1 | od -An -tx1 | tr -d ' \n'
 }
 
-while read -r name expect off; do
+while read -r name expect off tags; do
 	in="$tmp/cases/$name.eml"
 	o="$tmp/out" e="$tmp/err" r="$tmp/rss"
 	rm -f "$o" "$e" "$r"
@@ -135,6 +135,13 @@ while read -r name expect off; do
 	any) ;;
 	*) why="$why${why:+; }bad MANIFEST line" ;;
 	esac
+	# The hostile part still reached the conditions: the rule's tag is there.
+	if [ "$status" = 0 ] && [ "${tags:--}" != - ]; then
+		for tag in ${tags//,/ }; do
+			head -c 1048576 "$o" | grep -a -q "^$tag: hit" ||
+				why="$why${why:+; }no $tag: the hostile part did not reach the conditions"
+		done
+	fi
 	# An accepted message ends with its body, untouched, after a line end.
 	if [ "$status" = 0 ] && [ "$off" -ge 0 ]; then
 		insize=$(wc -c <"$in")
