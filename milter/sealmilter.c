@@ -414,31 +414,29 @@ main(int argc, char **argv)
 		cfgpath = cfgpath_abs;
 	mime_init();
 	cfg = load_config(cfgpath, NULL, 1);
+	rc = 1;
 	if (cfg == NULL) {
 		fprintf(stderr, "sealmilter: %s: configuration refused\n", cfgpath);
-		return 1;
+		goto out;
 	}
 	if (check) {
 		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
-		config_unref(cfg);
-		free(cfgpath_abs);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	/* A copy: the configuration that holds milter.socket may be replaced by a reload. */
 	sock_copy = strdup(sock ? sock : cfg->socket ? cfg->socket : "");
 	sock = sock_copy && *sock_copy ? sock_copy : NULL;
 	if (sock == NULL) {
 		fprintf(stderr, "sealmilter: no socket: give -p or milter.socket\n");
-		config_unref(cfg);
-		free(sock_copy);
-		return 1;
+		goto out;
 	}
 	if (debug)
 		seal_log_set_level(SEAL_LOG_DEBUG);
 	if (!foreground) {
 		if (daemonize() != 0) {
 			fprintf(stderr, "sealmilter: cannot detach: %s\n", strerror(errno));
-			return 1;
+			goto out;
 		}
 		seal_log_use_syslog("sealmilter");
 	}
@@ -448,18 +446,13 @@ main(int argc, char **argv)
 	if (smfi_setconn((char *)sock) == MI_FAILURE || smfi_register(sealmilter_desc) == MI_FAILURE ||
 	    smfi_opensocket(1) == MI_FAILURE) {
 		seal_err("cannot listen on %s (in use, or a bad address?)", sock);
-		config_unref(cfg);
-		return 1;
+		goto out;
 	}
 	socket_ownership(sock, cfg);
-	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0) {
-		config_unref(cfg);
-		return 1;
-	}
-	if (drop_privileges(cfg) != 0) {
-		config_unref(cfg);
-		return 1;
-	}
+	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
+		goto out;
+	if (drop_privileges(cfg) != 0)
+		goto out;
 	pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
 	seal_info("listening on %s (%zu rules)", sock, cfg->nrules);
 	milter_config_set(cfg);     /* the milter owns this reference now */
@@ -468,9 +461,11 @@ main(int argc, char **argv)
 	milter_config_set(NULL);
 	if (pid_file)
 		(void)unlink(pid_file);
+	seal_info("stopped");
+out:
+	config_unref(cfg);
 	free(pid_file);
 	free(sock_copy);
 	free(cfgpath_abs);
-	seal_info("stopped");
 	return rc;
 }

@@ -233,14 +233,19 @@ convert_lenient(const char *charset, const char *p, size_t n, size_t *outlen)
 	return out;
 }
 
+int
+mime_needs_conversion(const char *charset)
+{
+	return charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0;
+}
+
 char *
 mime_to_utf8(const char *charset, const char *p, size_t n, size_t *outlen)
 {
 	char *out = NULL;
 
 	mime_init();
-	if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0 &&
-	    (out = convert_lenient(charset, p, n, outlen)) != NULL)
+	if (mime_needs_conversion(charset) && (out = convert_lenient(charset, p, n, outlen)) != NULL)
 		return out;
 	/* UTF-8, ASCII, or a charset iconv does not know: keep the bytes (regexes
 	 * accept invalid UTF-8). */

@@ -24,6 +24,9 @@ void mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out);
 void mime_ctype_free(struct mime_ctype *ct);
 /* Parse a Content-Disposition: sets *attachment and the decoded filename. */
 void mime_disposition_parse(const char *raw, int *attachment, char **filename);
+/* 1 when text in charset must be converted to become UTF-8 (not for
+ * UTF-8, US-ASCII or no charset). */
+int mime_needs_conversion(const char *charset);
 /* Convert bytes in charset to UTF-8; unknown charsets and invalid input
  * degrade to a best effort. Returns a malloc'd string and its length. */
 char *mime_to_utf8(const char *charset, const char *p, size_t n, size_t *outlen);

@@ -336,24 +336,29 @@ html_text(struct mimescan *ms, const char *p, size_t n, struct sbuf *out)
 	}
 }
 
-/* Convert the collected part text to UTF-8 and pass it on. */
+/* Pass the collected part text on, as UTF-8 (converted only when its
+ * charset needs it: a large body is not copied for nothing). */
 static void
 flush_part_text(struct mimescan *ms)
 {
-	size_t ulen = 0;
-	char *u;
+	size_t ulen = ms->parttext.len;
+	const char *t = ms->parttext.data;
+	char *u = NULL;
 
-	if (ms->parttext.len == 0)
+	if (ulen == 0)
 		return;
-	u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
-	if (u && ms->is_html) {
-		struct sbuf t;
-		sbuf_init(&t, 0);
-		html_text(ms, u, ulen, &t);
-		text_add(ms, t.data ? t.data : "", t.len);
-		sbuf_free(&t);
-	} else if (u) {
-		text_add(ms, u, ulen);
+	if (mime_needs_conversion(ms->charset)) {
+		u = mime_to_utf8(ms->charset, ms->parttext.data, ms->parttext.len, &ulen);
+		t = u;
+	}
+	if (t && ms->is_html) {
+		struct sbuf h;
+		sbuf_init(&h, 0);
+		html_text(ms, t, ulen, &h);
+		text_add(ms, h.data ? h.data : "", h.len);
+		sbuf_free(&h);
+	} else if (t) {
+		text_add(ms, t, ulen);
 	}
 	free(u);
 	sbuf_reset(&ms->parttext);

@@ -137,7 +137,7 @@ while read -r name expect off tags; do
 	esac
 	# The hostile part still reached the conditions: the rule's tag is there.
 	if [ "$status" = 0 ] && [ "${tags:--}" != - ]; then
-		for tag in ${tags//,/ }; do
+		for tag in $(echo "$tags" | tr ',' ' '); do
 			head -c 1048576 "$o" | grep -a -q "^$tag: hit" ||
 				why="$why${why:+; }no $tag: the hostile part did not reach the conditions"
 		done
