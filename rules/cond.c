@@ -713,8 +713,12 @@ record_span(struct eval_ctx *ctx, size_t s, size_t e)
 	if (ctx->negated || e <= s)
 		return;
 	ns = realloc(ctx->spans, (ctx->nspans + 1) * sizeof(*ns));
-	if (ns == NULL)
+	if (ns == NULL) {
+		/* A strip the rule asked for must not be skipped silently. */
+		if (ctx->error == NULL)
+			ctx->error = strdup("out of memory recording subject text to strip");
 		return;
+	}
 	ctx->spans = ns;
 	ns[ctx->nspans].start = s;
 	ns[ctx->nspans].end = e;
@@ -969,6 +973,8 @@ cond_eval(const struct cond *c, struct eval_ctx *ctx)
 	case C_SUBJECT: {
 		char *what = NULL;
 		rc = text_match(&c->tm, f->subject, strlen(f->subject), ctx, c->strip, &what);
+		if (ctx->error)
+			rc = -1;
 		if (rc > 0)
 			why(ctx, "subject %s", what ? what : "matches");
 		free(what);

@@ -74,11 +74,14 @@ policy_eval(const struct seal_config *cfg, const struct msg_facts *f, struct dec
 		sbuf_free(&ctx.why);
 		if (ctx.nspans) {
 			struct strip_span *ns = realloc(d->spans, (d->nspans + ctx.nspans) * sizeof(*ns));
-			if (ns) {
-				memcpy(ns + d->nspans, ctx.spans, ctx.nspans * sizeof(*ns));
-				d->spans = ns;
-				d->nspans += ctx.nspans;
+			if (ns == NULL) {
+				free(ctx.spans);
+				d->error = strdup("out of memory recording subject text to strip");
+				return -1;
 			}
+			memcpy(ns + d->nspans, ctx.spans, ctx.nspans * sizeof(*ns));
+			d->spans = ns;
+			d->nspans += ctx.nspans;
 		}
 		free(ctx.spans);
 		for (j = 0; j < r->nactions; j++) {
