@@ -63,40 +63,6 @@ struct seal_session {
 	char *subject;
 };
 
-/* Walk every rule's condition tree and actions once. */
-unsigned
-config_needs(const struct seal_config *cfg)
-{
-	unsigned need = 0;
-	size_t i, j;
-	struct cond *stack[256];
-
-	if (cfg->max_message_size)
-		need |= NEED_BODY;           /* the size can only be counted from the body */
-	for (i = 0; i < cfg->nrules; i++) {
-		size_t sp = 0;
-		for (j = 0; j < cfg->rules[i].nactions; j++)
-			if (cfg->rules[i].actions[j].kind == A_TAG)
-				need |= NEED_ADD_HEADERS;
-		if (cfg->rules[i].cond)
-			stack[sp++] = cfg->rules[i].cond;
-		while (sp > 0) {
-			struct cond *c = stack[--sp];
-			size_t k;
-			if (c->kind == C_BODY || c->kind == C_ATTACHMENT || c->kind == C_SIZE)
-				need |= NEED_BODY;
-			if (c->kind == C_SUBJECT && c->strip)
-				need |= NEED_ADD_HEADERS;   /* the marker goes on a changed message */
-			for (k = 0; k < c->nkids; k++) {
-				if (sp == sizeof(stack) / sizeof(stack[0]))
-					return need | NEED_BODY | NEED_ADD_HEADERS;   /* too deep to tell */
-				stack[sp++] = c->kids[k];
-			}
-		}
-	}
-	return need;
-}
-
 static void
 set_limit(struct seal_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -426,7 +392,6 @@ make_summary(struct seal_session *s, const char *note)
 	r->summary = sbuf_steal(&b);
 }
 
-static const char *direction_name(const struct seal_result *r);
 static struct header *delivered_headers(const struct seal_session *s, size_t *count);
 
 static void
@@ -475,8 +440,7 @@ decide(struct seal_session *s, int *marker_keep)
 	f.headers = s->headers;
 	f.nheaders = s->nheaders;
 	f.subject = s->subject;
-	f.text = mimescan_text(s->scan, &f.textlen, &truncated);
-	f.text_truncated = truncated;
+	f.text = mimescan_text(s->scan, &f.textlen, &truncated);   /* windows before it were scanned already */
 	f.body_hits = s->body_hits;
 	if (s->scan_error) {
 		/* A window of text could not be matched: as for any evaluation error. */

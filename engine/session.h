@@ -63,9 +63,4 @@ const struct header *seal_session_headers(const struct seal_session *s, size_t *
 uint64_t seal_session_spooled(const struct seal_session *s, int *on_disk);
 void seal_session_free(struct seal_session *s);
 
-/* What the configuration needs from the MTA, so the milter asks for no more. */
-#define NEED_BODY        1u   /* body, attachment or size conditions, or limits.max_message_size */
-#define NEED_ADD_HEADERS 2u   /* tags, or a change that gets the marker */
-unsigned config_needs(const struct seal_config *cfg);
-
 #endif

@@ -97,7 +97,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	(void)f3;
 	if (cfg == NULL)
 		return SMFIS_REJECT;
-	need = config_needs(cfg);
+	need = cfg->needs;
 	if (need & NEED_ADD_HEADERS)
 		want_actions |= SMFIF_ADDHDRS;
 	if ((f0 & want_actions) != want_actions) {
@@ -243,7 +243,7 @@ cb_eom(SMFICTX *ctx)
 	if (c == NULL || c->msg == NULL)
 		return SMFIS_TEMPFAIL;
 	seal_session_queue_id(c->msg, qid ? qid : "NOQUEUE");
-	need = config_needs(seal_session_config(c->msg));
+	need = seal_session_config(c->msg)->needs;
 	if ((!c->have_body && (need & NEED_BODY)) || (!c->can_add && (need & NEED_ADD_HEADERS))) {
 		/* Always a tempfail, whatever on_error says: the policy cannot be
 		 * applied on this connection, and a retry on a new one will work. */

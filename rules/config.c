@@ -575,6 +575,40 @@ index_body_conds(struct seal_config *c, struct cond *k)
 	return 0;
 }
 
+/* Walk every rule's condition tree and actions once. */
+static unsigned
+config_needs(const struct seal_config *cfg)
+{
+	unsigned need = 0;
+	size_t i, j;
+	struct cond *stack[256];
+
+	if (cfg->max_message_size)
+		need |= NEED_BODY;           /* the size can only be counted from the body */
+	for (i = 0; i < cfg->nrules; i++) {
+		size_t sp = 0;
+		for (j = 0; j < cfg->rules[i].nactions; j++)
+			if (cfg->rules[i].actions[j].kind == A_TAG)
+				need |= NEED_ADD_HEADERS;
+		if (cfg->rules[i].cond)
+			stack[sp++] = cfg->rules[i].cond;
+		while (sp > 0) {
+			struct cond *c = stack[--sp];
+			size_t k;
+			if (c->kind == C_BODY || c->kind == C_ATTACHMENT || c->kind == C_SIZE)
+				need |= NEED_BODY;
+			if (c->kind == C_SUBJECT && c->strip)
+				need |= NEED_ADD_HEADERS;   /* the marker goes on a changed message */
+			for (k = 0; k < c->nkids; k++) {
+				if (sp == sizeof(stack) / sizeof(stack[0]))
+					return need | NEED_BODY | NEED_ADD_HEADERS;   /* too deep to tell */
+				stack[sp++] = c->kids[k];
+			}
+		}
+	}
+	return need;
+}
+
 /* ---- the marker key ----------------------------------------------------- */
 
 static void
@@ -682,6 +716,7 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 			break;
 		}
 	load_marker_key(&L);
+	c->needs = config_needs(c);
 
 	free(L.pattern_lists);
 	free(L.rule_lists);

@@ -63,7 +63,13 @@ struct seal_config {
 	size_t nrules;
 	struct cond **body_conds;      /* every body condition, by body_index */
 	size_t nbody_conds;
+	unsigned needs;                /* NEED_*: what the milter must ask the MTA for */
 };
+
+/* What a configuration needs from the MTA (computed at load), so the milter
+ * negotiates no more than that. */
+#define NEED_BODY        1u   /* body, attachment or size conditions, or limits.max_message_size */
+#define NEED_ADD_HEADERS 2u   /* tags, or a change that gets the marker */
 
 /* The table of scalar settings: it drives the loader, `sealmilter -n` and
  * the generated reference (docs/config-reference.md). */

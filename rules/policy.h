@@ -39,9 +39,8 @@ struct msg_facts {
 	const struct header *headers;
 	size_t nheaders;
 	const char *subject;         /* decoded (UTF-8), "" when absent */
-	const char *text;            /* decoded text parts, UTF-8, up to body_scan_size */
+	const char *text;            /* the last window of decoded text (UTF-8); earlier ones are in body_hits */
 	size_t textlen;
-	int text_truncated;
 	const struct part_info *parts;
 	size_t nparts;
 	uint64_t size;               /* header and body bytes */
