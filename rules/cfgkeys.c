@@ -49,7 +49,9 @@ const struct cfg_key cfg_keys[] = {
 	{ "milter.group", CT_STRING, OFF(group), NULL, 0, 0, NULL,
 	  "Group to run as; default: the user's primary group." },
 	{ "milter.pid_file", CT_PATH, OFF(pid_file), NULL, 0, 0, NULL,
-	  "File to write the daemon's process id to." },
+	  "File to write the supervisor's process id to (send it SIGHUP to reload, SIGTERM to stop). It is "
+	  "written as root, never through a symbolic link, and removed at exit as milter.user: put it in a "
+	  "directory that user owns, such as /run/sealmilter." },
 	{ "milter.marker_key_file", CT_PATH, OFF(marker_key_file), NULL, 0, 0, NULL,
 	  "Secret (at least 32 bytes, mode 0600) that authenticates the loop-guard marker header. It is read "
 	  "at start, as root; a reload keeps that key while the path is the same (a new path is read, so it "
