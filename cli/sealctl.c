@@ -7,6 +7,8 @@
  *   sealctl -c FILE process MSG.eml [same options]
  *   sealctl config-reference
  *   sealctl keys generate marker --out FILE
+ *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
+ *   sealctl keys generate issuer [--name NAME] --out DIR
  *
  * explain and process run the daemon's own pipeline (core/session.c) on a
  * file: process prints the message exactly as it would be delivered, or the
@@ -40,6 +42,7 @@
 #include "rules/cfgdoc.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "seal/keys.h"
 
 #define EXIT_REJECT 2
 #define EXIT_TEMPFAIL 75
@@ -52,6 +55,8 @@ struct opts {
 	const char *auth;
 	const char *dir;
 	const char *out;
+	const char *name;
+	int bits;
 	int verbose;
 };
 
@@ -63,7 +68,9 @@ usage(FILE *f)
 	    "       sealctl -c FILE explain --dir FOLDER [--verbose] [same options]\n"
 	    "       sealctl -c FILE process MSG.eml [same options]\n"
 	    "       sealctl config-reference\n"
-	    "       sealctl keys generate marker --out FILE\n", f);
+	    "       sealctl keys generate marker --out FILE\n"
+	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
+	    "       sealctl keys generate issuer [--name NAME] --out DIR\n", f);
 }
 
 static struct seal_config *
@@ -346,7 +353,24 @@ cmd_keys(int argc, char **argv, const struct opts *o)
 	unsigned char key[32];
 	int fd;
 
-	if (argc < 2 || strcmp(argv[0], "generate") != 0 || strcmp(argv[1], "marker") != 0 || o->out == NULL) {
+	if (argc < 2 || strcmp(argv[0], "generate") != 0 || o->out == NULL) {
+		usage(stderr);
+		return 1;
+	}
+	if (strcmp(argv[1], "tenant") == 0 || strcmp(argv[1], "issuer") == 0) {
+		/* --out is a directory: NAME.key (0600) and NAME.pem go there. */
+		const char *name = o->name ? o->name : argv[1];
+		char *err = NULL;
+		if (seal_keys_generate(argv[1], o->bits ? o->bits : 2048, o->out, name, &err) != 0) {
+			fprintf(stderr, "sealctl: %s\n", err ? err : "key generation failed");
+			free(err);
+			return 1;
+		}
+		printf("wrote %s/%s.key (mode 0600) and %s/%s.pem (%s)\n", o->out, name, o->out, name,
+		    strcmp(argv[1], "tenant") == 0 ? "RSA, wraps content keys" : "ECDSA P-256, signs policies");
+		return 0;
+	}
+	if (strcmp(argv[1], "marker") != 0) {
 		usage(stderr);
 		return 1;
 	}
@@ -378,6 +402,8 @@ main(int argc, char **argv)
 		{ "auth", required_argument, NULL, 'a' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "bits", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -397,6 +423,16 @@ main(int argc, char **argv)
 		case 'a': o.auth = optarg; break;
 		case 'd': o.dir = optarg; break;
 		case 'o': o.out = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'b': {
+			uint64_t b;
+			if (parse_uint(optarg, &b) != 0 || b > 16384) {
+				fprintf(stderr, "sealctl: --bits: '%s' is not a key size\n", optarg);
+				return 1;
+			}
+			o.bits = (int)b;
+			break;
+		}
 		case 'v': o.verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;

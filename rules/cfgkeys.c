@@ -92,6 +92,12 @@ const struct cfg_key cfg_keys[] = {
 	{ "rules", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "The ordered list of rules: { name, description, if: CONDITION, then: ACTIONS }. See the conditions "
 	  "and actions below." },
+	{ "keys", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "The organisation's keys: `tenant:` a list of { id, cert, key } (RSA 2048, 3072 or 4096; the first "
+	  "seals, the others still open older messages; the private key is needed only to open), and "
+	  "`issuer:` { cert, key } (ECDSA P-256 or RSA; it signs every policy). PEM files, loaded once at "
+	  "start; a private key readable by group or others is refused. `sealctl keys generate tenant|issuer` "
+	  "makes them. docs/format.md describes the sealed object." },
 	{ "include", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "A file name or a list of them, relative to the including file. Included files have the same "
 	  "sections; their patterns and rules are appended in order, and a setting may be given only once "

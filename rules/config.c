@@ -47,6 +47,7 @@ struct load {
 	size_t npattern_lists;
 	const struct ynode **rule_lists;
 	size_t nrule_lists;
+	const struct ynode *keys;         /* the keys: section, wherever it was given */
 	unsigned flags;
 };
 
@@ -406,9 +407,15 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				push_node(&L->rule_lists, &L->nrule_lists, vn);
 		} else if (strcmp(k, "include") == 0) {
 			load_includes(L, path, vn, depth);
+		} else if (strcmp(k, "keys") == 0) {
+			if (L->keys)
+				cfg_error(L->errs, kn, "keys: is already given at %s:%d:%d", L->keys->file, L->keys->line,
+				    L->keys->col);
+			else
+				L->keys = vn;
 		} else {
 			static const char *const sections[] = { "organization", "milter", "limits", "patterns", "rules",
-				"include" };
+				"include", "keys" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -420,7 +427,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, "
-				    "patterns, rules, include)", k);
+				    "patterns, rules, include, keys)", k);
 		}
 	}
 }
@@ -717,6 +724,8 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 		}
 	load_marker_key(&L);
 	c->needs = config_needs(c);
+	if (seal_keys_load(L.keys, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
+		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
 
 	free(L.pattern_lists);
 	free(L.rule_lists);
@@ -759,6 +768,7 @@ config_unref(struct seal_config *c)
 		rule_clear(&c->rules[i]);
 	free(c->rules);
 	free(c->body_conds);
+	seal_keys_free(&c->keys);
 	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
 	free(c->path);
 	free(c);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/netaddr.h"
+#include "seal/keys.h"
 
 struct cfg_errors;
 struct rule;
@@ -64,6 +65,9 @@ struct seal_config {
 	struct cond **body_conds;      /* every body condition, by body_index */
 	size_t nbody_conds;
 	unsigned needs;                /* NEED_*: what the milter must ask the MTA for */
+
+	/* keys */
+	struct seal_keys keys;
 };
 
 /* What a configuration needs from the MTA (computed at load), so the milter

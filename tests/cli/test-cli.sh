@@ -88,6 +88,22 @@ t_grep "a field name followed by a space is a header" "fired +secure-subject" "$
 "$SEALCTL" keys generate marker --out "$T/marker.key" > "$T/out" 2>&1; t_rc "keys generate marker" 0 $?
 t_check "marker key is 32 bytes, mode 600" test "$(stat -c '%s %a' "$T/marker.key")" = "32 600"
 "$SEALCTL" keys generate marker --out "$T/marker.key" > "$T/out" 2>&1; t_rc "keys generate refuses to overwrite" 1 $?
+"$SEALCTL" keys generate tenant --bits 3072 --name t2026 --out "$T" > "$T/out" 2>&1; t_rc "keys generate tenant" 0 $?
+t_check "tenant key 0600, certificate 0644" test "$(stat -c '%a' "$T/t2026.key") $(stat -c '%a' "$T/t2026.pem")" = "600 644"
+t_check "tenant certificate is RSA 3072" bash -c "openssl x509 -in '$T/t2026.pem' -noout -text | grep -q 'Public-Key: (3072 bit)'"
+"$SEALCTL" keys generate issuer --out "$T" > "$T/out" 2>&1; t_rc "keys generate issuer" 0 $?
+t_check "issuer certificate is ECDSA P-256" bash -c "openssl x509 -in '$T/issuer.pem' -noout -text | grep -q 'NIST CURVE: P-256'"
+"$SEALCTL" keys generate tenant --bits 1024 --out "$T" > "$T/out" 2>&1; t_rc "keys generate refuses 1024 bits" 1 $?
+t_grep "and says why" "--bits must be 2048, 3072 or 4096" "$T/out"
+"$SEALCTL" keys generate issuer --out "$T" > "$T/out" 2>&1; t_rc "keys generate refuses to overwrite a key" 1 $?
+printf 'keys:\n  tenant:\n    - { id: t2026, cert: %s/t2026.pem, key: %s/t2026.key }\n  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\n' \
+	"$T" "$T" "$T" "$T" > "$T/keys.yaml"
+{ cat "$T/ok.yaml"; echo "include: keys.yaml"; } > "$T/withkeys.yaml"
+"$SEALMILTER" -n -c "$T/withkeys.yaml" > "$T/out" 2>&1; t_rc "a configuration with generated keys loads" 0 $?
+chmod 640 "$T/t2026.key"
+"$SEALMILTER" -n -c "$T/withkeys.yaml" > "$T/out" 2>&1; t_rc "a group-readable tenant key is refused" 1 $?
+t_grep "with its position and the fix" "keys.yaml:3:.*t2026.key is readable or writable by group or others \(mode 640\); chmod 600 it" "$T/out"
+chmod 600 "$T/t2026.key"
 sed "s#^milter:#milter:\n  marker_key_file: $T/marker.key#" "$T/ok.yaml" > "$T/keyed.yaml"
 "$SEALCTL" -c "$T/keyed.yaml" process "$MSG/secure.eml" > "$T/once.eml" 2>/dev/null
 "$SEALCTL" -c "$T/keyed.yaml" process "$T/once.eml" > "$T/twice.eml" 2> "$T/err"

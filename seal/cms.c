@@ -1,0 +1,280 @@
+/*
+ * cms.c - make and open the sealed object (docs/format.md):
+ *
+ *   ContentInfo(SignedData)                      signed by the issuer key
+ *     eContentType  id-ct-contentInfo            1.2.840.113549.1.9.16.1.6
+ *     eContent      DER ContentInfo(AuthEnvelopedData)   RFC 5083/5084
+ *                     AES-256-GCM; the content key wrapped for every tenant
+ *                     certificate with RSAES-OAEP, SHA-256, MGF1-SHA-256
+ *                     encryptedContent: the original message, byte for byte
+ *     signedAttrs   contentType, messageDigest, signingTime,
+ *                   smimeCapabilities, and the policy: UTF8String under
+ *                   SEAL_POLICY_OID (readable without decrypting; any change
+ *                   breaks the signature)
+ *
+ * Stock OpenSSL opens it:
+ *   openssl cms -verify -inform DER -in att.der -CAfile issuer.pem -out inner.der
+ *   openssl cms -decrypt -inform DER -in inner.der -inkey tenant.key -recip tenant.pem
+ *
+ * Calling rules: thread-safe; the keys are read-only. The algorithms are
+ * fetched once per process.
+ * Untrusted input: seal_cms_open() reads sealed objects from mail. The size
+ * is capped before parsing, the signature is checked before anything is
+ * decrypted, and the plaintext is released only after the GCM tag
+ * verified, so a tampered object yields a reason and no partial output.
+ */
+#include "build-config.h"
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seal/cms.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *gcm;
+static EVP_MD *sha256;
+static ASN1_OBJECT *policy_oid, *contentinfo_oid;
+
+static void
+init(void)
+{
+	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	policy_oid = OBJ_txt2obj(SEAL_POLICY_OID, 1);
+	contentinfo_oid = OBJ_txt2obj(SEAL_CONTENTINFO_OID, 1);
+}
+
+static int
+ready(char **err)
+{
+	pthread_once(&once, init);
+	if (gcm && sha256 && policy_oid && contentinfo_oid)
+		return 1;
+	*err = strdup("OpenSSL lacks AES-256-GCM, SHA-256 or the OIDs");
+	return 0;
+}
+
+/* The first OpenSSL error as text, for a reason. */
+static char *
+ossl_reason(const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256], *s = NULL;
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	if (asprintf(&s, "%s%s%s", what, e ? ": " : "", e ? buf : "") < 0)
+		s = NULL;
+	return s;
+}
+
+int
+seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, BIO *in, BIO *out, char **err)
+{
+	CMS_ContentInfo *env = NULL, *sd = NULL;
+	CMS_SignerInfo *si;
+	BIO *inner = NULL;
+	size_t i;
+	int rc = -1;
+
+	*err = NULL;
+	if (!ready(err))
+		return -1;
+	if (k->ntenant == 0 || k->issuer_key == NULL) {
+		*err = strdup("sealing needs keys.tenant and keys.issuer");
+		return -1;
+	}
+	/* The envelope: an AEAD cipher makes it an AuthEnvelopedData. */
+	env = CMS_encrypt(NULL, NULL, gcm, CMS_BINARY | CMS_PARTIAL);
+	if (env == NULL) {
+		*err = ossl_reason("cannot start the envelope");
+		goto out;
+	}
+	for (i = 0; i < k->ntenant; i++) {
+		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(env, k->tenant[i].cert, CMS_KEY_PARAM);
+		EVP_PKEY_CTX *pctx = ri ? CMS_RecipientInfo_get0_pkey_ctx(ri) : NULL;
+		if (pctx == NULL || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, sha256) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, sha256) <= 0) {
+			*err = ossl_reason("cannot wrap the content key for a tenant certificate");
+			goto out;
+		}
+	}
+	inner = BIO_new(BIO_s_mem());
+	if (inner == NULL || CMS_final(env, in, NULL, CMS_BINARY) != 1 || i2d_CMS_bio(inner, env) != 1) {
+		*err = ossl_reason("cannot encrypt the message");
+		goto out;
+	}
+	/* The signature over it, with the policy as a signed attribute. */
+	sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_BINARY | CMS_PARTIAL);
+	if (sd == NULL || CMS_set1_eContentType(sd, contentinfo_oid) != 1) {
+		*err = ossl_reason("cannot start the signature");
+		goto out;
+	}
+	si = CMS_add1_signer(sd, k->issuer_cert, k->issuer_key, sha256, CMS_BINARY | CMS_PARTIAL);
+	if (si == NULL || CMS_signed_add1_attr_by_OBJ(si, policy_oid, V_ASN1_UTF8STRING, policy, (int)policy_len) != 1) {
+		*err = ossl_reason("cannot add the signer and the policy");
+		goto out;
+	}
+	if (CMS_final(sd, inner, NULL, CMS_BINARY) != 1 || i2d_CMS_bio(out, sd) != 1 || BIO_flush(out) != 1) {
+		*err = ossl_reason("cannot sign");
+		goto out;
+	}
+	rc = 0;
+out:
+	BIO_free(inner);
+	CMS_ContentInfo_free(env);
+	CMS_ContentInfo_free(sd);
+	return rc;
+}
+
+const char *
+seal_open_error_name(enum seal_open_error e)
+{
+	switch (e) {
+	case SEAL_OPEN_OK: return "ok";
+	case SEAL_OPEN_NOT_SEALED: return "not a sealed object";
+	case SEAL_OPEN_BAD_SIGNATURE: return "the signature does not verify (the policy or the content was altered, "
+	    "or it was not issued by this organisation)";
+	case SEAL_OPEN_NO_POLICY: return "signed, but it carries no policy";
+	case SEAL_OPEN_NO_KEY: return "no configured tenant key can open it";
+	case SEAL_OPEN_ALTERED: return "the content was altered (authentication failed)";
+	default: return "internal error";
+	}
+}
+
+/* Read at most max bytes of in into a memory BIO; NULL when larger. */
+static BIO *
+read_capped(BIO *in, size_t max)
+{
+	BIO *m = BIO_new(BIO_s_mem());
+	char buf[16384];
+	size_t total = 0;
+	int n;
+
+	while (m && (n = BIO_read(in, buf, sizeof(buf))) > 0) {
+		total += (size_t)n;
+		if (total > max || BIO_write(m, buf, n) != n) {
+			BIO_free(m);
+			return NULL;
+		}
+	}
+	return m;
+}
+
+enum seal_open_error
+seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy, size_t *policy_len, BIO *out,
+    char **err)
+{
+	enum seal_open_error rc = SEAL_OPEN_INTERNAL;
+	CMS_ContentInfo *sd = NULL, *env = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(CMS_RecipientInfo) *ris;
+	X509_STORE *store = NULL;
+	ASN1_STRING *p;
+	BIO *raw = NULL, *inner = NULL, *plain = NULL;
+	const struct tenant_key *t = NULL;
+	size_t i;
+	int j;
+
+	*err = NULL;
+	*policy = NULL;
+	*policy_len = 0;
+	if (!ready(err))
+		return SEAL_OPEN_INTERNAL;
+	if ((raw = read_capped(in, max_len)) == NULL) {
+		rc = SEAL_OPEN_NOT_SEALED;
+		if (asprintf(err, "larger than %zu bytes, or unreadable", max_len) < 0)
+			*err = NULL;
+		goto out;
+	}
+	sd = d2i_CMS_bio(raw, NULL);
+	if (sd == NULL || OBJ_obj2nid(CMS_get0_type(sd)) != NID_pkcs7_signed ||
+	    OBJ_cmp(CMS_get0_eContentType(sd), contentinfo_oid) != 0) {
+		rc = SEAL_OPEN_NOT_SEALED;
+		*err = ossl_reason("not a CMS SignedData of a ContentInfo");
+		goto out;
+	}
+	/* The issuer certificate is the only trust anchor. */
+	store = X509_STORE_new();
+	inner = BIO_new(BIO_s_mem());
+	if (store == NULL || inner == NULL || X509_STORE_add_cert(store, k->issuer_cert) != 1)
+		goto out;
+	if (CMS_verify(sd, NULL, store, NULL, inner, CMS_BINARY) != 1) {
+		rc = SEAL_OPEN_BAD_SIGNATURE;
+		*err = ossl_reason("verification failed");
+		goto out;
+	}
+	sis = CMS_get0_SignerInfos(sd);
+	p = sk_CMS_SignerInfo_num(sis) == 1
+	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
+	if (p == NULL) {
+		rc = SEAL_OPEN_NO_POLICY;
+		goto out;
+	}
+	*policy = malloc((size_t)ASN1_STRING_length(p) + 1);
+	if (*policy == NULL)
+		goto out;
+	memcpy(*policy, ASN1_STRING_get0_data(p), (size_t)ASN1_STRING_length(p));
+	(*policy)[ASN1_STRING_length(p)] = '\0';
+	*policy_len = (size_t)ASN1_STRING_length(p);
+
+	env = d2i_CMS_bio(inner, NULL);
+	if (env == NULL || OBJ_obj2nid(CMS_get0_type(env)) != NID_id_smime_ct_authEnvelopedData) {
+		rc = SEAL_OPEN_NOT_SEALED;
+		*err = ossl_reason("the signed content is not an AuthEnvelopedData");
+		goto out;
+	}
+	/* Which configured key is a recipient? */
+	ris = CMS_get0_RecipientInfos(env);
+	for (i = 0; i < k->ntenant && t == NULL; i++) {
+		if (k->tenant[i].key == NULL)
+			continue;
+		for (j = 0; j < sk_CMS_RecipientInfo_num(ris); j++) {
+			CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, j);
+			if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
+			    CMS_RecipientInfo_ktri_cert_cmp(ri, k->tenant[i].cert) == 0) {
+				t = &k->tenant[i];
+				break;
+			}
+		}
+	}
+	if (t == NULL) {
+		rc = SEAL_OPEN_NO_KEY;
+		goto out;
+	}
+	/* Decrypt into memory first: nothing reaches out until the tag verified. */
+	plain = BIO_new(BIO_s_mem());
+	if (plain == NULL)
+		goto out;
+	if (CMS_decrypt(env, t->key, t->cert, NULL, plain, CMS_BINARY) != 1) {
+		rc = SEAL_OPEN_ALTERED;
+		*err = ossl_reason("decryption failed");
+		goto out;
+	}
+	{
+		char *data;
+		long n = BIO_get_mem_data(plain, &data);
+		if (n < 0 || BIO_write(out, data, (int)n) != (int)n || BIO_flush(out) != 1)
+			goto out;
+	}
+	rc = SEAL_OPEN_OK;
+out:
+	if (rc != SEAL_OPEN_OK && rc != SEAL_OPEN_NO_KEY && rc != SEAL_OPEN_ALTERED) {
+		free(*policy);
+		*policy = NULL;
+		*policy_len = 0;
+	}
+	ERR_clear_error();
+	BIO_free(raw);
+	BIO_free(inner);
+	BIO_free(plain);
+	X509_STORE_free(store);
+	CMS_ContentInfo_free(sd);
+	CMS_ContentInfo_free(env);
+	return rc;
+}
