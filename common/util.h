@@ -5,6 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A list of strings (owned). */
+struct strlist {
+	char **v;
+	size_t n;
+};
+int strlist_add(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
 /* Allocation that never returns NULL: aborts the process on exhaustion is
  * NOT done here; these return NULL and callers check. */
 char *xstrndup(const char *s, size_t n);

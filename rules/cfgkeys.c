@@ -98,6 +98,15 @@ const struct cfg_key cfg_keys[] = {
 	  "`issuer:` { cert, key } (ECDSA P-256 or RSA; it signs every policy). PEM files, loaded once at "
 	  "start; a private key readable by group or others is refused. `sealctl keys generate tenant|issuer` "
 	  "makes them. docs/format.md describes the sealed object." },
+	{ "templates", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "Sealing templates: NAME: { description, rights: [view, reply, reply_all, forward, print, copy, save, "
+	  "edit] (view is required), expires: a duration (30d) or a date (2027-01-31, 2027-01-31T12:00:00Z), "
+	  "recipients: message (default) or a list of addresses and domains, subject: keep (default) or "
+	  "protect, branding: NAME (default: the branding called default) }." },
+	{ "branding", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "How the notice of a sealed message looks: NAME: { org_name (100), intro (500; placeholders {sender} "
+	  "and {org}), button (60), disclaimer (2000), color: \"#rrggbb\", logo: a PNG or JPEG of at most 40 KB }; "
+	  "the numbers are the most characters allowed." },
 	{ "include", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "A file name or a list of them, relative to the including file. Included files have the same "
 	  "sections; their patterns and rules are appended in order, and a setting may be given only once "

@@ -48,6 +48,7 @@ struct load {
 	const struct ynode **rule_lists;
 	size_t nrule_lists;
 	const struct ynode *keys;         /* the keys: section, wherever it was given */
+	const struct ynode *templates_node, *branding_node;
 	unsigned flags;
 };
 
@@ -407,6 +408,13 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				push_node(&L->rule_lists, &L->nrule_lists, vn);
 		} else if (strcmp(k, "include") == 0) {
 			load_includes(L, path, vn, depth);
+		} else if (strcmp(k, "templates") == 0 || strcmp(k, "branding") == 0) {
+			const struct ynode **slot = k[0] == 't' ? &L->templates_node : &L->branding_node;
+			if (*slot)
+				cfg_error(L->errs, kn, "%s: is already given at %s:%d:%d", k, (*slot)->file, (*slot)->line,
+				    (*slot)->col);
+			else
+				*slot = vn;
 		} else if (strcmp(k, "keys") == 0) {
 			if (L->keys)
 				cfg_error(L->errs, kn, "keys: is already given at %s:%d:%d", L->keys->file, L->keys->line,
@@ -415,7 +423,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				L->keys = vn;
 		} else {
 			static const char *const sections[] = { "organization", "milter", "limits", "patterns", "rules",
-				"include", "keys" };
+				"include", "keys", "templates", "branding" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -427,7 +435,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, "
-				    "patterns, rules, include, keys)", k);
+				    "patterns, rules, include, keys, templates, branding)", k);
 		}
 	}
 }
@@ -726,6 +734,9 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	c->needs = config_needs(c);
 	if (seal_keys_load(L.keys, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
+	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
+	    errs->count + errs->dropped == errs_before)
+		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
 
 	free(L.pattern_lists);
 	free(L.rule_lists);
@@ -769,6 +780,7 @@ config_unref(struct seal_config *c)
 	free(c->rules);
 	free(c->body_conds);
 	seal_keys_free(&c->keys);
+	seal_templates_free(&c->templates);
 	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
 	free(c->path);
 	free(c);

@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include "common/netaddr.h"
+#include "common/util.h"
 #include "seal/keys.h"
+#include "seal/template.h"
 
 struct cfg_errors;
 struct rule;
@@ -15,10 +17,6 @@ struct cond;
 
 enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
 
-struct strlist {
-	char **v;
-	size_t n;
-};
 
 #define MARKER_KEY_MIN 32
 #define MARKER_KEY_MAX 256
@@ -66,8 +64,9 @@ struct seal_config {
 	size_t nbody_conds;
 	unsigned needs;                /* NEED_*: what the milter must ask the MTA for */
 
-	/* keys */
+	/* keys, templates, branding */
 	struct seal_keys keys;
+	struct seal_templates templates;
 };
 
 /* What a configuration needs from the MTA (computed at load), so the milter
@@ -119,7 +118,5 @@ void config_unref(struct seal_config *c);
 int config_is_org_domain(const struct seal_config *c, const char *domain);
 int config_is_trusted_ip(const struct seal_config *c, const char *ip);
 
-void strlist_free(struct strlist *l);
-int strlist_add(struct strlist *l, const char *s);
 
 #endif
