@@ -1,0 +1,256 @@
+/*
+ * envelope.c - build the message that is delivered in place of a sealed
+ * one (docs/format.md):
+ *
+ *   multipart/mixed
+ *     multipart/alternative              the notice, from the branding
+ *       text/plain (quoted-printable)
+ *       multipart/related                (text/html alone when there is no logo)
+ *         text/html (quoted-printable)
+ *         image/png|jpeg (base64, Content-ID logo)
+ *     application/vnd.sealmilter.sealed  message.sealed: the CMS object, base64
+ *
+ * Calling rules: pure functions of their arguments (and random boundaries);
+ * thread-safe.
+ * Untrusted input: the sender address comes from the envelope, so it is
+ * HTML-escaped in the HTML notice and quoted-printable-encoded everywhere;
+ * branding texts are the administrator's but get the same treatment.
+ */
+#include "build-config.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/buf.h"
+#include "seal/envelope.h"
+
+int
+seal_envelope_keeps(const char *name)
+{
+	static const char *const kept[] = { "From", "Sender", "Reply-To", "To", "Cc", "Date", "Message-ID",
+		"Subject", "References", "In-Reply-To", "Received", "Return-Path" };
+	size_t i;
+
+	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (strcasecmp(name, kept[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The branding text with {sender} and {org} filled in (raw, not escaped). */
+static char *
+fill(const char *tpl, const char *sender, const char *org)
+{
+	struct sbuf b;
+	const char *p;
+
+	sbuf_init(&b, 0);
+	for (p = tpl; *p; p++) {
+		if (strncmp(p, "{sender}", 8) == 0) {
+			sbuf_adds(&b, sender);
+			p += 7;
+		} else if (strncmp(p, "{org}", 5) == 0) {
+			sbuf_adds(&b, org);
+			p += 4;
+		} else {
+			sbuf_addc(&b, *p);
+		}
+	}
+	return sbuf_steal(&b);
+}
+
+static const char *
+org_of(const struct seal_template *t)
+{
+	return t->branding && t->branding->org_name ? t->branding->org_name : "our organisation";
+}
+
+static char *
+intro_text(const struct seal_template *t, const char *sender)
+{
+	const char *tpl = t->branding && t->branding->intro ? t->branding->intro
+	    : "{sender} has sent you a protected message.";
+
+	return fill(tpl, sender && *sender ? sender : "Someone", org_of(t));
+}
+
+char *
+seal_envelope_subject(const struct seal_template *t, const char *sender)
+{
+	char *s = intro_text(t, sender), *p;
+
+	/* One line: a header must not be split by the branding's text. */
+	for (p = s; p && *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	return s;
+}
+
+static void
+html_escape(struct sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': sbuf_adds(b, "&amp;"); break;
+		case '<': sbuf_adds(b, "&lt;"); break;
+		case '>': sbuf_adds(b, "&gt;"); break;
+		case '"': sbuf_adds(b, "&quot;"); break;
+		case '\'': sbuf_adds(b, "&#39;"); break;
+		case '\n': sbuf_adds(b, "<br>"); break;
+		default: sbuf_addc(b, *s);
+		}
+	}
+}
+
+/* Quoted-printable (RFC 2045), CRLF line ends, lines of at most 76 characters. */
+static void
+qp(struct sbuf *out, const char *s)
+{
+	size_t col = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char enc[4];
+		size_t w;
+		if (c == '\n') {
+			sbuf_adds(out, "\r\n");
+			col = 0;
+			continue;
+		}
+		if (c == '\r')
+			continue;
+		if ((c >= 33 && c <= 126 && c != '=') || (c == ' ' && s[1] != '\n' && s[1] != '\0')) {
+			enc[0] = (char)c;
+			w = 1;
+		} else {
+			snprintf(enc, sizeof(enc), "=%02X", c);
+			w = 3;
+		}
+		if (col + w > 75) {
+			sbuf_adds(out, "=\r\n");
+			col = 0;
+		}
+		sbuf_add(out, enc, w);
+		col += w;
+	}
+	sbuf_adds(out, "\r\n");
+}
+
+static void
+base64_lines(struct sbuf *out, const unsigned char *p, size_t n)
+{
+	unsigned char line[80];
+	size_t i;
+
+	for (i = 0; i < n; i += 57) {
+		size_t chunk = n - i < 57 ? n - i : 57;
+		int w = EVP_EncodeBlock(line, p + i, (int)chunk);
+		sbuf_add(out, line, (size_t)w);
+		sbuf_adds(out, "\r\n");
+	}
+}
+
+static int
+boundary(char out[40], const char *tag)
+{
+	unsigned char r[12];
+	size_t i;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return -1;
+	snprintf(out, 40, "=_seal_%s_", tag);
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(out + strlen(out), 40 - strlen(out), "%02x", r[i]);
+	return 0;
+}
+
+int
+seal_envelope_write(const struct seal_template *t, const char *sender, const unsigned char *der, size_t der_len,
+    BIO *out, char **content_type, char **err)
+{
+	const struct branding *br = t->branding;
+	char mixed[40], alt[40], rel[40];
+	char *intro = intro_text(t, sender);
+	const char *button = br && br->button ? br->button : "Read the message";
+	const char *color = br && br->color ? br->color : "#0b5cad";
+	struct sbuf b, text, html;
+	int rc = -1, logo = br && br->logo;
+
+	*err = NULL;
+	*content_type = NULL;
+	if (intro == NULL || boundary(mixed, "m") != 0 || boundary(alt, "a") != 0 || boundary(rel, "r") != 0) {
+		free(intro);
+		*err = strdup("out of memory or randomness");
+		return -1;
+	}
+	/* The notice, as text and as HTML. */
+	sbuf_init(&text, 0);
+	sbuf_printf(&text, "%s\n\n%s: open the attachment %s with the organisation's viewer, or ask the sender "
+	    "for access.\n", intro, button, SEALED_FILENAME);
+	if (br && br->disclaimer)
+		sbuf_printf(&text, "\n%s\n", br->disclaimer);
+	sbuf_init(&html, 0);
+	sbuf_adds(&html, "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n");
+	if (logo)
+		sbuf_adds(&html, "<p><img src=\"cid:logo@sealmilter\" alt=\"\"></p>\n");
+	sbuf_adds(&html, "<p>");
+	html_escape(&html, intro);
+	sbuf_printf(&html, "</p>\n<p><span style=\"background:%s;color:#fff;padding:8px 16px\">", color);
+	html_escape(&html, button);
+	sbuf_adds(&html, "</span></p>\n<p>Open the attachment ");
+	html_escape(&html, SEALED_FILENAME);
+	sbuf_adds(&html, " with the organisation's viewer.</p>\n");
+	if (br && br->disclaimer) {
+		sbuf_adds(&html, "<p style=\"font-size:small\">");
+		html_escape(&html, br->disclaimer);
+		sbuf_adds(&html, "</p>\n");
+	}
+	sbuf_adds(&html, "</body></html>\n");
+
+	sbuf_init(&b, 0);
+	sbuf_printf(&b, "This is a protected message: open %s to read it.\r\n\r\n", SEALED_FILENAME);
+	sbuf_printf(&b, "--%s\r\nContent-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", mixed, alt);
+	sbuf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
+	    alt);
+	qp(&b, text.data);
+	if (logo)
+		sbuf_printf(&b, "--%s\r\nContent-Type: multipart/related;\r\n boundary=\"%s\"\r\n\r\n--%s\r\n", alt, rel, rel);
+	else
+		sbuf_printf(&b, "--%s\r\n", alt);
+	sbuf_adds(&b, "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+	qp(&b, html.data);
+	if (logo) {
+		sbuf_printf(&b, "--%s\r\nContent-Type: %s\r\nContent-ID: <logo@sealmilter>\r\n"
+		    "Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n", rel, br->logo_type);
+		base64_lines(&b, br->logo, br->logo_len);
+		sbuf_printf(&b, "--%s--\r\n", rel);
+	}
+	sbuf_printf(&b, "--%s--\r\n", alt);
+	sbuf_printf(&b, "--%s\r\nContent-Type: %s; name=\"%s\"\r\nContent-Disposition: attachment; filename=\"%s\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", mixed, SEALED_MEDIA_TYPE, SEALED_FILENAME, SEALED_FILENAME);
+	base64_lines(&b, der, der_len);
+	if (sbuf_printf(&b, "--%s--\r\n", mixed) != 0 || b.data == NULL) {
+		*err = strdup("out of memory building the protected message");
+		goto out;
+	}
+	if (BIO_write(out, b.data, (int)b.len) != (int)b.len || BIO_flush(out) != 1) {
+		*err = strdup("cannot write the protected message");
+		goto out;
+	}
+	if (asprintf(content_type, "multipart/mixed; boundary=\"%s\"", mixed) < 0) {
+		*content_type = NULL;
+		*err = strdup("out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(intro);
+	sbuf_free(&b);
+	sbuf_free(&text);
+	sbuf_free(&html);
+	return rc;
+}
