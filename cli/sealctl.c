@@ -203,7 +203,9 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 		printf("  (none)\n");
 	for (i = 0; i < r->nedits; i++) {
 		const struct edit *e = &r->edits[i];
-		if (e->kind == EDIT_ADD_HEADER)
+		if (e->kind == EDIT_REPLACE_BODY)
+			printf("  replace body   (%zu bytes: the sealed message)\n", e->len);
+		else if (e->kind == EDIT_ADD_HEADER)
 			printf("  add header     %s:%s\n", e->name, e->value);
 		else if (e->kind == EDIT_CHANGE_HEADER)
 			printf("  change header  %s #%d:%s\n", e->name, e->index, e->value);

@@ -158,6 +158,7 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
 	emit(s, &field);
 	seal_session_eoh(s);
 body:
+	seal_session_eol(s, *eol);
 	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
 		seal_session_body(s, buf, n);
 	if (ferror(in)) {

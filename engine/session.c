@@ -39,6 +39,9 @@
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
 #include "mime/mimescan.h"
+#include "seal/cms.h"
+#include "seal/envelope.h"
+#include "seal/sealpolicy.h"
 
 struct seal_session {
 	struct seal_config *cfg;
@@ -56,6 +59,8 @@ struct seal_session {
 	EVP_MD_CTX *body_md;   /* SHA-256 of the body, for the loop-guard marker */
 	unsigned char body_hash[MARKER_BODY_HASH_LEN];
 	int eoh_seen;
+	const char *eol;       /* the message's line end, for rebuilding a sealed original */
+	int *gone;             /* per received header: deleted by an edit already */
 	char *limit_error;     /* passed a limit: reject */
 	char *error;           /* internal error: tempfail */
 	int done;
@@ -136,6 +141,7 @@ seal_session_new(struct seal_config *cfg)
 	s->scan = mimescan_new(&lim);
 	s->spool = spool_new(cfg->spool_dir, (size_t)cfg->spool_threshold);
 	s->sender = strdup("");
+	s->eol = "\r\n";
 	s->body_hits = calloc(cfg->nbody_conds ? cfg->nbody_conds : 1, sizeof(*s->body_hits));
 	mimescan_on_window(s->scan, body_window, s);
 	s->body_md = EVP_MD_CTX_new();
@@ -243,6 +249,12 @@ seal_session_header(struct seal_session *s, const char *name, const char *value)
 }
 
 void
+seal_session_eol(struct seal_session *s, const char *eol)
+{
+	s->eol = strcmp(eol, "\n") == 0 ? "\n" : "\r\n";
+}
+
+void
 seal_session_eoh(struct seal_session *s)
 {
 	s->eoh_seen = 1;
@@ -313,23 +325,25 @@ set_reply(struct seal_result *r, int verdict, const char *code, const char *xcod
 	replace(&r->text, text);
 }
 
-/* Positions (1-based among fields of that name) of name, highest first, so
- * deleting them in this order never shifts one still to come. */
+/* Delete every received field of name that is still there (and not kept),
+ * highest first, with its index among the received fields of that name that
+ * remain: so a field is never deleted twice, and fields an edit added (the
+ * MTA appends them after the received ones) are never hit. */
 static int
 delete_all(struct seal_session *s, const char *name, const int *keep)
 {
-	size_t i, count = 0;
+	size_t i, j;
 	int rc = 0;
 
-	for (i = 0; i < s->nheaders; i++)
-		if (strcasecmp(s->headers[i].name, name) == 0)
-			count++;
 	for (i = s->nheaders; i-- > 0;) {
-		if (strcasecmp(s->headers[i].name, name) != 0)
+		int idx = 0;
+		if (s->gone[i] || (keep && keep[i]) || strcasecmp(s->headers[i].name, name) != 0)
 			continue;
-		if (!(keep && keep[i]))
-			rc |= add_edit(&s->res, EDIT_DELETE_HEADER, name, NULL, (int)count);
-		count--;
+		for (j = 0; j <= i; j++)
+			if (!s->gone[j] && strcasecmp(s->headers[j].name, name) == 0)
+				idx++;
+		rc |= add_edit(&s->res, EDIT_DELETE_HEADER, name, NULL, idx);
+		s->gone[i] = 1;
 	}
 	return rc;
 }
@@ -379,8 +393,11 @@ make_summary(struct seal_session *s, const char *note)
 		sbuf_adds(&b, "none");
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
-		sbuf_printf(&b, "%s%s:%s", j ? "," : "",
-		    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
+		if (e->kind == EDIT_REPLACE_BODY)
+			sbuf_printf(&b, "%sreplace:body", j ? "," : "");
+		else
+			sbuf_printf(&b, "%s%s:%s", j ? "," : "",
+			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
 	}
 	sbuf_printf(&b, " verdict=%s", r->verdict == VERDICT_ACCEPT ? "accept"
 	    : r->verdict == VERDICT_REJECT ? "reject" : "tempfail");
@@ -405,13 +422,197 @@ marker_subject(const struct seal_session *s, struct marker_subject *m, const str
 	m->body_hash = s->body_hash;
 }
 
+/* Mail that is sealed already, or S/MIME-encrypted, is not sealed again. */
+static const char *
+already_protected(const struct seal_session *s)
+{
+	const struct part_info *parts;
+	size_t n, i;
+
+	parts = mimescan_parts(s->scan, &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(parts[i].content_type, SEALED_MEDIA_TYPE) == 0)
+			return "already sealed: not sealed again";
+	for (i = 0; i < s->nheaders; i++) {
+		struct mime_ctype ct;
+		int encrypted;
+		if (strcasecmp(s->headers[i].name, "Content-Type") != 0)
+			continue;
+		mime_ctype_parse(s->headers[i].value, "text/plain", &ct);
+		encrypted = (strcmp(ct.type, "application/pkcs7-mime") == 0 ||
+		    strcmp(ct.type, "application/x-pkcs7-mime") == 0) &&
+		    memcasemem(s->headers[i].value, strlen(s->headers[i].value), "signed-data", 11) == NULL;
+		mime_ctype_free(&ct);
+		if (encrypted)
+			return "already S/MIME-encrypted: not sealed";
+		break;
+	}
+	return NULL;
+}
+
+/* The original, as received: each header field, the blank line, the body. */
+static int
+original_bytes(struct seal_session *s, BIO *out)
+{
+	char buf[65536];
+	size_t i;
+	long n;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (BIO_printf(out, "%s:%s%s", s->headers[i].name, s->headers[i].value, s->eol) < 0)
+			return -1;
+	if (BIO_puts(out, s->eol) < 0 || spool_rewind(s->spool) != 0)
+		return -1;
+	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
+		if (BIO_write(out, buf, (int)n) != (int)n)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+/* The marker's hash of a new (CRLF) body, as it will be delivered: with the
+ * message's own line ends (a file written with LF gets LF). */
+static int
+hash_body(struct seal_session *s, const char *p, size_t n)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t k, start = 0;
+	int ok = md && EVP_DigestInit_ex(md, marker_sha256(), NULL) == 1;
+
+	for (k = 0; ok && s->eol[0] == '\n' && k + 1 < n; k++)
+		if (p[k] == '\r' && p[k + 1] == '\n') {
+			ok = EVP_DigestUpdate(md, p + start, k - start) == 1;
+			start = k + 1;
+		}
+	ok = ok && EVP_DigestUpdate(md, p + start, n - start) == 1 && EVP_DigestFinal_ex(md, s->body_hash, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+static int
+add_body_edit(struct seal_result *r, const char *data, size_t len)
+{
+	struct edit *ne = realloc(r->edits, (r->nedits + 1) * sizeof(*ne));
+
+	if (ne == NULL)
+		return -1;
+	r->edits = ne;
+	memset(&ne[r->nedits], 0, sizeof(*ne));
+	ne[r->nedits].kind = EDIT_REPLACE_BODY;
+	ne[r->nedits].name = strdup("body");
+	ne[r->nedits].value = malloc(len + 1);
+	if (ne[r->nedits].name == NULL || ne[r->nedits].value == NULL) {
+		free(ne[r->nedits].name);
+		free(ne[r->nedits].value);
+		return -1;
+	}
+	memcpy(ne[r->nedits].value, data, len);
+	ne[r->nedits].len = len;
+	r->nedits++;
+	return 0;
+}
+
+/* Seal: the original becomes the attachment of a notice. Any failure is an
+ * error (the rule asked for protection, so the message is deferred). */
+static int
+seal_now(struct seal_session *s, const struct seal_template *t)
+{
+	struct seal_result *r = &s->res;
+	BIO *orig = NULL, *der = NULL, *body = NULL;
+	char *policy = NULL, *err = NULL, *ct = NULL, *mid = NULL, *val = NULL, *derdata, *bodydata;
+	const char *json_id;
+	size_t plen, i;
+	long derlen, bodylen;
+	int rc = -1;
+
+	if (s->spool == NULL || s->spool_failed) {
+		seal_session_fail(s, "cannot seal: the body could not be stored (see milter.spool_dir)");
+		return -1;
+	}
+	for (i = 0; i < s->nheaders && mid == NULL; i++)
+		if (strcasecmp(s->headers[i].name, "Message-ID") == 0)
+			mid = unfold_trim(s->headers[i].value);
+	policy = seal_policy_build(t, s->sender, s->rcpts.v, s->rcpts.n, mid ? mid : "", time(NULL), &plen);
+	orig = BIO_new(BIO_s_mem());
+	der = BIO_new(BIO_s_mem());
+	body = BIO_new(BIO_s_mem());
+	if (policy == NULL || orig == NULL || der == NULL || body == NULL || original_bytes(s, orig) != 0) {
+		err = strdup("out of memory or a spool read error");
+		goto out;
+	}
+	if (seal_cms_make(&s->cfg->keys, policy, plen, orig, der, &err) != 0)
+		goto out;
+	derlen = BIO_get_mem_data(der, &derdata);
+	if (seal_envelope_write(t, s->sender, (unsigned char *)derdata, (size_t)derlen, body, &ct, &err) != 0)
+		goto out;
+	bodylen = BIO_get_mem_data(body, &bodydata);
+	/* Headers: only routing, display and trace fields stay. */
+	for (i = 0; i < s->nheaders; i++)
+		if (!s->gone[i] && !seal_envelope_keeps(s->headers[i].name) &&
+		    delete_all(s, s->headers[i].name, NULL) != 0)
+			goto oom;
+	if (t->protect_subject) {
+		char *subj = seal_envelope_subject(t, s->sender), *enc = subj ? hdr_encode(subj) : NULL;
+		int idx = 0;
+		for (i = 0; i < s->nheaders && idx == 0; i++)
+			if (!s->gone[i] && strcasecmp(s->headers[i].name, "Subject") == 0)
+				idx = 1;
+		if (enc == NULL || asprintf(&val, " %s", enc) < 0 ||
+		    add_edit(r, idx ? EDIT_CHANGE_HEADER : EDIT_ADD_HEADER, "Subject", val, idx) != 0) {
+			free(subj);
+			free(enc);
+			goto oom;
+		}
+		free(subj);
+		free(enc);
+		free(val);
+		val = NULL;
+	}
+	json_id = strstr(policy, "\"seal_id\":\"");
+	if (add_edit(r, EDIT_ADD_HEADER, "MIME-Version", " 1.0", 0) != 0 || asprintf(&val, " %s", ct) < 0 ||
+	    add_edit(r, EDIT_ADD_HEADER, "Content-Type", val, 0) != 0)
+		goto oom;
+	free(val);
+	val = NULL;
+	if (asprintf(&val, " v=1; template=%s; id=%.36s", t->name, json_id ? json_id + 11 : "?") < 0 ||
+	    add_edit(r, EDIT_ADD_HEADER, "X-Sealmilter-Sealed", val, 0) != 0)
+		goto oom;
+	/* The body, and the marker's hash of it. */
+	if (add_body_edit(r, bodydata, (size_t)bodylen) != 0)
+		goto oom;
+	if (hash_body(s, bodydata, (size_t)bodylen) != 0) {
+		err = strdup("cannot hash the new body");
+		goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	err = strdup("out of memory");
+out:
+	if (rc != 0) {
+		char *msg = NULL;
+		if (asprintf(&msg, "cannot seal under template %s: %s", t->name, err ? err : "failed") < 0)
+			msg = NULL;
+		seal_session_fail(s, msg ? msg : "cannot seal");
+		free(msg);
+	}
+	free(err);
+	free(val);
+	free(ct);
+	free(mid);
+	free(policy);
+	BIO_free(orig);
+	BIO_free(der);
+	BIO_free(body);
+	return rc;
+}
+
 /* Everything after the checks: evaluate and turn the decision into edits. */
 static const char *
 decide(struct seal_session *s, int *marker_keep)
 {
 	struct seal_result *r = &s->res;
 	struct msg_facts f;
-	const char *subj_raw = NULL;
+	const char *subj_raw = NULL, *note = NULL;
 	size_t i, nparts = 0;
 	int modified = 0, truncated = 0;
 
@@ -499,24 +700,29 @@ decide(struct seal_session *s, int *marker_keep)
 	/* Tags: a sender cannot forge them, so existing fields of that name go first. */
 	for (i = 0; i < r->decision.nfired; i++) {
 		const struct rule *rule = r->decision.fired[i].rule;
-		size_t j, k;
+		size_t j;
 		for (j = 0; j < rule->nactions; j++) {
 			const struct action *a = &rule->actions[j];
-			int seen_before = 0;
 			char *val = NULL;
 			if (a->kind != A_TAG)
 				continue;
-			/* Delete originals once per header name, even if several rules tag it. */
-			for (k = 0; k < r->nedits; k++)
-				if (r->edits[k].kind == EDIT_ADD_HEADER && strcasecmp(r->edits[k].name, a->header) == 0)
-					seen_before = 1;
-			if (!seen_before && delete_all(s, a->header, NULL) != 0)
+			if (delete_all(s, a->header, NULL) != 0)     /* a no-op for fields already gone */
 				goto oom;
 			if (asprintf(&val, " %s", a->value) < 0 || add_edit(r, EDIT_ADD_HEADER, a->header, val, 0) != 0) {
 				free(val);
 				goto oom;
 			}
 			free(val);
+			modified = 1;
+		}
+	}
+	if (r->decision.seal) {
+		const char *why = already_protected(s);
+		if (why) {
+			note = why;
+		} else {
+			if (seal_now(s, r->decision.seal->tpl) != 0)
+				return NULL;     /* s->error is set: tempfail */
 			modified = 1;
 		}
 	}
@@ -537,7 +743,7 @@ decide(struct seal_session *s, int *marker_keep)
 		}
 		free(m);
 	}
-	return NULL;
+	return note;
 oom:
 	seal_session_fail(s, "out of memory building edits");
 	return NULL;
@@ -574,6 +780,8 @@ seal_session_eom(struct seal_session *s)
 
 	if (!s->limit_error && !s->error && EVP_DigestFinal_ex(s->body_md, s->body_hash, NULL) != 1)
 		seal_session_fail(s, "cannot hash the body");
+	if (!s->limit_error && !s->error && (s->gone = calloc(s->nheaders + 1, sizeof(*s->gone))) == NULL)
+		seal_session_fail(s, "out of memory");
 	if (!s->limit_error && !s->error) {
 		/* Loop guard. keep[i] marks markers that are valid. */
 		struct marker_subject ms;
@@ -635,6 +843,8 @@ delivered_headers(const struct seal_session *s, size_t *count)
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
 		int seen = 0;
+		if (e->kind == EDIT_REPLACE_BODY)
+			continue;
 		if (e->kind == EDIT_ADD_HEADER) {
 			h[n].name = e->name;
 			h[n].value = e->value;
@@ -679,6 +889,18 @@ seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 			rc = -1;
 	if (rc == 0 && fputs(eol, out) < 0)
 		rc = -1;
+	for (i = 0; rc == 0 && i < s->res.nedits; i++)
+		if (s->res.edits[i].kind == EDIT_REPLACE_BODY) {
+			/* The new body is CRLF (as the MTA wants it); a file written
+			 * with LF gets LF, like its headers. */
+			const char *p = s->res.edits[i].value;
+			size_t k, blen = s->res.edits[i].len;
+			for (k = 0; k < blen && rc == 0; k++)
+				if (!(eol[0] == '\n' && p[k] == '\r' && k + 1 < blen && p[k + 1] == '\n') && fputc(p[k], out) == EOF)
+					rc = -1;
+			free(h);
+			return rc;
+		}
 	if (rc == 0 && spool_copy_to(s->spool, out) != 0)
 		rc = -1;
 	free(h);
@@ -740,6 +962,7 @@ seal_session_free(struct seal_session *s)
 	free(s->subject);
 	free(s->limit_error);
 	free(s->error);
+	free(s->gone);
 	config_unref(s->cfg);
 	free(s);
 }

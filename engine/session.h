@@ -14,12 +14,13 @@
 
 #include "rules/policy.h"
 
-enum edit_kind { EDIT_ADD_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER };
+enum edit_kind { EDIT_ADD_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY };
 
 struct edit {
 	enum edit_kind kind;
 	char *name;
-	char *value;          /* raw, with its leading space; NULL for delete */
+	char *value;          /* raw, with its leading space; NULL for delete; the new body for replace */
+	size_t len;           /* replace: the new body's length */
 	int index;            /* change/delete: 1-based among fields of this name, at the time it is applied */
 };
 
@@ -46,6 +47,9 @@ void seal_session_mail(struct seal_session *s, const char *sender);
 /* 0, or -1 when the recipient is past limits.max_recipients (refuse it with 452 4.5.3). */
 int seal_session_rcpt(struct seal_session *s, const char *rcpt);
 void seal_session_header(struct seal_session *s, const char *name, const char *value);
+/* The line end the message uses ("\r\n", the default, as from an MTA; or
+ * "\n" for a file): a sealed original is rebuilt with it, byte for byte. */
+void seal_session_eol(struct seal_session *s, const char *eol);
 void seal_session_eoh(struct seal_session *s);
 void seal_session_body(struct seal_session *s, const void *p, size_t n);
 /* 1 when the body is no longer needed (a limit was passed): the milter may skip it. */

@@ -32,6 +32,7 @@ struct conn {
 	char *host;
 	int have_body;            /* the body steps were negotiated */
 	int can_add;              /* SMFIF_ADDHDRS was negotiated */
+	int can_chgbody;          /* SMFIF_CHGBODY was negotiated */
 	int can_skip;             /* the MTA understands SMFIS_SKIP */
 	struct seal_session *msg;
 };
@@ -100,6 +101,8 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	need = cfg->needs;
 	if (need & NEED_ADD_HEADERS)
 		want_actions |= SMFIF_ADDHDRS;
+	if (need & NEED_CHANGE_BODY)
+		want_actions |= SMFIF_CHGBODY;
 	if ((f0 & want_actions) != want_actions) {
 		seal_err("the MTA does not offer the header actions sealmilter needs (offered 0x%lx)", f0);
 		config_unref(cfg);
@@ -120,6 +123,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 		steps |= SMFIP_NOBODY;
 	c->have_body = !(steps & SMFIP_NOBODY);
 	c->can_add = (want_actions & SMFIF_ADDHDRS) != 0;
+	c->can_chgbody = (want_actions & SMFIF_CHGBODY) != 0;
 	c->can_skip = (f1 & SMFIP_SKIP) != 0;
 	if (c->can_skip)
 		steps |= SMFIP_SKIP;
@@ -147,6 +151,7 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 			return SMFIS_TEMPFAIL;
 		c->have_body = 1;
 		c->can_add = 1;
+		c->can_chgbody = 1;
 		smfi_setpriv(ctx, c);
 	}
 	c->ip[0] = '\0';
@@ -230,6 +235,21 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
 	return SMFIS_CONTINUE;
 }
 
+/* The new body, in chunks (libmilter sends at most 64K per call). */
+static int
+replace_body(SMFICTX *ctx, const struct edit *e)
+{
+	size_t off = 0;
+
+	while (off < e->len) {
+		size_t n = e->len - off < 65535 ? e->len - off : 65535;
+		if (smfi_replacebody(ctx, (unsigned char *)e->value + off, (int)n) != MI_SUCCESS)
+			return MI_FAILURE;
+		off += n;
+	}
+	return MI_SUCCESS;
+}
+
 static sfsistat
 cb_eom(SMFICTX *ctx)
 {
@@ -244,7 +264,8 @@ cb_eom(SMFICTX *ctx)
 		return SMFIS_TEMPFAIL;
 	seal_session_queue_id(c->msg, qid ? qid : "NOQUEUE");
 	need = seal_session_config(c->msg)->needs;
-	if ((!c->have_body && (need & NEED_BODY)) || (!c->can_add && (need & NEED_ADD_HEADERS))) {
+	if ((!c->have_body && (need & NEED_BODY)) || (!c->can_add && (need & NEED_ADD_HEADERS)) ||
+	    (!c->can_chgbody && (need & NEED_CHANGE_BODY))) {
 		/* Always a tempfail, whatever on_error says: the policy cannot be
 		 * applied on this connection, and a retry on a new one will work. */
 		rc = tempfail(ctx, "the configuration was reloaded and needs a step this connection negotiated "
@@ -256,8 +277,8 @@ cb_eom(SMFICTX *ctx)
 	if (r->verdict == VERDICT_ACCEPT) {
 		for (i = 0; i < r->nedits; i++) {
 			const struct edit *e = &r->edits[i];
-			int ok = e->kind == EDIT_ADD_HEADER
-			    ? smfi_addheader(ctx, e->name, e->value)
+			int ok = e->kind == EDIT_REPLACE_BODY ? replace_body(ctx, e)
+			    : e->kind == EDIT_ADD_HEADER ? smfi_addheader(ctx, e->name, e->value)
 			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
 			if (ok != MI_SUCCESS) {
 				seal_info("%s", r->summary);
@@ -311,7 +332,7 @@ cb_close(SMFICTX *ctx)
 struct smfiDesc sealmilter_desc = {
 	.xxfi_name = "sealmilter",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_SETSYMLIST,
 	.xxfi_connect = cb_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = cb_envfrom,

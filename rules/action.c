@@ -25,6 +25,7 @@
 #include "rules/policy.h"
 #include "rules/regex.h"
 #include "rules/yamltree.h"
+#include "seal/template.h"
 
 const struct key_doc action_docs[] = {
 	{ "tag", "tag: { header: NAME, value: TEXT } (or a list of them)",
@@ -34,6 +35,11 @@ const struct key_doc action_docs[] = {
 	  "Refuse the message with a permanent SMTP error (5xx). The client, not the recipient, gets the text." },
 	{ "tempfail", "tempfail: \"4.7.1 TEXT\" | { code: 451, status: 4.7.1, text: TEXT } | true",
 	  "Refuse the message with a temporary SMTP error (4xx): the client retries later." },
+	{ "seal", "seal: TEMPLATE",
+	  "Seal the message under a template (templates:): the original goes, encrypted, into the attachment "
+	  "message.sealed of a notice, with its usage policy signed (docs/format.md). Needs keys.tenant and "
+	  "keys.issuer. Mail already sealed or S/MIME-encrypted is not sealed again. When several rules "
+	  "seal, the first one's template applies." },
 	{ "stop", "stop: true", "Evaluate no further rules once this rule fires." },
 };
 const size_t action_ndocs = sizeof(action_docs) / sizeof(action_docs[0]);
@@ -214,13 +220,13 @@ push_action(struct rule *r)
 }
 
 int
-actions_build(const struct ynode *node, struct rule *r, struct cfg_errors *errs)
+actions_build(const struct ynode *node, struct rule *r, const struct seal_config *cfg, struct cfg_errors *errs)
 {
 	size_t i, j;
 	int rc = 0, terminal = 0;
 
 	if (node->kind != Y_MAP || node->n == 0) {
-		cfg_error(errs, node, "rule '%s': then: expected a mapping of actions (tag, reject, tempfail, stop)",
+		cfg_error(errs, node, "rule '%s': then: expected a mapping of actions (tag, reject, tempfail, seal, stop)",
 		    r->name);
 		return -1;
 	}
@@ -250,6 +256,23 @@ actions_build(const struct ynode *node, struct rule *r, struct cfg_errors *errs)
 			a->kind = k[0] == 'r' ? A_REJECT : A_TEMPFAIL;
 			if (build_reply(v, r, a, errs) != 0)
 				rc = -1;
+		} else if (strcmp(k, "seal") == 0) {
+			const struct seal_template *t = v->kind == Y_SCALAR ? seal_template_find(&cfg->templates, v->value) : NULL;
+			if (t == NULL) {
+				cfg_error(errs, v, "rule '%s': seal: '%s' is not defined under templates:", r->name,
+				    v->kind == Y_SCALAR ? v->value : "?");
+				rc = -1;
+				continue;
+			}
+			if (cfg->keys.ntenant == 0 || cfg->keys.issuer_key == NULL) {
+				cfg_error(errs, v, "rule '%s': seal: needs keys.tenant and keys.issuer", r->name);
+				rc = -1;
+				continue;
+			}
+			if ((a = push_action(r)) == NULL)
+				return -1;
+			a->kind = A_SEAL;
+			a->tpl = t;
 		} else if (strcmp(k, "stop") == 0) {
 			if (yscalar_bool(v, &r->stop) != 0) {
 				cfg_error(errs, v, "stop: expected true or false");
@@ -257,7 +280,7 @@ actions_build(const struct ynode *node, struct rule *r, struct cfg_errors *errs)
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "stop)", r->name, k);
+			    "seal, stop)", r->name, k);
 			rc = -1;
 		}
 	}

@@ -561,7 +561,7 @@ build_rules(struct load *L)
 			if (thenn == NULL)
 				cfg_error(L->errs, rn, "rule '%s': then: is required", r->name);
 			else
-				actions_build(thenn, r, L->errs);
+				actions_build(thenn, r, L->c, L->errs);
 		}
 	}
 }
@@ -605,6 +605,8 @@ config_needs(const struct seal_config *cfg)
 		for (j = 0; j < cfg->rules[i].nactions; j++)
 			if (cfg->rules[i].actions[j].kind == A_TAG)
 				need |= NEED_ADD_HEADERS;
+			else if (cfg->rules[i].actions[j].kind == A_SEAL)
+				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;
 		if (cfg->rules[i].cond)
 			stack[sp++] = cfg->rules[i].cond;
 		while (sp > 0) {
@@ -724,6 +726,12 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 		}
 	}
 	build_patterns(&L);
+	/* Keys and templates first: seal actions refer to them. */
+	if (seal_keys_load(L.keys, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
+		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
+	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
+	    errs->count + errs->dropped == errs_before)
+		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
 	build_rules(&L);
 	for (i = 0; i < c->nrules; i++)
 		if (index_body_conds(c, c->rules[i].cond) != 0) {
@@ -732,11 +740,7 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 		}
 	load_marker_key(&L);
 	c->needs = config_needs(c);
-	if (seal_keys_load(L.keys, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
-		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
-	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
-	    errs->count + errs->dropped == errs_before)
-		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
+
 
 	free(L.pattern_lists);
 	free(L.rule_lists);

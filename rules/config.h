@@ -73,6 +73,7 @@ struct seal_config {
  * negotiates no more than that. */
 #define NEED_BODY        1u   /* body, attachment or size conditions, or limits.max_message_size */
 #define NEED_ADD_HEADERS 2u   /* tags, or a change that gets the marker */
+#define NEED_CHANGE_BODY 4u   /* seal: the body is replaced */
 
 /* The table of scalar settings: it drives the loader, `sealmilter -n` and
  * the generated reference (docs/config-reference.md). */

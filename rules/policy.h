@@ -120,7 +120,7 @@ struct cond {
 
 /* ---- actions and rules -------------------------------------------------- */
 
-enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL };
+enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL };
 
 struct action {
 	enum action_kind kind;
@@ -129,6 +129,7 @@ struct action {
 	char *code;                  /* reject/tempfail: "550" */
 	char *xcode;                 /* "5.7.1" */
 	char *text;
+	const struct seal_template *tpl;   /* seal */
 };
 
 struct rule {
@@ -149,7 +150,7 @@ struct cond *cond_build(const struct ynode *node, const struct seal_config *cfg,
     struct cfg_errors *errs);
 void cond_free(struct cond *c);
 /* Build the actions of "then:" into r. 0 on success. */
-int actions_build(const struct ynode *node, struct rule *r, struct cfg_errors *errs);
+int actions_build(const struct ynode *node, struct rule *r, const struct seal_config *cfg, struct cfg_errors *errs);
 void rule_clear(struct rule *r);
 void pattern_clear(struct pattern *p);
 
@@ -202,6 +203,8 @@ struct decision {
 	const struct rule *reply_rule;
 	struct strip_span *spans;    /* subject text to strip */
 	size_t nspans;
+	const struct action *seal;   /* the first seal action of the rules that fired, or NULL */
+	const struct rule *seal_rule;
 	char *error;                 /* evaluation error: on_error applies */
 };
 

@@ -104,6 +104,42 @@ chmod 640 "$T/t2026.key"
 "$SEALMILTER" -n -c "$T/withkeys.yaml" > "$T/out" 2>&1; t_rc "a group-readable tenant key is refused" 1 $?
 t_grep "with its position and the fix" "keys.yaml:3:.*t2026.key is readable or writable by group or others \(mode 640\); chmod 600 it" "$T/out"
 chmod 600 "$T/t2026.key"
+# Sealing: sealctl process seals; stock openssl cms opens the attachment to the exact input.
+"$SEALCTL" keys generate marker --out "$T/seal-marker.key" > /dev/null
+cat > "$T/seal.yaml" <<YAML
+organization: { domains: [example.com] }
+milter: { spool_dir: $T, marker_key_file: $T/seal-marker.key }
+keys:
+  tenant: [ { id: t2026, cert: $T/t2026.pem, key: $T/t2026.key } ]
+  issuer: { cert: $T/issuer.pem, key: $T/issuer.key }
+templates:
+  do-not-forward: { rights: [view, reply, reply_all], expires: 30d }
+rules:
+  - name: secure-subject
+    if: { direction: outbound, subject: { contains: ["[secure]"], strip: true } }
+    then: { seal: do-not-forward }
+YAML
+"$SEALCTL" -c "$T/seal.yaml" process "$MSG/secure.eml" > "$T/sealed.eml" 2> "$T/err"; t_rc "process seals" 0 $?
+t_grep "the log says the body was replaced" "actions=.*replace:body" "$T/err"
+t_grep "sealed: the notice is multipart/mixed" "^Content-Type: multipart/mixed; boundary=" "$T/sealed.eml"
+t_grep "sealed: the seal header names the template" "^X-Sealmilter-Sealed: v=1; template=do-not-forward; id=" "$T/sealed.eml"
+t_nogrep "sealed: the original text is not in the clear" "Please find the contract terms" "$T/sealed.eml"
+/usr/bin/python3 -c '
+import email, sys
+m = email.message_from_bytes(open(sys.argv[1], "rb").read())
+for p in m.walk():
+    if p.get_filename() == "message.sealed":
+        open(sys.argv[2], "wb").write(p.get_payload(decode=True))
+' "$T/sealed.eml" "$T/att.der"
+t_check "stock openssl cms verifies and decrypts it to the exact original" bash -c "cd '$T' && \
+	openssl cms -verify -inform DER -in att.der -CAfile issuer.pem -out inner.der 2>/dev/null && \
+	openssl cms -decrypt -inform DER -in inner.der -inkey t2026.key -recip t2026.pem -out plain.eml && \
+	cmp -s plain.eml '$MSG/secure.eml'"
+"$SEALCTL" -c "$T/seal.yaml" process "$T/sealed.eml" > "$T/twice.eml" 2> "$T/err"
+t_check "a sealed message is not sealed twice" cmp -s "$T/sealed.eml" "$T/twice.eml"
+"$SEALCTL" -c "$T/seal.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1
+t_grep "explain shows the body replacement" "replace body +\([0-9]+ bytes: the sealed message\)" "$T/out"
+
 sed "s#^milter:#milter:\n  marker_key_file: $T/marker.key#" "$T/ok.yaml" > "$T/keyed.yaml"
 "$SEALCTL" -c "$T/keyed.yaml" process "$MSG/secure.eml" > "$T/once.eml" 2>/dev/null
 "$SEALCTL" -c "$T/keyed.yaml" process "$T/once.eml" > "$T/twice.eml" 2> "$T/err"

@@ -79,6 +79,10 @@ static const struct err_case err_cases[] = {
 	{ "marker key missing", "organization: { domains: [example.com] }\nmilter: { marker_key_file: /nonexistent/key }\n",
 	  "milter.marker_key_file: cannot open /nonexistent/key" },
 	{ "top level list", "- a\n- b\n", ":1:1: the top level must be a mapping" },
+	{ "seal: unknown template", TU_ORG RULE_HEAD "    then: { seal: nothere }\n",
+	  ":5:19: rule 'r': seal: 'nothere' is not defined under templates:" },
+	{ "seal: no keys", TU_ORG "templates:\n  t: { rights: [view] }\n" RULE_HEAD "    then: { seal: t }\n",
+	  "rule 'r': seal: needs keys.tenant and keys.issuer" },
 	{ "empty file", "", "the file is empty" },
 };
 
