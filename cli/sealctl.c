@@ -5,6 +5,7 @@
  *   sealctl -c FILE explain MSG.eml [--from A] [--to A]... [--client-ip IP] [--auth USER]
  *   sealctl -c FILE explain --dir FOLDER [same options]
  *   sealctl -c FILE process MSG.eml [same options]
+ *   sealctl -c FILE open MSG.eml [--ignore-expiry]
  *   sealctl config-reference
  *   sealctl keys generate marker --out FILE
  *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
@@ -32,11 +33,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/eml.h"
+#include "engine/opener.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
 #include "rules/cfgdoc.h"
@@ -58,6 +62,7 @@ struct opts {
 	const char *name;
 	int bits;
 	int verbose;
+	int ignore_expiry;
 };
 
 static void
@@ -67,6 +72,7 @@ usage(FILE *f)
 	    "       sealctl -c FILE explain MSG.eml [--from ADDR] [--to ADDR]... [--client-ip IP] [--auth USER]\n"
 	    "       sealctl -c FILE explain --dir FOLDER [--verbose] [same options]\n"
 	    "       sealctl -c FILE process MSG.eml [same options]\n"
+	    "       sealctl -c FILE open MSG.eml [--ignore-expiry]\n"
 	    "       sealctl config-reference\n"
 	    "       sealctl keys generate marker --out FILE\n"
 	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
@@ -249,6 +255,72 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 	return rc;
 }
 
+/* ---- open ----------------------------------------------------------------- */
+
+static void
+print_policy(const struct seal_policy *p)
+{
+	char issued[32], expires[32];
+	struct tm tm;
+	unsigned i;
+	size_t j;
+
+	gmtime_r(&p->issued_at, &tm);
+	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (p->expires) {
+		gmtime_r(&p->expires, &tm);
+		strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	} else {
+		snprintf(expires, sizeof(expires), "never");
+	}
+	fprintf(stderr, "policy:     template %s, seal id %s\n", p->template_name, p->seal_id);
+	fprintf(stderr, "sender:     %s\nmessage-id: %s\nissued:     %s\nexpires:    %s\nrights:    ", p->sender,
+	    p->message_id, issued, expires);
+	for (i = 0; i < RIGHT_COUNT; i++)
+		if (p->rights & (1u << i))
+			fprintf(stderr, " %s", seal_right_name(i));
+	fprintf(stderr, "\nrecipients:");
+	for (j = 0; j < p->recipients.n; j++)
+		fprintf(stderr, " %s", p->recipients.v[j]);
+	fprintf(stderr, "\n");
+}
+
+/* Check and open a sealed message: the policy to stderr, the original to
+ * stdout, or a reason and a non-zero exit (nothing on stdout). */
+static int
+cmd_open(struct seal_config *cfg, const struct opts *o, const char *path)
+{
+	const char *eol;
+	struct seal_session *s = run_file(cfg, o, path, &eol);
+	struct seal_policy p;
+	BIO *out;
+	char *reason = NULL;
+	enum open_result r;
+
+	if (s == NULL)
+		return 1;
+	(void)seal_session_eom(s);
+	out = BIO_new_fp(stdout, BIO_NOCLOSE);
+	r = seal_open(s, time(NULL), o->ignore_expiry, out, &p, &reason);
+	if (r == OPEN_OK || r == OPEN_EXPIRED)
+		print_policy(&p);
+	if (r == OPEN_OK && o->ignore_expiry && seal_policy_expired(&p, time(NULL))) {
+		/* An administrator's override: it leaves a trace. */
+		openlog("sealctl", LOG_PID, LOG_MAIL);
+		syslog(LOG_WARNING, "%s: expired policy (seal id %s) opened with --ignore-expiry by uid %ld", path,
+		    p.seal_id, (long)getuid());
+		closelog();
+		fprintf(stderr, "warning:    the policy has expired; opened anyway (--ignore-expiry), and logged\n");
+	}
+	if (r != OPEN_OK)
+		fprintf(stderr, "sealctl: %s: cannot open: %s\n", path, reason ? reason : "failed");
+	seal_policy_free(&p);
+	free(reason);
+	BIO_free(out);
+	seal_session_free(s);
+	return (int)r;
+}
+
 /* ---- explain --dir ------------------------------------------------------ */
 
 struct tally {
@@ -407,6 +479,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "ignore-expiry", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -436,6 +509,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'v': o.verbose = 1; break;
+		case 'E': o.ignore_expiry = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -451,7 +525,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "keys") == 0)
 		return cmd_keys(argc - optind, argv + optind, &o);
-	if (strcmp(cmd, "check") && strcmp(cmd, "explain") && strcmp(cmd, "process")) {
+	if (strcmp(cmd, "check") && strcmp(cmd, "explain") && strcmp(cmd, "process") && strcmp(cmd, "open")) {
 		fprintf(stderr, "sealctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 1;
@@ -470,6 +544,8 @@ main(int argc, char **argv)
 		rc = 1;
 	} else if (strcmp(cmd, "explain") == 0) {
 		rc = cmd_explain_one(cfg, &o, argv[optind]);
+	} else if (strcmp(cmd, "open") == 0) {
+		rc = cmd_open(cfg, &o, argv[optind]);
 	} else {
 		rc = cmd_process(cfg, &o, argv[optind]);
 	}

@@ -144,6 +144,7 @@ seal_session_new(struct seal_config *cfg)
 	s->eol = "\r\n";
 	s->body_hits = calloc(cfg->nbody_conds ? cfg->nbody_conds : 1, sizeof(*s->body_hits));
 	mimescan_on_window(s->scan, body_window, s);
+	mimescan_capture(s->scan, SEALED_MEDIA_TYPE, SEALED_MAX);
 	s->body_md = EVP_MD_CTX_new();
 	if (s->scan == NULL || s->spool == NULL || s->sender == NULL || s->body_md == NULL || s->body_hits == NULL ||
 	    marker_sha256() == NULL || EVP_DigestInit_ex(s->body_md, marker_sha256(), NULL) != 1) {
@@ -911,6 +912,12 @@ const struct seal_config *
 seal_session_config(const struct seal_session *s)
 {
 	return s->cfg;
+}
+
+const char *
+seal_session_sealed(const struct seal_session *s, size_t *len, int *too_big)
+{
+	return mimescan_captured(s->scan, len, too_big);
 }
 
 const struct header *

@@ -62,6 +62,11 @@ int seal_session_write(struct seal_session *s, FILE *out, const char *eol);
 /* Record an internal error (the milter failed to apply an edit, and so on). */
 void seal_session_fail(struct seal_session *s, const char *what);
 const struct seal_config *seal_session_config(const struct seal_session *s);
+/* The decoded content of the message's sealed attachment (message.sealed),
+ * after eom; NULL when there is none (or it is larger than SEALED_MAX:
+ * *too_big is then set). */
+const char *seal_session_sealed(const struct seal_session *s, size_t *len, int *too_big);
+#define SEALED_MAX (256u << 20)
 /* The header fields received so far, in order. */
 const struct header *seal_session_headers(const struct seal_session *s, size_t *n);
 uint64_t seal_session_spooled(const struct seal_session *s, int *on_disk);

@@ -85,6 +85,11 @@ struct mimescan {
 	int text_truncated;       /* earlier text was handed to on_window (or dropped without one) */
 	void (*on_window)(void *, const char *, size_t);
 	void *window_arg;
+
+	/* Capturing one part's content (mimescan_capture). */
+	char *cap_type;
+	struct sbuf cap;
+	int capturing, cap_done, cap_over;
 	struct part_info *parts;
 	size_t nparts, partcap;
 	unsigned part_count;
@@ -159,6 +164,23 @@ clear_part_headers(struct mimescan *ms)
 	free(ms->h_cte);
 	free(ms->h_disp);
 	ms->h_ctype = ms->h_cte = ms->h_disp = NULL;
+}
+
+void
+mimescan_capture(struct mimescan *ms, const char *ctype, size_t max)
+{
+	free(ms->cap_type);
+	ms->cap_type = strdup(ctype);
+	sbuf_free(&ms->cap);
+	sbuf_init(&ms->cap, max);
+}
+
+const char *
+mimescan_captured(const struct mimescan *ms, size_t *len, int *over)
+{
+	*over = ms->cap_over;
+	*len = ms->cap.len;
+	return ms->cap_done && !ms->cap_over ? (ms->cap.data ? ms->cap.data : "") : NULL;
 }
 
 void
@@ -370,6 +392,8 @@ static void
 leaf_bytes(struct mimescan *ms, const char *p, size_t n)
 {
 	ms->parts[ms->leaf_index].size += n;
+	if (ms->capturing && !ms->cap_over && sbuf_add(&ms->cap, p, n) != 0)
+		ms->cap_over = 1;
 	if (!ms->is_text)
 		return;
 	while (n > 0) {
@@ -511,6 +535,10 @@ end_leaf(struct mimescan *ms)
 
 	if (!ms->in_leaf)
 		return;
+	if (ms->capturing) {
+		ms->capturing = 0;
+		ms->cap_done = 1;
+	}
 	if (ms->cte == CTE_BASE64 && (nt = b64_flush(ms, tail)) > 0)
 		leaf_bytes(ms, tail, nt);
 	if (ms->is_text) {
@@ -669,6 +697,7 @@ headers_done(struct mimescan *ms)
 	pi->attachment = att || fname != NULL;
 	ms->leaf_index = ms->nparts++;
 	ms->in_leaf = 1;
+	ms->capturing = ms->cap_type && !ms->cap_done && strcmp(pi->content_type, ms->cap_type) == 0;
 	/* Every text part counts, attachments too: a text/csv of card numbers
 	 * reaches the recipient as surely as the message text does. */
 	ms->is_text = strncmp(pi->content_type, "text/", 5) == 0;
@@ -1000,6 +1029,8 @@ mimescan_free(struct mimescan *ms)
 	sbuf_free(&ms->line);
 	sbuf_free(&ms->pending);
 	sbuf_free(&ms->text);
+	sbuf_free(&ms->cap);
+	free(ms->cap_type);
 	free(ms->limit_error);
 	free(ms->malformed);
 	free(ms);

@@ -20,6 +20,11 @@ struct mimescan *mimescan_new(const struct mimescan_limits *lim);
  * (body conditions see all the text that way); without it, text past
  * text_max is dropped and mimescan_text() reports it truncated. */
 void mimescan_on_window(struct mimescan *ms, void (*fn)(void *arg, const char *text, size_t len), void *arg);
+/* Keep the decoded content of the first part whose type is ctype (lower
+ * case), up to max bytes: mimescan_captured() gives it (NULL when there was
+ * none, or it was larger: *over is then set). */
+void mimescan_capture(struct mimescan *ms, const char *ctype, size_t max);
+const char *mimescan_captured(const struct mimescan *ms, size_t *len, int *over);
 /* Top-level headers that matter (Content-Type, Content-Transfer-Encoding,
  * Content-Disposition); call for every header, others are ignored. */
 void mimescan_header(struct mimescan *ms, const char *name, const char *value);

@@ -137,6 +137,41 @@ t_check "stock openssl cms verifies and decrypts it to the exact original" bash 
 	cmp -s plain.eml '$MSG/secure.eml'"
 "$SEALCTL" -c "$T/seal.yaml" process "$T/sealed.eml" > "$T/twice.eml" 2> "$T/err"
 t_check "a sealed message is not sealed twice" cmp -s "$T/sealed.eml" "$T/twice.eml"
+# sealctl open: the policy on stderr, the exact original on stdout; refusals print nothing on stdout.
+"$SEALCTL" -c "$T/seal.yaml" open "$T/sealed.eml" > "$T/opened.eml" 2> "$T/err"; t_rc "open exits 0" 0 $?
+t_check "open restores the exact original" cmp -s "$T/opened.eml" "$MSG/secure.eml"
+t_grep "open prints the policy" "^rights: +view reply reply_all" "$T/err"
+t_grep "and its template" "^policy: +template do-not-forward" "$T/err"
+/usr/bin/python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+i = d.index(b"filename=\"message.sealed\"")
+j = d.index(b"\n\n", i) + 2 if b"\n\n" in d[i:] else d.index(b"\r\n\r\n", i) + 4
+k = j + 200
+d = d[:k] + (b"A" if d[k:k+1] != b"A" else b"B") + d[k+1:]
+open(sys.argv[2], "wb").write(d)
+' "$T/sealed.eml" "$T/tampered.eml"
+"$SEALCTL" -c "$T/seal.yaml" open "$T/tampered.eml" > "$T/out" 2> "$T/err"; rc=$?
+t_check "a tampered attachment is refused" test "$rc" -ne 0
+t_check "with nothing on stdout" test ! -s "$T/out"
+t_grep "and a reason" "cannot open: " "$T/err"
+"$SEALCTL" -c "$T/seal.yaml" open "$MSG/plain.eml" > "$T/out" 2> "$T/err"; t_rc "a message without an attachment: exit 3" 3 $?
+t_grep "and it says so" "no sealed attachment \(message.sealed\)" "$T/err"
+"$SEALCTL" keys generate tenant --name other --out "$T" > /dev/null
+sed "s#id: t2026, cert: $T/t2026.pem, key: $T/t2026.key#id: other, cert: $T/other.pem, key: $T/other.key#" "$T/seal.yaml" > "$T/other.yaml"
+"$SEALCTL" -c "$T/other.yaml" open "$T/sealed.eml" > "$T/out" 2> "$T/err"; t_rc "another tenant key: exit 5" 5 $?
+t_check "nothing on stdout" test ! -s "$T/out"
+t_grep "and why" "no configured tenant key can open it" "$T/err"
+sed 's/expires: 30d/expires: 1s/' "$T/seal.yaml" > "$T/short.yaml"
+"$SEALCTL" -c "$T/short.yaml" process "$MSG/secure.eml" > "$T/short.eml" 2>/dev/null
+sleep 2
+"$SEALCTL" -c "$T/short.yaml" open "$T/short.eml" > "$T/out" 2> "$T/err"; t_rc "an expired policy: exit 7" 7 $?
+t_check "nothing on stdout" test ! -s "$T/out"
+t_grep "and why" "the policy expired" "$T/err"
+"$SEALCTL" -c "$T/short.yaml" open --ignore-expiry "$T/short.eml" > "$T/out" 2> "$T/err"; t_rc "--ignore-expiry opens it" 0 $?
+t_check "to the exact original" cmp -s "$T/out" "$MSG/secure.eml"
+t_grep "and says it was logged" "opened anyway \(--ignore-expiry\), and logged" "$T/err"
+
 "$SEALCTL" -c "$T/seal.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1
 t_grep "explain shows the body replacement" "replace body +\([0-9]+ bytes: the sealed message\)" "$T/out"
 

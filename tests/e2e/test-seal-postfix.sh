@@ -50,6 +50,8 @@ t_check "stock openssl verifies the policy signature" \
 t_check "and decrypts with the tenant key" \
 	openssl cms -decrypt -inform DER -in "$TB/inner.der" -inkey "$TB/keys/t2026.key" -recip "$TB/keys/t2026.pem" -out "$TB/plain.eml"
 t_check "to the message exactly as the milter received it" cmp -s "$TB/plain.eml" "$TB/sent.eml"
+"$SEALCTL" -c "$TB/sealmilter.yaml" open "$m" > "$TB/opened.eml" 2>/dev/null
+t_check "sealctl open restores the same bytes" cmp -s "$TB/opened.eml" "$TB/sent.eml"
 
 # Internal mail matches no seal rule (recipients: not_in organization).
 sed 's/bob@partner.test/carol@example.com/; s/secure-1@/secure-2@/; s/$/\r/' "$MSG/secure.eml" > "$TB/internal.eml"
