@@ -39,6 +39,7 @@
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
 #include "mime/mimescan.h"
+#include "engine/opener.h"
 #include "seal/cms.h"
 #include "seal/envelope.h"
 #include "seal/sealpolicy.h"
@@ -56,6 +57,7 @@ struct seal_session {
 	int spool_failed;      /* the body could not be stored (spool_dir full or gone) */
 	struct body_hit *body_hits;   /* body conditions matched in earlier windows of text */
 	char *scan_error;      /* a body condition failed on a window (regex limit) */
+	char *decrypt_note;    /* why transport decryption left the message sealed */
 	EVP_MD_CTX *body_md;   /* SHA-256 of the body, for the loop-guard marker */
 	unsigned char body_hash[MARKER_BODY_HASH_LEN];
 	int eoh_seen;
@@ -607,6 +609,147 @@ out:
 	return rc;
 }
 
+/* Trace fields describe this delivery: a decrypted message keeps the
+ * current ones and drops the original's. */
+static int
+is_trace(const char *name)
+{
+	static const char *const trace[] = { "Received", "Return-Path", "Authentication-Results", "Delivered-To",
+		"X-Original-To" };
+	size_t i;
+
+	for (i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
+		if (strcasecmp(name, trace[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Add the header fields of the original (unfolded: a milter adds each as
+ * one value) except its trace fields. */
+static int
+add_original_headers(struct seal_session *s, const char *p, size_t n)
+{
+	struct sbuf field;
+	size_t i = 0;
+	int rc = 0;
+
+	sbuf_init(&field, 1u << 20);
+	while (i < n && rc == 0) {
+		size_t e = i;
+		while (e < n && p[e] != '\n')
+			e++;
+		/* One line [i, e), without its CR. */
+		{
+			size_t len = e - i;
+			if (len && p[i + len - 1] == '\r')
+				len--;
+			if (len && (p[i] == ' ' || p[i] == '\t') && field.len) {
+				rc = sbuf_add(&field, p + i, len);
+			} else {
+				if (field.len) {
+					char *colon = memchr(field.data, ':', field.len);
+					if (colon) {
+						*colon = '\0';
+						if (!is_trace(field.data))
+							rc = add_edit(&s->res, EDIT_ADD_HEADER, field.data, colon + 1, 0);
+					}
+					sbuf_reset(&field);
+				}
+				if (rc == 0)
+					rc = sbuf_add(&field, p + i, len);
+			}
+		}
+		i = e + 1;
+	}
+	if (rc == 0 && field.len) {
+		char *colon = memchr(field.data, ':', field.len);
+		if (colon) {
+			*colon = '\0';
+			if (!is_trace(field.data))
+				rc = add_edit(&s->res, EDIT_ADD_HEADER, field.data, colon + 1, 0);
+		}
+	}
+	sbuf_free(&field);
+	return rc;
+}
+
+/* Transport decryption: 1 when the message became its original, 0 when it
+ * stays as it is (*note says why, when there was a sealed attachment), -1
+ * on an internal error. */
+static int
+decrypt_now(struct seal_session *s, const char **note)
+{
+	BIO *out = BIO_new(BIO_s_mem());
+	struct seal_policy p;
+	char *reason = NULL, *data, *val = NULL;
+	const char *body;
+	enum open_result r;
+	size_t i, hlen;
+	long n;
+	int rc = 0, too_big;
+
+	memset(&p, 0, sizeof(p));
+	if (out == NULL)
+		return -1;
+	if (seal_session_sealed(s, &hlen, &too_big) == NULL && !too_big) {
+		BIO_free(out);
+		return 0;       /* nothing sealed: nothing to do */
+	}
+	r = seal_open(s, time(NULL), 0, out, &p, &reason);
+	if (r != OPEN_OK) {
+		free(s->decrypt_note);
+		if (asprintf(&s->decrypt_note, "not decrypted: %s; delivered sealed", reason ? reason : "?") < 0)
+			s->decrypt_note = NULL;
+		*note = s->decrypt_note;
+		goto out;
+	}
+	for (i = 0; i < s->rcpts.n; i++)
+		if (!seal_policy_allows(&p, s->rcpts.v[i])) {
+			free(s->decrypt_note);
+			if (asprintf(&s->decrypt_note, "not decrypted: the policy does not allow <%s>; delivered sealed",
+			    s->rcpts.v[i]) < 0)
+				s->decrypt_note = NULL;
+			*note = s->decrypt_note;
+			goto out;
+		}
+	n = BIO_get_mem_data(out, &data);
+	/* The original's header section ends at its first empty line. */
+	for (i = 0, body = NULL; i < (size_t)n; i++)
+		if (data[i] == '\n' && (i + 1 < (size_t)n && (data[i + 1] == '\n' ||
+		    (data[i + 1] == '\r' && i + 2 < (size_t)n && data[i + 2] == '\n')))) {
+			body = data + i + (data[i + 1] == '\n' ? 2 : 3);
+			hlen = i + 1;
+			break;
+		}
+	if (body == NULL) {
+		body = data + n;
+		hlen = (size_t)n;
+	}
+	for (i = 0; i < s->nheaders; i++)
+		if (!s->gone[i] && !is_trace(s->headers[i].name) && delete_all(s, s->headers[i].name, NULL) != 0)
+			goto oom;
+	if (add_original_headers(s, data, hlen) != 0)
+		goto oom;
+	if (asprintf(&val, " v=1; template=%s; id=%s; by=%s", p.template_name, p.seal_id,
+	    s->cfg->org_name && *s->cfg->org_name ? s->cfg->org_name : "sealmilter") < 0 ||
+	    add_edit(&s->res, EDIT_ADD_HEADER, "X-Sealmilter-Decrypted", val, 0) != 0)
+		goto oom;
+	if (add_body_edit(&s->res, body, (size_t)(data + n - body)) != 0 ||
+	    hash_body(s, body, (size_t)(data + n - body)) != 0)
+		goto oom;
+	rc = 1;
+	goto out;
+oom:
+	seal_session_fail(s, "out of memory decrypting");
+	rc = -1;
+out:
+	free(val);
+	free(reason);
+	seal_policy_free(&p);
+	BIO_free(out);
+	return rc;
+}
+
 /* Everything after the checks: evaluate and turn the decision into edits. */
 static const char *
 decide(struct seal_session *s, int *marker_keep)
@@ -615,7 +758,7 @@ decide(struct seal_session *s, int *marker_keep)
 	struct msg_facts f;
 	const char *subj_raw = NULL, *note = NULL;
 	size_t i, nparts = 0;
-	int modified = 0, truncated = 0;
+	int modified = 0, truncated = 0, decrypted = 0;
 
 	mimescan_finish(s->scan);
 	if (mimescan_limit_error(s->scan)) {
@@ -717,7 +860,14 @@ decide(struct seal_session *s, int *marker_keep)
 			modified = 1;
 		}
 	}
-	if (r->decision.seal) {
+	if (r->decision.decrypt) {
+		int d = decrypt_now(s, &note);
+		if (d < 0)
+			return NULL;     /* s->error is set: tempfail */
+		if (d > 0)
+			modified = decrypted = 1;
+	}
+	if (r->decision.seal && !decrypted) {
 		const char *why = already_protected(s);
 		if (why) {
 			note = why;
@@ -955,6 +1105,7 @@ seal_session_free(struct seal_session *s)
 			free(s->body_hits[i].what);
 	free(s->body_hits);
 	free(s->scan_error);
+	free(s->decrypt_note);
 	clear_edits(&s->res);
 	decision_free(&s->res.decision);
 	free(s->res.code);

@@ -40,6 +40,11 @@ const struct key_doc action_docs[] = {
 	  "message.sealed of a notice, with its usage policy signed (docs/format.md). Needs keys.tenant and "
 	  "keys.issuer. Mail already sealed or S/MIME-encrypted is not sealed again. When several rules "
 	  "seal, the first one's template applies." },
+	{ "decrypt", "decrypt: true",
+	  "Transport decryption (for inbound mail to the organisation's own recipients): a sealed message whose "
+	  "signature, content and policy are valid, and whose policy allows every recipient, is delivered as "
+	  "its original, with an X-Sealmilter-Decrypted header naming the policy; otherwise it is delivered "
+	  "sealed, untouched, and the log says why. Needs a tenant private key (keys.tenant[].key)." },
 	{ "stop", "stop: true", "Evaluate no further rules once this rule fires." },
 };
 const size_t action_ndocs = sizeof(action_docs) / sizeof(action_docs[0]);
@@ -273,6 +278,25 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 				return -1;
 			a->kind = A_SEAL;
 			a->tpl = t;
+		} else if (strcmp(k, "decrypt") == 0) {
+			int on = 0;
+			size_t t;
+			int have_key = 0;
+			if (yscalar_bool(v, &on) != 0 || !on) {
+				cfg_error(errs, v, "rule '%s': decrypt: expected true", r->name);
+				rc = -1;
+				continue;
+			}
+			for (t = 0; t < cfg->keys.ntenant; t++)
+				have_key |= cfg->keys.tenant[t].key != NULL;
+			if (!have_key) {
+				cfg_error(errs, v, "rule '%s': decrypt: needs a tenant private key (keys.tenant[].key)", r->name);
+				rc = -1;
+				continue;
+			}
+			if ((a = push_action(r)) == NULL)
+				return -1;
+			a->kind = A_DECRYPT;
 		} else if (strcmp(k, "stop") == 0) {
 			if (yscalar_bool(v, &r->stop) != 0) {
 				cfg_error(errs, v, "stop: expected true or false");
@@ -280,7 +304,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "seal, stop)", r->name, k);
+			    "seal, decrypt, stop)", r->name, k);
 			rc = -1;
 		}
 	}

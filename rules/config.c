@@ -605,7 +605,7 @@ config_needs(const struct seal_config *cfg)
 		for (j = 0; j < cfg->rules[i].nactions; j++)
 			if (cfg->rules[i].actions[j].kind == A_TAG)
 				need |= NEED_ADD_HEADERS;
-			else if (cfg->rules[i].actions[j].kind == A_SEAL)
+			else if (cfg->rules[i].actions[j].kind == A_SEAL || cfg->rules[i].actions[j].kind == A_DECRYPT)
 				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;
 		if (cfg->rules[i].cond)
 			stack[sp++] = cfg->rules[i].cond;

@@ -86,6 +86,8 @@ policy_eval(const struct seal_config *cfg, const struct msg_facts *f, struct dec
 		free(ctx.spans);
 		for (j = 0; j < r->nactions; j++) {
 			const struct action *a = &r->actions[j];
+			if (a->kind == A_DECRYPT)
+				d->decrypt = 1;
 			if (a->kind == A_SEAL && d->seal == NULL) {
 				d->seal = a;
 				d->seal_rule = r;

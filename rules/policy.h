@@ -120,7 +120,7 @@ struct cond {
 
 /* ---- actions and rules -------------------------------------------------- */
 
-enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL };
+enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL, A_DECRYPT };
 
 struct action {
 	enum action_kind kind;
@@ -205,6 +205,7 @@ struct decision {
 	size_t nspans;
 	const struct action *seal;   /* the first seal action of the rules that fired, or NULL */
 	const struct rule *seal_rule;
+	int decrypt;                 /* a rule that fired asked for transport decryption */
 	char *error;                 /* evaluation error: on_error applies */
 };
 

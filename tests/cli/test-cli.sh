@@ -172,6 +172,24 @@ t_grep "and why" "the policy expired" "$T/err"
 t_check "to the exact original" cmp -s "$T/out" "$MSG/secure.eml"
 t_grep "and says it was logged" "opened anyway \(--ignore-expiry\), and logged" "$T/err"
 
+# Transport decryption: inbound sealed mail for an allowed internal recipient becomes its original.
+{ cat "$T/seal.yaml"; printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }\n'; } > "$T/decrypt.yaml"
+"$SEALCTL" -c "$T/decrypt.yaml" process "$MSG/secure.eml" --to carol@example.com > "$T/to-carol.eml" 2>/dev/null
+"$SEALCTL" -c "$T/decrypt.yaml" process "$T/to-carol.eml" --client-ip 192.0.2.1 --from alice@example.com \
+	--to carol@example.com > "$T/decrypted.eml" 2> "$T/err"; t_rc "decrypt: exit 0" 0 $?
+t_check "decrypt: the original body comes back" bash -c "tail -n 1 '$T/decrypted.eml' | grep -qx 'Please find the contract terms below.'"
+t_grep "decrypt: the original subject comes back" "^Subject: \[secure\] Q3 contract$" "$T/decrypted.eml"
+t_grep "decrypt: a header names the policy" "^X-Sealmilter-Decrypted: v=1; template=do-not-forward; id=" "$T/decrypted.eml"
+t_nogrep "decrypt: the notice and attachment are gone" "message.sealed|X-Sealmilter-Sealed" "$T/decrypted.eml"
+"$SEALCTL" -c "$T/decrypt.yaml" process "$T/to-carol.eml" --client-ip 192.0.2.1 --from alice@example.com \
+	--to eve@example.com > "$T/not-allowed.eml" 2> "$T/err"
+t_grep "decrypt: a recipient the policy does not allow gets it sealed" "^X-Sealmilter-Sealed: " "$T/not-allowed.eml"
+t_grep "decrypt: and the log says why" "not decrypted: the policy does not allow <eve@example.com>; delivered sealed" "$T/err"
+"$SEALCTL" -c "$T/decrypt.yaml" process "$T/tampered.eml" --client-ip 192.0.2.1 --from alice@example.com \
+	--to bob@partner.test > "$T/out" 2> "$T/err"
+t_grep "decrypt: a tampered one is delivered sealed, with the reason" "not decrypted: .*delivered sealed" "$T/err"
+t_nogrep "decrypt: and never as plaintext" "Please find the contract terms" "$T/out"
+
 "$SEALCTL" -c "$T/seal.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1
 t_grep "explain shows the body replacement" "replace body +\([0-9]+ bytes: the sealed message\)" "$T/out"
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test-seal-postfix.sh - sealing through a real Postfix: a rule seals an outbound
-# message; the delivered attachment verifies and decrypts with stock `openssl cms`
-# to the message exactly as the milter received it (the client's bytes after the
-# trace header Postfix prepends); an internal message is not sealed; a sealed message
-# submitted again is not sealed twice.
+# message; the delivered attachment verifies and decrypts with stock `openssl cms` (and
+# sealctl open) to the message exactly as the milter received it; an internal message
+# is not sealed; a sealed message submitted again is not sealed twice; and transport
+# decryption turns a sealed message arriving from outside back into its original.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 e2e_require /usr/sbin/postfix /usr/bin/python3 openssl
@@ -14,7 +14,7 @@ tb_start_sink
 mkdir -p "$TB/keys"
 "$SEALCTL" keys generate tenant --name t2026 --out "$TB/keys" >/dev/null
 "$SEALCTL" keys generate issuer --out "$TB/keys" >/dev/null
-e2e_config "$TB/sealmilter.yaml"
+e2e_config "$TB/sealmilter.yaml" "$(printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }')"
 # Seal instead of tag, with keys and a template.
 /usr/bin/python3 - "$TB/sealmilter.yaml" "$TB/keys" <<'PY'
 import sys
@@ -67,6 +67,16 @@ again=$(e2e_latest "$SINK_DIR")
 t_check "a sealed message is not sealed twice (one seal header, one attachment)" \
 	test "$(grep -c '^X-Sealmilter-Sealed' "$again")" -eq 1 -a "$(grep -c 'filename="message.sealed"' "$again")" -eq 1
 t_grep "and the log says why" 'note="already sealed: not sealed again"' "$MILTER_LOG"
+# Transport decryption: the sealed message arrives from outside (a partner's sender,
+# so inbound) for the recipient its policy allows: the original is delivered.
+e2e_send "$PF_PORT" "inbound sealed" carol@partner.test bob@partner.test < "$m"
+t_rc "inbound sealed message accepted" 0 "$SEND_RC"
+tb_wait_files "$SINK_DIR" 4 60 >/dev/null || true
+dec=$(e2e_latest "$SINK_DIR")
+t_grep "decrypted: a header names the policy" '^X-Sealmilter-Decrypted: v=1; template=do-not-forward; id=' "$dec"
+t_grep "decrypted: the original text is back" $'^Please find the contract terms below.\r$' "$dec"
+t_nogrep "decrypted: no attachment left" 'message.sealed' "$dec"
+
 e2e_stop_milter
 e2e_sanitizer_clean
 t_done

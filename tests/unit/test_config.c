@@ -83,6 +83,9 @@ static const struct err_case err_cases[] = {
 	  ":5:19: rule 'r': seal: 'nothere' is not defined under templates:" },
 	{ "seal: no keys", TU_ORG "templates:\n  t: { rights: [view] }\n" RULE_HEAD "    then: { seal: t }\n",
 	  "rule 'r': seal: needs keys.tenant and keys.issuer" },
+	{ "decrypt: no private key", TU_ORG RULE_HEAD "    then: { decrypt: true }\n",
+	  "rule 'r': decrypt: needs a tenant private key (keys.tenant[].key)" },
+	{ "decrypt: not true", TU_ORG RULE_HEAD "    then: { decrypt: sometimes }\n", "rule 'r': decrypt: expected true" },
 	{ "empty file", "", "the file is empty" },
 };
 
