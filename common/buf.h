@@ -19,6 +19,8 @@ int sbuf_add(struct sbuf *b, const void *p, size_t n);
 int sbuf_adds(struct sbuf *b, const char *s);
 int sbuf_addc(struct sbuf *b, char c);
 int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append code point cp as UTF-8 (U+FFFD for one that is not a scalar value). */
+int sbuf_add_utf8(struct sbuf *b, unsigned long cp);
 void sbuf_reset(struct sbuf *b);
 /* Hand the data over to the caller (never NULL on success), and reset. */
 char *sbuf_steal(struct sbuf *b);

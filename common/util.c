@@ -201,3 +201,12 @@ valid_header_name(const char *h)
 			return 0;
 	return 1;
 }
+
+int
+strcase_in(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcasecmp(s, *list) == 0)
+			return 1;
+	return 0;
+}

@@ -41,6 +41,9 @@ char *unfold_trim(const char *raw);
 /* 1 when h is a valid header field name (printable ASCII, no colon, <= 76). */
 int valid_header_name(const char *h);
 
+/* 1 when s equals one of list (NULL-terminated), ASCII case-insensitively. */
+int strcase_in(const char *s, const char *const *list);
+
 /* Constant-time comparison of n bytes. */
 int ct_equal(const void *a, const void *b, size_t n);
 

@@ -41,15 +41,9 @@ skipped(const char *name, const char *marker_header)
 {
 	static const char *const trace[] = { "Received", "Return-Path", "Delivered-To", "X-Original-To",
 		"Authentication-Results", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
-		"DKIM-Signature", "X-Spam-Status", "X-Spam-Score", "X-Spam-Level", "X-Spam-Flag" };
-	size_t i;
+		"DKIM-Signature", "X-Spam-Status", "X-Spam-Score", "X-Spam-Level", "X-Spam-Flag", NULL };
 
-	if (strcasecmp(name, marker_header) == 0)
-		return 1;
-	for (i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
-		if (strcasecmp(name, trace[i]) == 0)
-			return 1;
-	return 0;
+	return strcasecmp(name, marker_header) == 0 || strcase_in(name, trace);
 }
 
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;

@@ -615,13 +615,9 @@ static int
 is_trace(const char *name)
 {
 	static const char *const trace[] = { "Received", "Return-Path", "Authentication-Results", "Delivered-To",
-		"X-Original-To" };
-	size_t i;
+		"X-Original-To", NULL };
 
-	for (i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
-		if (strcasecmp(name, trace[i]) == 0)
-			return 1;
-	return 0;
+	return strcase_in(name, trace);
 }
 
 /* Add the header fields of the original (unfolded: a milter adds each as

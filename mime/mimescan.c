@@ -230,40 +230,9 @@ static int
 block_tag(const char *name)
 {
 	static const char *const blocks[] = { "p", "br", "div", "tr", "td", "th", "li", "ul", "ol", "table",
-		"h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre", "title", "section", "article" };
-	size_t i;
+		"h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre", "title", "section", "article", NULL };
 
-	for (i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
-		if (strcasecmp(name, blocks[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-utf8_put(struct sbuf *out, unsigned long cp)
-{
-	char u[4];
-
-	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		cp = 0xfffd;
-	if (cp < 0x80) {
-		sbuf_addc(out, (char)cp);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		sbuf_add(out, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		sbuf_add(out, u, 3);
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		sbuf_add(out, u, 4);
-	}
+	return strcase_in(name, blocks);
 }
 
 /* An entity name (without & and ;): its text, or the original when unknown. */
@@ -279,13 +248,13 @@ entity(struct sbuf *out, const char *e)
 		char *end;
 		unsigned long cp = (e[1] == 'x' || e[1] == 'X') ? strtoul(e + 2, &end, 16) : strtoul(e + 1, &end, 10);
 		if (*end == '\0' && end != e + 1) {
-			utf8_put(out, cp);
+			sbuf_add_utf8(out, cp);
 			return;
 		}
 	}
 	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)
 		if (strcmp(e, named[i].name) == 0) {
-			utf8_put(out, named[i].cp);
+			sbuf_add_utf8(out, named[i].cp);
 			return;
 		}
 	sbuf_printf(out, "&%s;", e);

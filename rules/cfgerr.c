@@ -12,8 +12,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rules/cfgerr.h"
+#include "common/buf.h"
 #include "rules/yamltree.h"
 
 static void
@@ -83,4 +85,28 @@ cfg_errors_free(struct cfg_errors *e)
 		free(e->msgs[i]);
 	e->count = 0;
 	e->dropped = 0;
+}
+
+int
+cfg_check_keys(struct cfg_errors *e, const struct ynode *map, const char *what, const char *const *allowed)
+{
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; i < map->n; i++) {
+		const char *k = ymap_key(map, i)->value;
+		int ok = 0;
+		for (j = 0; allowed[j]; j++)
+			ok |= strcmp(k, allowed[j]) == 0;
+		if (!ok) {
+			struct sbuf list;
+			sbuf_init(&list, 0);
+			for (j = 0; allowed[j]; j++)
+				sbuf_printf(&list, "%s%s", j ? ", " : "", allowed[j]);
+			cfg_error(e, ymap_key(map, i), "%s: unknown key '%s' (keys: %s)", what, k, list.data ? list.data : "");
+			sbuf_free(&list);
+			rc = -1;
+		}
+	}
+	return rc;
 }

@@ -20,5 +20,8 @@ void cfg_error(struct cfg_errors *e, const struct ynode *at, const char *fmt, ..
 void cfg_error_at(struct cfg_errors *e, const char *file, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void cfg_errors_free(struct cfg_errors *e);
+/* Every key of the mapping map must be in allowed (NULL-terminated); each
+ * other one is an error "WHAT: unknown key 'k' (keys: ...)". 0 or -1. */
+int cfg_check_keys(struct cfg_errors *e, const struct ynode *map, const char *what, const char *const *allowed);
 
 #endif

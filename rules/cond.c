@@ -142,34 +142,6 @@ add_regexes(struct builder *B, const char *what, const struct ynode *n, struct s
 }
 
 static int
-check_keys(struct builder *B, const char *what, const struct ynode *map, const char *const *allowed)
-{
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < map->n; i++) {
-		const char *k = ymap_key(map, i)->value;
-		int ok = 0;
-		for (j = 0; allowed[j]; j++)
-			if (strcmp(k, allowed[j]) == 0)
-				ok = 1;
-		if (!ok) {
-			char list[256] = "";
-			size_t len = 0;
-			for (j = 0; allowed[j]; j++) {
-				int w = snprintf(list + len, sizeof(list) - len, "%s%s", j ? ", " : "", allowed[j]);
-				if (w < 0 || (size_t)w >= sizeof(list) - len)
-					break;
-				len += (size_t)w;
-			}
-			cfg_error(B->errs, ymap_key(map, i), "%s: unknown key '%s' (keys: %s)", what, k, list);
-			rc = -1;
-		}
-	}
-	return rc;
-}
-
-static int
 build_addr(struct builder *B, const char *what, const struct ynode *n, struct addr_matcher *am)
 {
 	static const char *const keys[] = { "address", "domain", "glob", "regex", "in", "not_in", NULL };
@@ -184,7 +156,7 @@ build_addr(struct builder *B, const char *what, const struct ynode *n, struct ad
 		cfg_error(B->errs, n, "%s: the mapping is empty", what);
 		return -1;
 	}
-	if (check_keys(B, what, n, keys) != 0)
+	if (cfg_check_keys(B->errs, n, what, keys) != 0)
 		rc = -1;
 	for (i = 0; i < n->n; i++) {
 		const char *k = ymap_key(n, i)->value;
@@ -226,9 +198,9 @@ build_text(struct builder *B, const char *what, const struct ynode *n, struct te
 	if (n->kind != Y_MAP)
 		return add_strings(B, what, n, &tm->contains);
 	if (strip)
-		rc |= check_keys(B, what, n, subject_keys);
+		rc |= cfg_check_keys(B->errs, n, what, subject_keys);
 	else if (allow_pattern)
-		rc |= check_keys(B, what, n, body_keys);
+		rc |= cfg_check_keys(B->errs, n, what, body_keys);
 	if ((v = ymap_get(n, "contains")))
 		rc |= add_strings(B, what, v, &tm->contains);
 	if ((v = ymap_get(n, "regex")))
@@ -268,7 +240,7 @@ build_size(struct builder *B, const char *what, const struct ynode *n, struct co
 		cfg_error(B->errs, n, "%s: expected { over: SIZE } and/or { under: SIZE }", what);
 		return -1;
 	}
-	if (check_keys(B, what, n, keys) != 0)
+	if (cfg_check_keys(B->errs, n, what, keys) != 0)
 		return -1;
 	if ((v = ymap_get(n, "over"))) {
 		if (v->kind != Y_SCALAR || parse_size(v->value, &c->over) != 0) {
@@ -459,7 +431,7 @@ build(struct builder *B, const char *key, const struct ynode *val)
 			cfg_error(B->errs, val, "header: expected { name: NAME, exists|contains|regex: ... }");
 			goto fail;
 		}
-		rc = check_keys(B, key, val, keys);
+		rc = cfg_check_keys(B->errs, val, key, keys);
 		name = ymap_get(val, "name");
 		if (name == NULL || name->kind != Y_SCALAR || !valid_header_name(name->value)) {
 			cfg_error(B->errs, name ? name : val, "header: name: is required and must be a header field name");
@@ -497,7 +469,7 @@ build(struct builder *B, const char *key, const struct ynode *val)
 			cfg_error(B->errs, val, "attachment: expected { filename: GLOBS, content_type: GLOBS, size: ... }");
 			goto fail;
 		}
-		rc = check_keys(B, key, val, keys);
+		rc = cfg_check_keys(B->errs, val, key, keys);
 		if ((v = ymap_get(val, "filename")))
 			rc |= add_strings(B, "attachment: filename", v, &c->filenames);
 		if ((v = ymap_get(val, "content_type")))

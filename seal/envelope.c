@@ -26,19 +26,16 @@
 #include <strings.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 #include "seal/envelope.h"
 
 int
 seal_envelope_keeps(const char *name)
 {
 	static const char *const kept[] = { "From", "Sender", "Reply-To", "To", "Cc", "Date", "Message-ID",
-		"Subject", "References", "In-Reply-To", "Received", "Return-Path" };
-	size_t i;
+		"Subject", "References", "In-Reply-To", "Received", "Return-Path", NULL };
 
-	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-		if (strcasecmp(name, kept[i]) == 0)
-			return 1;
-	return 0;
+	return strcase_in(name, kept);
 }
 
 /* The branding text with {sender} and {org} filled in (raw, not escaped). */

@@ -113,24 +113,6 @@ string_key(const struct ynode *map, const char *key, const char *what, int requi
 	return v;
 }
 
-static int
-only_keys(const struct ynode *map, const char *what, const char *const *allowed, struct cfg_errors *errs)
-{
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < map->n; i++) {
-		int ok = 0;
-		for (j = 0; allowed[j]; j++)
-			ok |= strcmp(ymap_key(map, i)->value, allowed[j]) == 0;
-		if (!ok) {
-			cfg_error(errs, ymap_key(map, i), "%s: unknown key '%s'", what, ymap_key(map, i)->value);
-			rc = -1;
-		}
-	}
-	return rc;
-}
-
 /* The certificate and key, when both given, must belong together. */
 static int
 pair_ok(const struct ynode *at, X509 *cert, EVP_PKEY *key, const char *what, struct cfg_errors *errs)
@@ -154,7 +136,7 @@ load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs
 		cfg_error(errs, n, "keys.tenant: each key is { id, cert, key }");
 		return -1;
 	}
-	rc |= only_keys(n, "keys.tenant", keys, errs);
+	rc |= cfg_check_keys(errs, n, "keys.tenant", keys);
 	id = ymap_get(n, "id");
 	if (id == NULL || id->kind != Y_SCALAR || id->value[0] == '\0' || strlen(id->value) > 64) {
 		cfg_error(errs, id ? id : n, "keys.tenant: id: is required (a short name, like t2026)");
@@ -194,7 +176,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 		cfg_error(errs, node, "keys: expected { tenant: [...], issuer: {...} }");
 		return -1;
 	}
-	rc |= only_keys(node, "keys", top, errs);
+	rc |= cfg_check_keys(errs, node, "keys", top);
 	tl = ymap_get(node, "tenant");
 	if (tl == NULL || tl->kind != Y_SEQ || tl->n == 0) {
 		cfg_error(errs, tl ? tl : node, "keys.tenant: expected a list of at least one key");
@@ -220,7 +202,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 		cfg_error(errs, is ? is : node, "keys.issuer: expected { cert, key }");
 		return -1;
 	}
-	rc |= only_keys(is, "keys.issuer", issuer_keys, errs);
+	rc |= cfg_check_keys(errs, is, "keys.issuer", issuer_keys);
 	if ((cert = string_key(is, "cert", "keys.issuer", 1, errs)) == NULL ||
 	    (out->issuer_cert = read_cert(cert, cert->value, errs)) == NULL)
 		return -1;

@@ -223,26 +223,6 @@ hex4(const char *p, unsigned *out)
 	return 0;
 }
 
-static void
-put_utf8(struct sbuf *b, unsigned cp)
-{
-	if (cp < 0x80)
-		sbuf_addc(b, (char)cp);
-	else if (cp < 0x800) {
-		sbuf_addc(b, (char)(0xc0 | (cp >> 6)));
-		sbuf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		sbuf_addc(b, (char)(0xe0 | (cp >> 12)));
-		sbuf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		sbuf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		sbuf_addc(b, (char)(0xf0 | (cp >> 18)));
-		sbuf_addc(b, (char)(0x80 | ((cp >> 12) & 0x3f)));
-		sbuf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		sbuf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	}
-}
-
 /* A JSON string into *out (malloc'd, NUL-free). */
 static int
 string(struct parser *P, char **out)
@@ -292,7 +272,7 @@ string(struct parser *P, char **out)
 					sbuf_free(&b);
 					return fail(P, "bad \\u escape");
 				}
-				put_utf8(&b, cp);
+				sbuf_add_utf8(&b, cp);
 				break;
 			}
 			default:

@@ -75,24 +75,6 @@ parse_date(const char *s, time_t *out)
 	return *out == (time_t)-1 ? -1 : 0;
 }
 
-static int
-check_keys(const struct ynode *map, const char *what, const char *const *allowed, struct cfg_errors *errs)
-{
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < map->n; i++) {
-		int ok = 0;
-		for (j = 0; allowed[j]; j++)
-			ok |= strcmp(ymap_key(map, i)->value, allowed[j]) == 0;
-		if (!ok) {
-			cfg_error(errs, ymap_key(map, i), "%s: unknown key '%s'", what, ymap_key(map, i)->value);
-			rc = -1;
-		}
-	}
-	return rc;
-}
-
 static char *
 text(const struct ynode *map, const char *key, size_t max, const char *what, int *rc, struct cfg_errors *errs)
 {
@@ -181,7 +163,7 @@ load_branding(const char *name, const struct ynode *m, struct branding *b, struc
 		cfg_error(errs, m, "%s: expected a mapping", what);
 		return -1;
 	}
-	rc |= check_keys(m, what, keys, errs);
+	rc |= cfg_check_keys(errs, m, what, keys);
 	b->org_name = text(m, "org_name", 100, what, &rc, errs);
 	b->intro = text(m, "intro", 500, what, &rc, errs);
 	b->button = text(m, "button", 60, what, &rc, errs);
@@ -224,7 +206,7 @@ load_template(const char *name, const struct ynode *m, const struct seal_templat
 		cfg_error(errs, m, "%s: expected a mapping with rights:", what);
 		return -1;
 	}
-	rc |= check_keys(m, what, keys, errs);
+	rc |= cfg_check_keys(errs, m, what, keys);
 	t->description = text(m, "description", 200, what, &rc, errs);
 	v = ymap_get(m, "rights");
 	if (v == NULL || v->kind != Y_SEQ || v->n == 0) {
