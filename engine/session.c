@@ -425,26 +425,52 @@ marker_subject(const struct seal_session *s, struct marker_subject *m, const str
 	m->body_hash = s->body_hash;
 }
 
+/* Is the message, as a whole, one this organisation sealed? Its top
+ * carries X-Sealmilter-Sealed; its parts are only a notice (text, HTML, a
+ * logo) and, last, the sealed object; and that object's signature verifies
+ * against our issuer. A sealed part inside other content (a reply that
+ * still carries message.sealed, with new text beside it) is not enough. */
+static int
+is_our_envelope(const struct seal_session *s)
+{
+	const struct part_info *parts;
+	const char *der;
+	size_t n, i, len;
+	int too_big, has_header = 0;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, "X-Sealmilter-Sealed") == 0)
+			has_header = 1;
+	/* Exactly the layout seal_envelope_write() makes: text, HTML, an optional logo, the sealed part. */
+	parts = mimescan_parts(s->scan, &n);
+	if (!has_header || (n != 3 && n != 4) || strcmp(parts[0].content_type, "text/plain") != 0 ||
+	    strcmp(parts[1].content_type, "text/html") != 0 ||
+	    (n == 4 && strncmp(parts[2].content_type, "image/", 6) != 0) ||
+	    strcmp(parts[n - 1].content_type, SEALED_MEDIA_TYPE) != 0)
+		return 0;
+	der = seal_session_sealed(s, &len, &too_big);
+	return der != NULL && seal_cms_verify(&s->cfg->keys, der, len);
+}
+
 /* Mail that is sealed already, or S/MIME-encrypted, is not sealed again. */
 static const char *
 already_protected(const struct seal_session *s)
 {
-	const struct part_info *parts;
-	size_t n, i;
+	size_t i;
 
-	parts = mimescan_parts(s->scan, &n);
-	for (i = 0; i < n; i++)
-		if (strcmp(parts[i].content_type, SEALED_MEDIA_TYPE) == 0)
-			return "already sealed: not sealed again";
+	if (is_our_envelope(s))
+		return "already sealed: not sealed again";
 	for (i = 0; i < s->nheaders; i++) {
 		struct mime_ctype ct;
 		int encrypted;
 		if (strcasecmp(s->headers[i].name, "Content-Type") != 0)
 			continue;
 		mime_ctype_parse(s->headers[i].value, "text/plain", &ct);
+		/* Only enveloped data is encrypted: compressed-data and certs-only
+		 * are readable by anyone, and signed-data is not secret either. */
 		encrypted = (strcmp(ct.type, "application/pkcs7-mime") == 0 ||
 		    strcmp(ct.type, "application/x-pkcs7-mime") == 0) &&
-		    memcasemem(s->headers[i].value, strlen(s->headers[i].value), "signed-data", 11) == NULL;
+		    (memcasemem(s->headers[i].value, strlen(s->headers[i].value), "enveloped-data", 14) != NULL);
 		mime_ctype_free(&ct);
 		if (encrypted)
 			return "already S/MIME-encrypted: not sealed";
@@ -538,7 +564,11 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	orig = BIO_new(BIO_s_mem());
 	der = BIO_new(BIO_s_mem());
 	body = BIO_new(BIO_s_mem());
-	if (policy == NULL || orig == NULL || der == NULL || body == NULL || original_bytes(s, orig) != 0) {
+	if (policy == NULL) {
+		err = strdup("the policy would be larger than 64 KiB (too many recipients?)");
+		goto out;
+	}
+	if (orig == NULL || der == NULL || body == NULL || original_bytes(s, orig) != 0) {
 		err = strdup("out of memory or a spool read error");
 		goto out;
 	}
@@ -554,13 +584,11 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 		    delete_all(s, s->headers[i].name, NULL) != 0)
 			goto oom;
 	if (t->protect_subject) {
+		/* Every Subject field goes (a second one would show the real
+		 * subject), then the branding's text is added. */
 		char *subj = seal_envelope_subject(t, s->sender), *enc = subj ? hdr_encode(subj) : NULL;
-		int idx = 0;
-		for (i = 0; i < s->nheaders && idx == 0; i++)
-			if (!s->gone[i] && strcasecmp(s->headers[i].name, "Subject") == 0)
-				idx = 1;
-		if (enc == NULL || asprintf(&val, " %s", enc) < 0 ||
-		    add_edit(r, idx ? EDIT_CHANGE_HEADER : EDIT_ADD_HEADER, "Subject", val, idx) != 0) {
+		if (enc == NULL || delete_all(s, "Subject", NULL) != 0 || asprintf(&val, " %s", enc) < 0 ||
+		    add_edit(r, EDIT_ADD_HEADER, "Subject", val, 0) != 0) {
 			free(subj);
 			free(enc);
 			goto oom;
@@ -817,8 +845,10 @@ decide(struct seal_session *s, int *marker_keep)
 	if (r->already_processed)
 		return "already processed (valid marker): passed through unchanged";
 
-	/* Forged or stale markers go. */
-	if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
+	/* Forged or stale markers go, and on mail from outside, any claim that it
+	 * was decrypted here (only this pass may say so). */
+	if (delete_all(s, s->cfg->marker_header, marker_keep) != 0 ||
+	    (r->direction == DIR_INBOUND && delete_all(s, "X-Sealmilter-Decrypted", NULL) != 0))
 		goto oom;
 	/* Subject stripping. */
 	if (r->decision.nspans && subj_raw) {

@@ -28,6 +28,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,58 @@ read_capped(BIO *in, size_t max)
 	return m;
 }
 
+/* Parse a SignedData of a ContentInfo and verify it against the issuer
+ * certificate (the only trust anchor); its content goes to inner. */
+static enum seal_open_error
+verify_signed(const struct seal_keys *k, BIO *raw, CMS_ContentInfo **sdp, BIO *inner, char **err)
+{
+	X509_STORE *store = NULL;
+	CMS_ContentInfo *sd = d2i_CMS_bio(raw, NULL);
+	enum seal_open_error rc = SEAL_OPEN_INTERNAL;
+
+	*sdp = sd;
+	if (sd == NULL || OBJ_obj2nid(CMS_get0_type(sd)) != NID_pkcs7_signed ||
+	    OBJ_cmp(CMS_get0_eContentType(sd), contentinfo_oid) != 0) {
+		*err = ossl_reason("not a CMS SignedData of a ContentInfo");
+		return SEAL_OPEN_NOT_SEALED;
+	}
+	store = X509_STORE_new();
+	if (store == NULL || inner == NULL || k->issuer_cert == NULL || X509_STORE_add_cert(store, k->issuer_cert) != 1)
+		goto out;
+	if (CMS_verify(sd, NULL, store, NULL, inner, CMS_BINARY) != 1) {
+		rc = SEAL_OPEN_BAD_SIGNATURE;
+		*err = ossl_reason("verification failed");
+		goto out;
+	}
+	rc = SEAL_OPEN_OK;
+out:
+	X509_STORE_free(store);
+	return rc;
+}
+
+int
+seal_cms_verify(const struct seal_keys *k, const void *der, size_t len)
+{
+	BIO *raw, *inner;
+	CMS_ContentInfo *sd = NULL;
+	char *err = NULL;
+	int ok;
+
+	if (!ready(&err) || len > INT_MAX) {
+		free(err);
+		return 0;
+	}
+	raw = BIO_new_mem_buf(der, (int)len);
+	inner = BIO_new(BIO_s_mem());
+	ok = raw && inner && verify_signed(k, raw, &sd, inner, &err) == SEAL_OPEN_OK;
+	CMS_ContentInfo_free(sd);
+	BIO_free(raw);
+	BIO_free(inner);
+	free(err);
+	ERR_clear_error();
+	return ok;
+}
+
 enum seal_open_error
 seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy, size_t *policy_len, BIO *out,
     char **err)
@@ -174,7 +227,6 @@ seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
 	CMS_ContentInfo *sd = NULL, *env = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(CMS_RecipientInfo) *ris;
-	X509_STORE *store = NULL;
 	ASN1_STRING *p;
 	BIO *raw = NULL, *inner = NULL, *plain = NULL;
 	const struct tenant_key *t = NULL;
@@ -192,23 +244,10 @@ seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
 			*err = NULL;
 		goto out;
 	}
-	sd = d2i_CMS_bio(raw, NULL);
-	if (sd == NULL || OBJ_obj2nid(CMS_get0_type(sd)) != NID_pkcs7_signed ||
-	    OBJ_cmp(CMS_get0_eContentType(sd), contentinfo_oid) != 0) {
-		rc = SEAL_OPEN_NOT_SEALED;
-		*err = ossl_reason("not a CMS SignedData of a ContentInfo");
+	rc = verify_signed(k, raw, &sd, inner = BIO_new(BIO_s_mem()), err);
+	if (rc != SEAL_OPEN_OK)
 		goto out;
-	}
-	/* The issuer certificate is the only trust anchor. */
-	store = X509_STORE_new();
-	inner = BIO_new(BIO_s_mem());
-	if (store == NULL || inner == NULL || X509_STORE_add_cert(store, k->issuer_cert) != 1)
-		goto out;
-	if (CMS_verify(sd, NULL, store, NULL, inner, CMS_BINARY) != 1) {
-		rc = SEAL_OPEN_BAD_SIGNATURE;
-		*err = ossl_reason("verification failed");
-		goto out;
-	}
+	rc = SEAL_OPEN_INTERNAL;
 	sis = CMS_get0_SignerInfos(sd);
 	p = sk_CMS_SignerInfo_num(sis) == 1
 	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
@@ -273,7 +312,6 @@ out:
 	BIO_free(raw);
 	BIO_free(inner);
 	BIO_free(plain);
-	X509_STORE_free(store);
 	CMS_ContentInfo_free(sd);
 	CMS_ContentInfo_free(env);
 	return rc;

@@ -36,5 +36,8 @@ enum seal_open_error {
 enum seal_open_error seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
     size_t *policy_len, BIO *out, char **err);
 const char *seal_open_error_name(enum seal_open_error e);
+/* 1 when the bytes are a sealed object whose signature verifies against the
+ * issuer (no key needed, nothing decrypted), else 0. */
+int seal_cms_verify(const struct seal_keys *k, const void *der, size_t len);
 
 #endif

@@ -18,6 +18,7 @@
  */
 #include "build-config.h"
 
+#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -232,6 +233,10 @@ seal_envelope_write(const struct seal_template *t, const char *sender, const uns
 	base64_lines(&b, der, der_len);
 	if (sbuf_printf(&b, "--%s--\r\n", mixed) != 0 || b.data == NULL) {
 		*err = strdup("out of memory building the protected message");
+		goto out;
+	}
+	if (b.len > INT_MAX) {
+		*err = strdup("the protected message would be larger than 2 GiB");
 		goto out;
 	}
 	if (BIO_write(out, b.data, (int)b.len) != (int)b.len || BIO_flush(out) != 1) {

@@ -170,10 +170,20 @@ seal_policy_build(const struct seal_template *t, const char *sender, char *const
 	json_string(&b, sender ? sender : "");
 	sbuf_adds(&b, ",\"message_id\":");
 	json_string(&b, message_id ? message_id : "");
-	if (sbuf_addc(&b, '}') != 0) {
-		/* Over SEAL_POLICY_MAX (thousands of recipients) or out of memory. */
-		sbuf_free(&b);
-		return NULL;
+	sbuf_addc(&b, '}');
+	/* An append that passed SEAL_POLICY_MAX was dropped, and a later shorter
+	 * one may have fit: check the result is what a reader will parse. */
+	{
+		struct seal_policy check;
+		char *err = NULL;
+		int ok = b.data && seal_policy_parse(b.data, b.len, &check, &err) == 0;
+		if (ok)
+			seal_policy_free(&check);
+		free(err);
+		if (!ok) {
+			sbuf_free(&b);
+			return NULL;
+		}
 	}
 	*len = b.len;
 	return sbuf_steal(&b);
@@ -400,6 +410,20 @@ parse_time(const char *s, time_t *out)
 	return *out == (time_t)-1 ? -1 : 0;
 }
 
+/* 8-4-4-4-12 hexadecimal digits: a seal id goes into headers. */
+static int
+is_uuid(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++)
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
 int
 seal_policy_parse(const char *json, size_t len, struct seal_policy *out, char **err)
 {
@@ -439,7 +463,11 @@ seal_policy_parse(const char *json, size_t len, struct seal_policy *out, char **
 				fail(&P, "duplicate key");
 				goto bad;
 			}
-		strlist_add(&seen, key);
+		if (strlist_add(&seen, key) != 0) {
+			free(key);
+			fail(&P, "out of memory");
+			goto bad;
+		}
 		ws(&P);
 		if (P.p >= P.end || *P.p != ':') {
 			free(key);
@@ -457,7 +485,7 @@ seal_policy_parse(const char *json, size_t len, struct seal_policy *out, char **
 				known = (int)i;
 		switch (known) {
 		case 0: ok = v.kind == V_INT; out->version = (int)v.i; break;
-		case 1: ok = v.kind == V_STRING; out->seal_id = v.s; v.s = NULL; break;
+		case 1: ok = v.kind == V_STRING && is_uuid(v.s); out->seal_id = v.s; v.s = NULL; break;
 		case 2: ok = v.kind == V_STRING; out->template_name = v.s; v.s = NULL; break;
 		case 3:
 			ok = v.kind == V_ARRAY;

@@ -149,6 +149,20 @@ load_logo(struct branding *b, const struct ynode *v, const char *what, struct cf
 	return 0;
 }
 
+/* Template and branding names go into headers and policies: keep them plain. */
+static int
+name_ok(const char *name)
+{
+	const char *p;
+
+	if (*name == '\0' || strlen(name) > 64)
+		return 0;
+	for (p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+			return 0;
+	return 1;
+}
+
 static int
 load_branding(const char *name, const struct ynode *m, struct branding *b, struct cfg_errors *errs)
 {
@@ -159,6 +173,10 @@ load_branding(const char *name, const struct ynode *m, struct branding *b, struc
 
 	snprintf(what, sizeof(what), "branding '%s'", name);
 	b->name = strdup(name);
+	if (!name_ok(name)) {
+		cfg_error(errs, m, "%s: a name is 1 to 64 letters, digits, '.', '_' or '-'", what);
+		return -1;
+	}
 	if (m->kind != Y_MAP) {
 		cfg_error(errs, m, "%s: expected a mapping", what);
 		return -1;
@@ -202,6 +220,10 @@ load_template(const char *name, const struct ynode *m, const struct seal_templat
 	snprintf(what, sizeof(what), "template '%s'", name);
 	t->name = strdup(name);
 	t->recipients_message = 1;
+	if (!name_ok(name)) {
+		cfg_error(errs, m, "%s: a name is 1 to 64 letters, digits, '.', '_' or '-'", what);
+		return -1;
+	}
 	if (m->kind != Y_MAP) {
 		cfg_error(errs, m, "%s: expected a mapping with rights:", what);
 		return -1;

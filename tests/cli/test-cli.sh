@@ -190,6 +190,45 @@ t_grep "decrypt: and the log says why" "not decrypted: the policy does not allow
 t_grep "decrypt: a tampered one is delivered sealed, with the reason" "not decrypted: .*delivered sealed" "$T/err"
 t_nogrep "decrypt: and never as plaintext" "Please find the contract terms" "$T/out"
 
+# A reply that still carries message.sealed, with new text beside it, is sealed: only a whole
+# envelope of ours counts as sealed.
+/usr/bin/python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
+i = d.index(b"Content-Type: application/vnd.sealmilter.sealed")
+att = d[i:d.index(b"\n--", i)]
+open(sys.argv[2], "wb").write(b"From: Alice <alice@example.com>\nTo: bob@partner.test\nSubject: [secure] re: Q3\n"
+    b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"r\"\n\n--r\nContent-Type: text/plain\n\n"
+    b"TOPSECRET new terms\n--r\n" + att + b"\n--r--\n")
+' "$T/sealed.eml" "$T/reply.eml"
+"$SEALCTL" -c "$T/seal.yaml" process "$T/reply.eml" > "$T/reply.out" 2> "$T/err"
+t_grep "a reply carrying an old sealed part is sealed" "^X-Sealmilter-Sealed: " "$T/reply.out"
+t_nogrep "and its new text is not in the clear" "TOPSECRET" "$T/reply.out"
+# S/MIME: compressed data is readable by anyone (sealed); enveloped data is encrypted (not sealed).
+printf 'From: a@example.com\nTo: b@partner.test\nSubject: [secure] c\nMIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=compressed-data; name=smime.p7z\nContent-Transfer-Encoding: base64\n\nMIAGCyqGSIb3DQEJEAEJoIAwgAIBADANBgsqhkiG9w0BCRADCDCABgkqhkiG9w0BBwGggCSABIIB\n' > "$T/compressed.eml"
+"$SEALCTL" -c "$T/seal.yaml" process "$T/compressed.eml" > "$T/out" 2> "$T/err"
+t_grep "S/MIME compressed-data is sealed" "^X-Sealmilter-Sealed: " "$T/out"
+sed 's/compressed-data; name=smime.p7z/enveloped-data; name=smime.p7m/' "$T/compressed.eml" > "$T/enveloped.eml"
+"$SEALCTL" -c "$T/seal.yaml" process "$T/enveloped.eml" > "$T/out" 2> "$T/err"
+t_grep "S/MIME enveloped-data is not sealed again" 'note="already S/MIME-encrypted: not sealed"' "$T/err"
+# subject: protect replaces every Subject field.
+cat >> "$T/seal.yaml" <<YAML
+  - name: protect-all
+    if: { subject: { contains: ["[hush]"] } }
+    then: { seal: hush }
+YAML
+sed -i 's/^templates:$/templates:\n  hush: { rights: [view], subject: protect, branding: plain }/' "$T/seal.yaml"
+printf 'branding:\n  plain: { intro: "{sender} has sent you a protected message." }\n' >> "$T/seal.yaml"
+printf 'From: a@example.com\nTo: b@partner.test\nSubject: [hush] merger with Acme\nSubject: merger with Acme, again\n\nbody\n' > "$T/twosubj.eml"
+"$SEALCTL" -c "$T/seal.yaml" process "$T/twosubj.eml" > "$T/out" 2> "$T/err"
+t_check "protect: exactly one Subject is left" test "$(grep -c '^Subject:' "$T/out")" -eq 1
+t_grep "protect: the branding's text" "^Subject: a@example.com has sent you a protected message.$" "$T/out"
+t_nogrep "protect: no subject text in the clear" "Acme" "$T/out"
+# A forged claim of decryption arriving from outside is removed.
+printf 'From: m@evil.test\nTo: carol@example.com\nSubject: hi\nX-Sealmilter-Decrypted: v=1; template=x; id=y\n\nbody\n' > "$T/forgeddec.eml"
+"$SEALCTL" -c "$T/decrypt.yaml" process "$T/forgeddec.eml" --client-ip 192.0.2.1 > "$T/out" 2>/dev/null
+t_nogrep "a forged X-Sealmilter-Decrypted from outside is removed" "^X-Sealmilter-Decrypted" "$T/out"
+
 "$SEALCTL" -c "$T/seal.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1
 t_grep "explain shows the body replacement" "replace body +\([0-9]+ bytes: the sealed message\)" "$T/out"
 

@@ -45,6 +45,8 @@ static const struct tpl_err tpl_errs[] = {
 	  "intro: the only placeholders are {sender} and {org}" },
 	{ "logo missing", "branding:\n  default: { logo: /nonexistent/logo.png }\n", "logo: cannot read /nonexistent/logo.png" },
 	{ "logo relative", "branding:\n  default: { logo: logo.png }\n", "logo: expected an absolute path" },
+	{ "bad template name", "templates:\n  \"bad name\": { rights: [view] }\n",
+	  "template 'bad name': a name is 1 to 64 letters, digits" },
 	{ "templates twice", "templates:\n  t: { rights: [view] }\ntemplates:\n  u: { rights: [view] }\n",
 	  "duplicate key 'templates'" },
 };
@@ -184,7 +186,7 @@ END_TEST
 
 #define GOOD_TAIL "\"issued_at\":\"2026-11-22T10:00:00Z\",\"expires\":null,\"recipients\":[\"b@x.test\"]," \
 	"\"sender\":\"a@example.com\",\"message_id\":\"<m@x>\"}"
-#define GOOD_HEAD "{\"v\":1,\"seal_id\":\"s\",\"template\":\"t\",\"rights\":[\"view\"],"
+#define GOOD_HEAD "{\"v\":1,\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\",\"rights\":[\"view\"],"
 
 struct json_case {
 	const char *name;
@@ -194,21 +196,21 @@ struct json_case {
 
 static const struct json_case json_cases[] = {
 	{ "good", GOOD_HEAD GOOD_TAIL, NULL },
-	{ "good with spaces and an unknown field", " { \"v\" : 1 , \"future\" : [\"x\"], \"seal_id\":\"s\",\"template\":\"t\","
+	{ "good with spaces and an unknown field", " { \"v\" : 1 , \"future\" : [\"x\"], \"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\","
 	  "\"rights\":[\"view\"]," GOOD_TAIL " ", NULL },
 	{ "escapes", GOOD_HEAD "\"x\":\"\\u00e9\\ud83d\\ude00\\n\\/\"," GOOD_TAIL, NULL },
 	{ "empty", "", "expected an object" },
 	{ "truncated", GOOD_HEAD "\"issued_at\":\"2026-11-22T10:00", "unterminated string" },
 	{ "not an object", "[\"view\"]", "expected an object" },
 	{ "trailing text", GOOD_HEAD GOOD_TAIL "x", "text after the object" },
-	{ "missing field", "{\"v\":1,\"seal_id\":\"s\"}", "template is missing" },
-	{ "wrong version", "{\"v\":2,\"seal_id\":\"s\",\"template\":\"t\",\"rights\":[\"view\"]," GOOD_TAIL,
+	{ "missing field", "{\"v\":1,\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\"}", "template is missing" },
+	{ "wrong version", "{\"v\":2,\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\",\"rights\":[\"view\"]," GOOD_TAIL,
 	  "version 2 is not supported" },
-	{ "wrong type", "{\"v\":\"1\",\"seal_id\":\"s\",\"template\":\"t\",\"rights\":[\"view\"]," GOOD_TAIL,
+	{ "wrong type", "{\"v\":\"1\",\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\",\"rights\":[\"view\"]," GOOD_TAIL,
 	  "v has a wrong type" },
-	{ "unknown right", "{\"v\":1,\"seal_id\":\"s\",\"template\":\"t\",\"rights\":[\"view\",\"fly\"]," GOOD_TAIL,
+	{ "unknown right", "{\"v\":1,\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\",\"rights\":[\"view\",\"fly\"]," GOOD_TAIL,
 	  "rights has a wrong type" },
-	{ "no view", "{\"v\":1,\"seal_id\":\"s\",\"template\":\"t\",\"rights\":[\"reply\"]," GOOD_TAIL, "no view right" },
+	{ "no view", "{\"v\":1,\"seal_id\":\"5f0c7f5e-0d54-4a8e-9f3b-7c1f6d2a9b10\",\"template\":\"t\",\"rights\":[\"reply\"]," GOOD_TAIL, "no view right" },
 	{ "bad time", GOOD_HEAD "\"issued_at\":\"yesterday\",\"expires\":null,\"recipients\":[],\"sender\":\"\","
 	  "\"message_id\":\"\"}", "issued_at has a wrong type" },
 	{ "duplicate key", "{\"v\":1,\"v\":1}", "duplicate key" },
