@@ -30,6 +30,8 @@
 #include "common/util.h"
 #include "seal/envelope.h"
 
+#define SUBJECT_MAX 300
+
 int
 seal_envelope_keeps(const char *name)
 {
@@ -81,10 +83,17 @@ seal_envelope_subject(const struct seal_template *t, const char *sender)
 {
 	char *s = intro_text(t, sender), *p;
 
-	/* One line: a header must not be split by the branding's text. */
+	/* One line, well within the 998-character limit of a header line
+	 * (an intro with several {sender} could pass it). */
 	for (p = s; p && *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
+	if (s && strlen(s) > SUBJECT_MAX) {
+		size_t n = SUBJECT_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;       /* never cut a UTF-8 character */
+		s[n] = '\0';
+	}
 	return s;
 }
 

@@ -160,6 +160,11 @@ START_TEST(test_subject_and_headers)
 	brand.intro = (char *)"Line one\nline two from {org}";
 	s = seal_envelope_subject(&t, "a@b");
 	ck_assert_str_eq(s, "Line one line two from Example & Co");
+	brand.intro = (char *)"{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}"
+	    "{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}{sender}";
+	free(s);
+	s = seal_envelope_subject(&t, "a-rather-long-sender-address@example.com");
+	ck_assert_msg(strlen(s) <= 300, "a protected subject of %zu characters", strlen(s));
 	brand.intro = (char *)"{sender} sent you a secret.";
 	free(s);
 	ck_assert(seal_envelope_keeps("from") && seal_envelope_keeps("Message-ID") && seal_envelope_keeps("In-Reply-To"));
