@@ -10,6 +10,7 @@
  *   sealctl keys generate marker --out FILE
  *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
  *   sealctl keys generate issuer [--name NAME] --out DIR
+ *   sealctl -c FILE keys rotate [--bits N] --out DIR
  *
  * explain and process run the daemon's own pipeline (core/session.c) on a
  * file: process prints the message exactly as it would be delivered, or the
@@ -27,7 +28,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +79,8 @@ usage(FILE *f)
 	    "       sealctl config-reference\n"
 	    "       sealctl keys generate marker --out FILE\n"
 	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
-	    "       sealctl keys generate issuer [--name NAME] --out DIR\n", f);
+	    "       sealctl keys generate issuer [--name NAME] --out DIR\n"
+	    "       sealctl -c FILE keys rotate [--bits N] --out DIR\n", f);
 }
 
 static struct seal_config *
@@ -421,6 +425,51 @@ cmd_explain_dir(struct seal_config *cfg, const struct opts *o)
 
 /* ---- keys --------------------------------------------------------------- */
 
+/* A rollover: a new tenant key (same size as the current one unless --bits),
+ * named after today, and the keys.tenant list to put in the configuration:
+ * the new key first (it seals), the old ones after (they still open older
+ * messages). The configuration file is not edited: it is the
+ * administrator's, with its comments and includes. */
+static int
+cmd_rotate(const struct seal_config *cfg, const struct opts *o)
+{
+	char id[32], *err = NULL;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+	int bits, n = 1;
+
+	if (o->out == NULL) {
+		fprintf(stderr, "sealctl: keys rotate needs --out DIR\n");
+		return 1;
+	}
+	if (cfg->keys.ntenant == 0) {
+		fprintf(stderr, "sealctl: %s has no keys.tenant to roll over: use keys generate tenant\n", cfg->path);
+		return 1;
+	}
+	bits = o->bits ? o->bits : EVP_PKEY_get_bits(X509_get0_pubkey(cfg->keys.tenant[0].cert));
+	gmtime_r(&now, &tm);
+	strftime(id, sizeof(id), "t%Y%m%d", &tm);
+	for (i = 0; i < cfg->keys.ntenant; i++)
+		if (strcmp(cfg->keys.tenant[i].id, id) == 0) {
+			snprintf(id + 9, sizeof(id) - 9, "-%d", ++n);
+			i = (size_t)-1;     /* check the new name from the start */
+		}
+	if (seal_keys_generate("tenant", bits, o->out, id, &err) != 0) {
+		fprintf(stderr, "sealctl: %s\n", err ? err : "key generation failed");
+		free(err);
+		return 1;
+	}
+	printf("# New tenant key %s (RSA %d). Put this in %s, then reload (kill -HUP):\n", id, bits, cfg->path);
+	printf("keys:\n  tenant:\n    - { id: %s, cert: %s/%s.pem, key: %s/%s.key }\n", id, o->out, id, o->out, id);
+	for (i = 0; i < cfg->keys.ntenant; i++) {
+		const struct tenant_key *t = &cfg->keys.tenant[i];
+		printf("    - { id: %s, cert: %s%s%s }\n", t->id, t->cert_path, t->key_path ? ", key: " : "",
+		    t->key_path ? t->key_path : "");
+	}
+	return 0;
+}
+
 static int
 cmd_keys(int argc, char **argv, const struct opts *o)
 {
@@ -522,6 +571,15 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "config-reference") == 0) {
 		config_write_reference(stdout);
 		return 0;
+	}
+	if (strcmp(cmd, "keys") == 0 && optind < argc && strcmp(argv[optind], "rotate") == 0) {
+		mime_init();
+		if ((cfg = load(&o)) == NULL)
+			return 1;
+		rc = cmd_rotate(cfg, &o);
+		config_unref(cfg);
+		strlist_free(&o.to);
+		return rc;
 	}
 	if (strcmp(cmd, "keys") == 0)
 		return cmd_keys(argc - optind, argv + optind, &o);

@@ -145,6 +145,7 @@ load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs
 	t->id = strdup(id->value);
 	if ((cert = string_key(n, "cert", "keys.tenant", 1, errs)) == NULL)
 		return -1;
+	t->cert_path = strdup(cert->value);
 	if ((t->cert = read_cert(cert, cert->value, errs)) == NULL)
 		return -1;
 	pub = X509_get0_pubkey(t->cert);
@@ -154,7 +155,7 @@ load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs
 		    t->id);
 		return -1;
 	}
-	if ((key = string_key(n, "key", "keys.tenant", 0, errs)) != NULL &&
+	if ((key = string_key(n, "key", "keys.tenant", 0, errs)) != NULL && (t->key_path = strdup(key->value)) != NULL &&
 	    ((t->key = read_key(key, key->value, errs)) == NULL || pair_ok(key, t->cert, t->key, "keys.tenant", errs)))
 		return -1;
 	return rc;
@@ -224,6 +225,8 @@ seal_keys_free(struct seal_keys *k)
 
 	for (i = 0; i < k->ntenant; i++) {
 		free(k->tenant[i].id);
+		free(k->tenant[i].cert_path);
+		free(k->tenant[i].key_path);
 		X509_free(k->tenant[i].cert);
 		EVP_PKEY_free(k->tenant[i].key);
 	}

@@ -11,6 +11,7 @@ struct cfg_errors;
 
 struct tenant_key {
 	char *id;
+	char *cert_path, *key_path;   /* as configured (key_path may be NULL) */
 	X509 *cert;          /* RSA 2048, 3072 or 4096: wraps content keys */
 	EVP_PKEY *key;       /* the private key, or NULL: only needed to open */
 };

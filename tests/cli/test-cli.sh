@@ -229,6 +229,25 @@ printf 'From: m@evil.test\nTo: carol@example.com\nSubject: hi\nX-Sealmilter-Decr
 "$SEALCTL" -c "$T/decrypt.yaml" process "$T/forgeddec.eml" --client-ip 192.0.2.1 > "$T/out" 2>/dev/null
 t_nogrep "a forged X-Sealmilter-Decrypted from outside is removed" "^X-Sealmilter-Decrypted" "$T/out"
 
+# Rollover: keys rotate makes a new tenant key and prints the list with it first; under the new
+# list, what the old key sealed still opens, and new mail is sealed with the new key first.
+mkdir -p "$T/rot"
+"$SEALCTL" -c "$T/seal.yaml" keys rotate --out "$T/rot" > "$T/rot.yaml" 2> "$T/err"; t_rc "keys rotate" 0 $?
+t_grep "rotate: the new key comes first" "^    - \{ id: t[0-9]{8}, cert: $T/rot/t[0-9]{8}.pem, key: $T/rot/t[0-9]{8}.key \}$" "$T/rot.yaml"
+t_grep "rotate: the old key stays" "^    - \{ id: t2026, cert: $T/t2026.pem, key: $T/t2026.key \}$" "$T/rot.yaml"
+/usr/bin/python3 -c '
+import re, sys
+cfg, rot = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+tenant = rot[rot.index("  tenant:"):]
+cfg = re.sub(r"  tenant: \[[^\n]*\]\n", tenant, cfg)
+open(sys.argv[3], "w").write(cfg)
+' "$T/seal.yaml" "$T/rot.yaml" "$T/rotated.yaml"
+"$SEALCTL" -c "$T/rotated.yaml" open "$T/sealed.eml" > "$T/out" 2>/dev/null
+t_check "rotate: a message sealed before the rollover still opens" cmp -s "$T/out" "$MSG/secure.eml"
+"$SEALCTL" -c "$T/rotated.yaml" process "$MSG/secure.eml" > "$T/new.eml" 2>/dev/null
+"$SEALCTL" -c "$T/rotated.yaml" open "$T/new.eml" > "$T/out" 2>/dev/null
+t_check "rotate: a message sealed after it opens" cmp -s "$T/out" "$MSG/secure.eml"
+
 "$SEALCTL" -c "$T/seal.yaml" explain "$MSG/secure.eml" > "$T/out" 2>&1
 t_grep "explain shows the body replacement" "replace body +\([0-9]+ bytes: the sealed message\)" "$T/out"
 
