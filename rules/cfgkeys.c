@@ -95,9 +95,12 @@ const struct cfg_key cfg_keys[] = {
 	{ "keys", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "The organisation's keys: `tenant:` a list of { id, cert, key } (RSA 2048, 3072 or 4096; the first "
 	  "seals, the others still open older messages; the private key is needed only to open), and "
-	  "`issuer:` { cert, key } (ECDSA P-256 or RSA; it signs every policy). PEM files, loaded once at "
-	  "start; a private key readable by group or others is refused. `sealctl keys generate tenant|issuer` "
-	  "makes them. docs/format.md describes the sealed object." },
+	  "`issuer:` { cert, key } (ECDSA P-256 or RSA; it signs every policy). Certificates are PEM files; a "
+	  "private key is a PEM file (refused when group or others can read it) or an RFC 7512 PKCS#11 URI "
+	  "(`pkcs11:token=...;object=...;type=private?pin-value=...`, through OpenSSL's pkcs11 engine; "
+	  "`pkcs11_module:` names the module, such as /usr/lib/softhsm/libsofthsm2.so; a PIN in the "
+	  "configuration makes it a secret: chmod 600 it). Loaded once at start. `sealctl keys generate "
+	  "tenant|issuer` and `sealctl keys rotate` make them. docs/format.md describes the sealed object." },
 	{ "templates", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Sealing templates: NAME: { description, rights: [view, reply, reply_all, forward, print, copy, save, "
 	  "edit] (view is required), expires: a duration (30d) or a date (2027-01-31, 2027-01-31T12:00:00Z), "

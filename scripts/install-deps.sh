@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh - install whatever sealmilter needs that is missing, on Debian 12.
-# Build: compiler, autotools, the libraries. Tests: Check, Postfix, aiosmtpd, and what
-# the unpacked Sendmail needs (m4, libwrap0, liblockfile1). Idempotent: it asks apt only
+# Build: compiler, autotools, the libraries. Tests: Check, Postfix, aiosmtpd, what
+# the unpacked Sendmail needs (m4, libwrap0, liblockfile1), and SoftHSM2 with OpenSSL's
+# pkcs11 engine for keys in a token. Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev check
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
+	softhsm2 libengine-pkcs11-openssl opensc
 	iproute2 procps util-linux openssl
 )
 

@@ -8,6 +8,13 @@
  *       - { id: t2026, cert: /etc/sealmilter/tenant-t2026.pem, key: /etc/sealmilter/tenant-t2026.key }
  *     issuer: { cert: /etc/sealmilter/issuer.pem, key: /etc/sealmilter/issuer.key }
  *
+ * A private key is a PEM file or an RFC 7512 PKCS#11 URI
+ * ("pkcs11:token=...;object=...;type=private"), loaded through OpenSSL's
+ * pkcs11 engine (Debian: libengine-pkcs11-openssl); keys.pkcs11_module names
+ * the module (say /usr/lib/softhsm/libsofthsm2.so), else the engine's default.
+ * The ENGINE API is deprecated in OpenSSL 3 but is the one that works with
+ * SoftHSM2 on Debian 12 (TESTBED.md); it is confined to this file.
+ *
  * The first tenant key seals; the others still open older messages, so a
  * rollover loses nothing. Sealing needs only the tenant certificates; the
  * tenant private keys are needed only to open.
@@ -20,9 +27,13 @@
  */
 #include "build-config.h"
 
+/* The ENGINE API (PKCS#11) is deprecated in OpenSSL 3, and used here on purpose. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/ec.h>
+#include <openssl/engine.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -73,12 +84,69 @@ read_cert(const struct ynode *at, const char *path, struct cfg_errors *errs)
 	return x;
 }
 
+/* A key named by a PKCS#11 URI, through the pkcs11 engine (started once). */
 static EVP_PKEY *
-read_key(const struct ynode *at, const char *path, struct cfg_errors *errs)
+read_p11_key(struct seal_keys *keys, const char *module, const struct ynode *at, const char *uri,
+    struct cfg_errors *errs)
 {
-	char *why = seal_key_file_problem(path);
+	ENGINE *e = keys->engine;
+	EVP_PKEY *k;
+	const char *q = strchr(uri, '?');
+	int shown = q ? (int)(q - uri) : (int)strlen(uri);    /* never echo a pin-value */
+
+	if (e == NULL) {
+		ENGINE_load_builtin_engines();
+		e = ENGINE_by_id("pkcs11");
+		if (e == NULL) {
+			cfg_error(errs, at, "the OpenSSL pkcs11 engine is not installed (Debian: libengine-pkcs11-openssl)");
+			return NULL;
+		}
+		if ((module && ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) != 1) || ENGINE_init(e) != 1) {
+			cfg_error(errs, at, "cannot start the pkcs11 engine%s%s", module ? " with module " : "",
+			    module ? module : "");
+			ENGINE_free(e);
+			return NULL;
+		}
+		keys->engine = e;
+	}
+	/* The PIN goes to the engine by its own control, never inside the URI:
+	 * the engine prints the URI it cannot find, and logs must not get a PIN. */
+	{
+		char *bare = strndup(uri, (size_t)shown), *pin = NULL;
+		const char *pv = q ? strstr(q, "pin-value=") : NULL;
+		if (pv) {
+			pin = strdup(pv + 10);
+			if (pin)
+				pin[strcspn(pin, "&")] = '\0';
+		}
+		if (bare == NULL || (pv && pin == NULL) ||
+		    (pin && ENGINE_ctrl_cmd_string(e, "PIN", pin, 0) != 1)) {
+			cfg_error(errs, at, "cannot pass the PIN to the pkcs11 engine");
+			k = NULL;
+		} else {
+			k = ENGINE_load_private_key(e, bare, NULL, NULL);
+			if (k == NULL)
+				cfg_error(errs, at, "cannot load the PKCS#11 key %s (token, object, PIN?)", bare);
+		}
+		if (pin)
+			OPENSSL_cleanse(pin, strlen(pin));
+		free(pin);
+		free(bare);
+	}
+	return k;
+}
+
+static EVP_PKEY *
+read_key(struct seal_keys *keys, const char *module, const struct ynode *at, const char *path,
+    struct cfg_errors *errs)
+{
+	char *why;
 	EVP_PKEY *k;
 	FILE *f;
+
+	if (strncmp(path, "pkcs11:", 7) == 0)
+		return read_p11_key(keys, module, at, path, errs);
+	why = seal_key_file_problem(path);
 
 	if (why) {
 		cfg_error(errs, at, "%s", why);
@@ -106,8 +174,10 @@ string_key(const struct ynode *map, const char *key, const char *what, int requi
 			cfg_error(errs, map, "%s: %s: is required", what, key);
 		return NULL;
 	}
-	if (v->kind != Y_SCALAR || v->value[0] != '/') {
-		cfg_error(errs, v, "%s: %s: expected an absolute path", what, key);
+	if (v->kind != Y_SCALAR || (v->value[0] != '/' && !(strcmp(key, "key") == 0 &&
+	    strncmp(v->value, "pkcs11:", 7) == 0))) {
+		cfg_error(errs, v, "%s: %s: expected an absolute path%s", what, key,
+		    strcmp(key, "key") == 0 ? " or a pkcs11: URI" : "");
 		return NULL;
 	}
 	return v;
@@ -125,7 +195,8 @@ pair_ok(const struct ynode *at, X509 *cert, EVP_PKEY *key, const char *what, str
 }
 
 static int
-load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs)
+load_tenant(struct seal_keys *sk, const char *module, const struct ynode *n, struct tenant_key *t,
+    struct cfg_errors *errs)
 {
 	static const char *const keys[] = { "id", "cert", "key", NULL };
 	const struct ynode *id, *cert, *key;
@@ -156,7 +227,8 @@ load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs
 		return -1;
 	}
 	if ((key = string_key(n, "key", "keys.tenant", 0, errs)) != NULL && (t->key_path = strdup(key->value)) != NULL &&
-	    ((t->key = read_key(key, key->value, errs)) == NULL || pair_ok(key, t->cert, t->key, "keys.tenant", errs)))
+	    ((t->key = read_key(sk, module, key, key->value, errs)) == NULL ||
+	    pair_ok(key, t->cert, t->key, "keys.tenant", errs)))
 		return -1;
 	return rc;
 }
@@ -164,9 +236,10 @@ load_tenant(const struct ynode *n, struct tenant_key *t, struct cfg_errors *errs
 int
 seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_errors *errs)
 {
-	static const char *const top[] = { "tenant", "issuer", NULL };
+	static const char *const top[] = { "tenant", "issuer", "pkcs11_module", NULL };
 	static const char *const issuer_keys[] = { "cert", "key", NULL };
-	const struct ynode *tl, *is, *cert, *key;
+	const struct ynode *tl, *is, *cert, *key, *mod;
+	const char *module;
 	size_t i, j;
 	int rc = 0;
 
@@ -178,6 +251,11 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 		return -1;
 	}
 	rc |= cfg_check_keys(errs, node, "keys", top);
+	if ((mod = ymap_get(node, "pkcs11_module")) != NULL && (mod->kind != Y_SCALAR || mod->value[0] != '/')) {
+		cfg_error(errs, mod, "keys.pkcs11_module: expected the absolute path of a PKCS#11 module");
+		return -1;
+	}
+	module = mod ? mod->value : NULL;
 	tl = ymap_get(node, "tenant");
 	if (tl == NULL || tl->kind != Y_SEQ || tl->n == 0) {
 		cfg_error(errs, tl ? tl : node, "keys.tenant: expected a list of at least one key");
@@ -187,7 +265,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 		if (out->tenant == NULL)
 			return -1;
 		for (i = 0; i < tl->n; i++) {
-			rc |= load_tenant(tl->items[i], &out->tenant[out->ntenant], errs);
+			rc |= load_tenant(out, module, tl->items[i], &out->tenant[out->ntenant], errs);
 			if (out->tenant[out->ntenant].id) {
 				for (j = 0; j < out->ntenant; j++)
 					if (strcmp(out->tenant[j].id, out->tenant[out->ntenant].id) == 0) {
@@ -208,7 +286,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 	    (out->issuer_cert = read_cert(cert, cert->value, errs)) == NULL)
 		return -1;
 	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL ||
-	    (out->issuer_key = read_key(key, key->value, errs)) == NULL)
+	    (out->issuer_key = read_key(out, module, key, key->value, errs)) == NULL)
 		return -1;
 	rc |= pair_ok(key, out->issuer_cert, out->issuer_key, "keys.issuer", errs);
 	if (EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_EC && EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_RSA) {
@@ -233,6 +311,10 @@ seal_keys_free(struct seal_keys *k)
 	free(k->tenant);
 	X509_free(k->issuer_cert);
 	EVP_PKEY_free(k->issuer_key);
+	if (k->engine) {
+		ENGINE_finish(k->engine);
+		ENGINE_free(k->engine);
+	}
 	memset(k, 0, sizeof(*k));
 }
 

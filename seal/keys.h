@@ -16,7 +16,10 @@ struct tenant_key {
 	EVP_PKEY *key;       /* the private key, or NULL: only needed to open */
 };
 
+struct engine_st;
+
 struct seal_keys {
+	struct engine_st *engine;    /* the pkcs11 engine, when a key is a PKCS#11 URI */
 	struct tenant_key *tenant;   /* tenant[0] seals; the others still open older messages */
 	size_t ntenant;
 	X509 *issuer_cert;           /* signs every policy: ECDSA P-256 or RSA */
