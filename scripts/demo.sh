@@ -2,7 +2,8 @@
 # demo.sh - install what is missing, build, and run a live demo: sealmilter behind a
 # private Postfix on loopback that relays to a sink. Sample mails go through by SMTP
 # and by the sendmail command, and the demo shows what happened to each: the SMTP
-# reply, sealmilter's decision, and the delivered headers. Everything stops at the end.
+# reply, sealmilter's decision, and the delivered headers; a sealed one is opened with
+# stock openssl cms and with sealctl open. Everything stops at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -18,7 +19,19 @@ export SEALCTL SEALMILTER SRCDIR
 . "$top/tests/e2e/common.sh"
 tb_init
 tb_start_sink
-e2e_config "$TB/sealmilter.yaml"
+mkdir -p "$TB/keys"
+"$SEALCTL" keys generate tenant --name tenant --out "$TB/keys" >/dev/null
+"$SEALCTL" keys generate issuer --out "$TB/keys" >/dev/null
+e2e_config "$TB/sealmilter.yaml" "$(printf '  - name: seal-confidential\n    if: { direction: outbound, subject: { contains: ["[confidential]"], strip: true } }\n    then: { seal: do-not-forward }')"
+cat >> "$TB/sealmilter.yaml" <<YAML
+keys:
+  tenant: [ { id: tenant, cert: $TB/keys/tenant.pem, key: $TB/keys/tenant.key } ]
+  issuer: { cert: $TB/keys/issuer.pem, key: $TB/keys/issuer.key }
+templates:
+  do-not-forward: { rights: [view, reply, reply_all], expires: 30d }
+branding:
+  default: { org_name: Example Corp, intro: "{sender} has sent you a protected message.", button: "Read the message" }
+YAML
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
 MSG=$top/tests/data/msg
@@ -51,7 +64,26 @@ show "2. Outbound, nothing special: delivered unchanged" "$MSG/plain.eml" alice@
 show "3. A card number in the body (data-loss pattern with a Luhn check): tagged" "$MSG/card.eml" carol@example.com dan@partner.test
 show "4. Inbound, an executable attachment: rejected at SMTP time" "$MSG/exe.eml" mallory@evil.test bob@example.com
 
-bold "== 5. Submitted with Postfix's sendmail command (non_smtpd_milters)"
+sed 's/Subject: \[secure\] Q3 contract/Subject: [confidential] Q3 contract/; s/secure-1@/conf-1@/' "$MSG/secure.eml" > "$TB/conf.eml"
+show "5. Outbound, [confidential] in the subject: sealed" "$TB/conf.eml" alice@example.com bob@partner.test
+sealed=$(e2e_latest "$SINK_DIR")
+/usr/bin/python3 -c '
+import email, sys
+m = email.message_from_bytes(open(sys.argv[1], "rb").read())
+for p in m.walk():
+    if p.get_filename() == "message.sealed":
+        open(sys.argv[2], "wb").write(p.get_payload(decode=True))
+' "$sealed" "$TB/att.der"
+echo "   stock OpenSSL, no sealmilter code:"
+echo "     openssl cms -verify -inform DER -in att.der -CAfile issuer.pem -out inner.der"
+openssl cms -verify -inform DER -in "$TB/att.der" -CAfile "$TB/keys/issuer.pem" -out "$TB/inner.der" 2>&1 | sed 's/^/     | /'
+echo "     openssl cms -decrypt -inform DER -in inner.der -inkey tenant.key -recip tenant.pem"
+openssl cms -decrypt -inform DER -in "$TB/inner.der" -inkey "$TB/keys/tenant.key" -recip "$TB/keys/tenant.pem" \
+	-out "$TB/plain.eml" && tr -d '\r' < "$TB/plain.eml" | sed 's/^/     | /'
+echo "   sealctl open (checks the policy too; the policy goes to stderr):"
+"$SEALCTL" -c "$TB/sealmilter.yaml" open "$sealed" 2>&1 >/dev/null | sed 's/^/     | /'
+
+bold "== 5b. Submitted with Postfix's sendmail command (non_smtpd_milters)"
 before=$(e2e_count "$SINK_DIR")
 sed 's/secure-1@/secure-demo@/' "$MSG/secure.eml" | tb_postfix_sendmail alice@example.com erin@partner.test
 tb_wait_files "$SINK_DIR" $((before + 1)) 30 >/dev/null
