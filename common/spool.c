@@ -46,23 +46,23 @@ spool_new(const char *dir, size_t threshold)
 	return s;
 }
 
-static int
-open_tmp(struct spool *s)
+int
+spool_tempfd(const char *dir)
 {
 	int fd;
 	char *tmpl;
 	size_t n;
 
 #ifdef O_TMPFILE
-	fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		return fd;
 #endif
-	n = strlen(s->dir) + sizeof("/sealmilter.XXXXXX");
+	n = strlen(dir) + sizeof("/sealmilter.XXXXXX");
 	tmpl = malloc(n);
 	if (tmpl == NULL)
 		return -1;
-	snprintf(tmpl, n, "%s/sealmilter.XXXXXX", s->dir);
+	snprintf(tmpl, n, "%s/sealmilter.XXXXXX", dir);
 	fd = mkstemp(tmpl);
 	if (fd >= 0) {
 		(void)unlink(tmpl);
@@ -70,6 +70,12 @@ open_tmp(struct spool *s)
 	}
 	free(tmpl);
 	return fd;
+}
+
+static int
+open_tmp(struct spool *s)
+{
+	return spool_tempfd(s->dir);
 }
 
 static int

@@ -22,6 +22,9 @@ int spool_rewind(struct spool *s);
 /* Returns bytes read, 0 at end, -1 on error. */
 long spool_read(struct spool *s, void *buf, size_t n);
 const char *spool_error(const struct spool *s);
+/* A new unlinked temp file (mode 0600) in dir, open for reading and
+ * writing; -1 on failure (errno set). It disappears when closed. */
+int spool_tempfd(const char *dir);
 void spool_free(struct spool *s);
 
 #endif

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include <openssl/evp.h>
 
@@ -310,6 +312,8 @@ add_edit(struct seal_result *r, enum edit_kind kind, const char *name, const cha
 	ne[r->nedits].name = strdup(name);
 	ne[r->nedits].value = value ? strdup(value) : NULL;
 	ne[r->nedits].index = index;
+	ne[r->nedits].fd = -1;
+	ne[r->nedits].len = 0;
 	if (ne[r->nedits].name == NULL || (value && ne[r->nedits].value == NULL)) {
 		free(ne[r->nedits].name);
 		free(ne[r->nedits].value);
@@ -498,46 +502,68 @@ original_bytes(struct seal_session *s, BIO *out)
 	return n < 0 ? -1 : 0;
 }
 
-/* The marker's hash of a new (CRLF) body, as it will be delivered: with the
- * message's own line ends (a file written with LF gets LF). */
+/* The marker's hash of a new (CRLF) body in fd, as it will be delivered:
+ * with the message's own line ends (a file written with LF gets LF). */
 static int
-hash_body(struct seal_session *s, const char *p, size_t n)
+hash_body_fd(struct seal_session *s, int fd, size_t len)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t k, start = 0;
-	int ok = md && EVP_DigestInit_ex(md, marker_sha256(), NULL) == 1;
+	char buf[65536];
+	size_t off = 0, k, start;
+	int ok = md && EVP_DigestInit_ex(md, marker_sha256(), NULL) == 1, cr = 0;
+	ssize_t n;
 
-	for (k = 0; ok && s->eol[0] == '\n' && k + 1 < n; k++)
-		if (p[k] == '\r' && p[k + 1] == '\n') {
-			ok = EVP_DigestUpdate(md, p + start, k - start) == 1;
-			start = k + 1;
+	while (ok && off < len && (n = pread(fd, buf, sizeof(buf), (off_t)off)) > 0) {
+		off += (size_t)n;
+		start = 0;
+		if (s->eol[0] == '\n') {
+			/* A CR held back from the previous chunk goes in unless an LF follows. */
+			if (cr && buf[0] != '\n')
+				ok = EVP_DigestUpdate(md, "\r", 1) == 1;
+			cr = 0;
+			for (k = 0; ok && k < (size_t)n; k++)
+				if (buf[k] == '\r' && (k + 1 == (size_t)n || buf[k + 1] == '\n')) {
+					ok = EVP_DigestUpdate(md, buf + start, k - start) == 1;
+					start = k + 1;
+					cr = k + 1 == (size_t)n;
+				}
 		}
-	ok = ok && EVP_DigestUpdate(md, p + start, n - start) == 1 && EVP_DigestFinal_ex(md, s->body_hash, NULL) == 1;
+		ok = ok && EVP_DigestUpdate(md, buf + start, (size_t)n - start) == 1;
+	}
+	if (cr)
+		ok = ok && EVP_DigestUpdate(md, "\r", 1) == 1;
+	ok = ok && off == len && EVP_DigestFinal_ex(md, s->body_hash, NULL) == 1;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
 }
 
+/* Replace the body with the content of fd (taken over), and hash it for the marker. */
 static int
-add_body_edit(struct seal_result *r, const char *data, size_t len)
+add_body_edit_fd(struct seal_session *s, int fd)
 {
-	struct edit *ne = realloc(r->edits, (r->nedits + 1) * sizeof(*ne));
+	struct seal_result *r = &s->res;
+	off_t len = lseek(fd, 0, SEEK_END);
 
-	if (ne == NULL)
-		return -1;
-	r->edits = ne;
-	memset(&ne[r->nedits], 0, sizeof(*ne));
-	ne[r->nedits].kind = EDIT_REPLACE_BODY;
-	ne[r->nedits].name = strdup("body");
-	ne[r->nedits].value = malloc(len + 1);
-	if (ne[r->nedits].name == NULL || ne[r->nedits].value == NULL) {
-		free(ne[r->nedits].name);
-		free(ne[r->nedits].value);
+	if (len < 0 || add_edit(r, EDIT_REPLACE_BODY, "body", NULL, 0) != 0) {
+		close(fd);
 		return -1;
 	}
-	memcpy(ne[r->nedits].value, data, len);
-	ne[r->nedits].len = len;
-	r->nedits++;
-	return 0;
+	r->edits[r->nedits - 1].fd = fd;
+	r->edits[r->nedits - 1].len = (size_t)len;
+	return hash_body_fd(s, fd, (size_t)len);
+}
+
+/* A buffered BIO writing to fd (which stays open). */
+static BIO *
+fd_writer(int fd)
+{
+	BIO *f = BIO_new_fd(fd, BIO_NOCLOSE), *b = f ? BIO_new(BIO_f_buffer()) : NULL;
+
+	if (b == NULL) {
+		BIO_free(f);
+		return NULL;
+	}
+	return BIO_push(b, f);
 }
 
 /* Seal: the original becomes the attachment of a notice. Any failure is an
@@ -547,11 +573,10 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 {
 	struct seal_result *r = &s->res;
 	BIO *orig = NULL, *der = NULL, *body = NULL;
-	char *policy = NULL, *err = NULL, *ct = NULL, *mid = NULL, *val = NULL, *derdata, *bodydata;
+	char *policy = NULL, *err = NULL, *ct = NULL, *mid = NULL, *val = NULL;
 	const char *json_id;
 	size_t plen, i;
-	long derlen, bodylen;
-	int rc = -1;
+	int rc = -1, origfd = -1, derfd = -1, bodyfd = -1, fd;
 
 	if (s->spool == NULL || s->spool_failed) {
 		seal_session_fail(s, "cannot seal: the body could not be stored (see milter.spool_dir)");
@@ -561,23 +586,40 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 		if (strcasecmp(s->headers[i].name, "Message-ID") == 0)
 			mid = unfold_trim(s->headers[i].value);
 	policy = seal_policy_build(t, s->sender, s->rcpts.v, s->rcpts.n, mid ? mid : "", time(NULL), &plen);
-	orig = BIO_new(BIO_s_mem());
-	der = BIO_new(BIO_s_mem());
-	body = BIO_new(BIO_s_mem());
 	if (policy == NULL) {
 		err = strdup("the policy would be larger than 64 KiB (too many recipients?)");
 		goto out;
 	}
-	if (orig == NULL || der == NULL || body == NULL || original_bytes(s, orig) != 0) {
-		err = strdup("out of memory or a spool read error");
+	/* Everything streams through unlinked temp files in spool_dir: the
+	 * original, the sealed object, the new body. Memory stays small
+	 * whatever the size of the message. */
+	origfd = spool_tempfd(s->cfg->spool_dir);
+	derfd = spool_tempfd(s->cfg->spool_dir);
+	bodyfd = spool_tempfd(s->cfg->spool_dir);
+	if (origfd < 0 || derfd < 0 || bodyfd < 0) {
+		if (asprintf(&err, "cannot create temp files in spool_dir %s: %s", s->cfg->spool_dir, strerror(errno)) < 0)
+			err = NULL;
 		goto out;
 	}
+	orig = fd_writer(origfd);
+	if (orig == NULL || original_bytes(s, orig) != 0 || BIO_flush(orig) != 1) {
+		err = strdup("cannot write the original to spool_dir");
+		goto out;
+	}
+	BIO_free_all(orig);
+	orig = BIO_new_fd(origfd, BIO_NOCLOSE);
+	der = fd_writer(derfd);
+	if (orig == NULL || der == NULL || lseek(origfd, 0, SEEK_SET) != 0)
+		goto oom;
 	if (seal_cms_make(&s->cfg->keys, policy, plen, orig, der, &err) != 0)
 		goto out;
-	derlen = BIO_get_mem_data(der, &derdata);
-	if (seal_envelope_write(t, s->sender, (unsigned char *)derdata, (size_t)derlen, body, &ct, &err) != 0)
+	BIO_free_all(der);
+	der = BIO_new_fd(derfd, BIO_NOCLOSE);
+	body = fd_writer(bodyfd);
+	if (der == NULL || body == NULL || lseek(derfd, 0, SEEK_SET) != 0)
+		goto oom;
+	if (seal_envelope_write(t, s->sender, der, body, &ct, &err) != 0)
 		goto out;
-	bodylen = BIO_get_mem_data(body, &bodydata);
 	/* Headers: only routing, display and trace fields stay. */
 	for (i = 0; i < s->nheaders; i++)
 		if (!s->gone[i] && !seal_envelope_keeps(s->headers[i].name) &&
@@ -607,11 +649,11 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	if (asprintf(&val, " v=1; template=%s; id=%.36s", t->name, json_id ? json_id + 11 : "?") < 0 ||
 	    add_edit(r, EDIT_ADD_HEADER, "X-Sealmilter-Sealed", val, 0) != 0)
 		goto oom;
-	/* The body, and the marker's hash of it. */
-	if (add_body_edit(r, bodydata, (size_t)bodylen) != 0)
-		goto oom;
-	if (hash_body(s, bodydata, (size_t)bodylen) != 0) {
-		err = strdup("cannot hash the new body");
+	/* The body (the edit takes the file over), and the marker's hash of it. */
+	fd = bodyfd;
+	bodyfd = -1;
+	if (add_body_edit_fd(s, fd) != 0) {
+		err = strdup("cannot read back the new body");
 		goto out;
 	}
 	rc = 0;
@@ -631,9 +673,15 @@ out:
 	free(ct);
 	free(mid);
 	free(policy);
-	BIO_free(orig);
-	BIO_free(der);
-	BIO_free(body);
+	BIO_free_all(orig);
+	BIO_free_all(der);
+	BIO_free_all(body);
+	if (origfd >= 0)
+		close(origfd);
+	if (derfd >= 0)
+		close(derfd);
+	if (bodyfd >= 0)
+		close(bodyfd);
 	return rc;
 }
 
@@ -758,9 +806,18 @@ decrypt_now(struct seal_session *s, const char **note)
 	    s->cfg->org_name && *s->cfg->org_name ? s->cfg->org_name : "sealmilter") < 0 ||
 	    add_edit(&s->res, EDIT_ADD_HEADER, "X-Sealmilter-Decrypted", val, 0) != 0)
 		goto oom;
-	if (add_body_edit(&s->res, body, (size_t)(data + n - body)) != 0 ||
-	    hash_body(s, body, (size_t)(data + n - body)) != 0)
-		goto oom;
+	{
+		int fd = spool_tempfd(s->cfg->spool_dir);
+		size_t blen = (size_t)(data + n - body), off = 0;
+		ssize_t w = 0;
+		while (fd >= 0 && off < blen && (w = write(fd, body + off, blen - off)) > 0)
+			off += (size_t)w;
+		if (fd < 0 || off != blen || add_body_edit_fd(s, fd) != 0) {
+			if (fd >= 0 && off != blen)
+				close(fd);
+			goto oom;
+		}
+	}
 	rc = 1;
 	goto out;
 oom:
@@ -934,6 +991,8 @@ clear_edits(struct seal_result *r)
 	for (i = 0; i < r->nedits; i++) {
 		free(r->edits[i].name);
 		free(r->edits[i].value);
+		if (r->edits[i].fd >= 0)
+			close(r->edits[i].fd);
 	}
 	free(r->edits);
 	r->edits = NULL;
@@ -1048,6 +1107,35 @@ delivered_headers(const struct seal_session *s, size_t *count)
 	return h;
 }
 
+/* A replacement body (CRLF, as the MTA wants it) to out; a file written
+ * with LF gets LF, like its headers. */
+static int
+write_body_fd(int fd, size_t len, const char *eol, FILE *out)
+{
+	char buf[65536];
+	size_t off = 0, k;
+	ssize_t n;
+	int cr = 0;
+
+	while (off < len && (n = pread(fd, buf, sizeof(buf), (off_t)off)) > 0) {
+		off += (size_t)n;
+		for (k = 0; k < (size_t)n; k++) {
+			if (eol[0] == '\n') {
+				if (cr && buf[k] != '\n' && fputc('\r', out) == EOF)
+					return -1;
+				cr = buf[k] == '\r';
+				if (cr)
+					continue;
+			}
+			if (fputc(buf[k], out) == EOF)
+				return -1;
+		}
+	}
+	if (cr && fputc('\r', out) == EOF)
+		return -1;
+	return off == len ? 0 : -1;
+}
+
 int
 seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 {
@@ -1068,13 +1156,7 @@ seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 		rc = -1;
 	for (i = 0; rc == 0 && i < s->res.nedits; i++)
 		if (s->res.edits[i].kind == EDIT_REPLACE_BODY) {
-			/* The new body is CRLF (as the MTA wants it); a file written
-			 * with LF gets LF, like its headers. */
-			const char *p = s->res.edits[i].value;
-			size_t k, blen = s->res.edits[i].len;
-			for (k = 0; k < blen && rc == 0; k++)
-				if (!(eol[0] == '\n' && p[k] == '\r' && k + 1 < blen && p[k + 1] == '\n') && fputc(p[k], out) == EOF)
-					rc = -1;
+			rc = write_body_fd(s->res.edits[i].fd, s->res.edits[i].len, eol, out);
 			free(h);
 			return rc;
 		}

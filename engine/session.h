@@ -19,7 +19,8 @@ enum edit_kind { EDIT_ADD_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_R
 struct edit {
 	enum edit_kind kind;
 	char *name;
-	char *value;          /* raw, with its leading space; NULL for delete; the new body for replace */
+	char *value;          /* raw, with its leading space; NULL for delete and replace */
+	int fd;               /* replace: an unlinked temp file holding the new body (CRLF); else -1 */
 	size_t len;           /* replace: the new body's length */
 	int index;            /* change/delete: 1-based among fields of this name, at the time it is applied */
 };

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "engine/session.h"
@@ -235,17 +236,19 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
 	return SMFIS_CONTINUE;
 }
 
-/* The new body, in chunks (libmilter sends at most 64K per call). */
+/* The new body, from its temp file, in chunks (libmilter sends at most 64K per call). */
 static int
 replace_body(SMFICTX *ctx, const struct edit *e)
 {
+	unsigned char buf[65535];
 	size_t off = 0;
+	ssize_t n;
 
 	while (off < e->len) {
-		size_t n = e->len - off < 65535 ? e->len - off : 65535;
-		if (smfi_replacebody(ctx, (unsigned char *)e->value + off, (int)n) != MI_SUCCESS)
+		n = pread(e->fd, buf, e->len - off < sizeof(buf) ? e->len - off : sizeof(buf), (off_t)off);
+		if (n <= 0 || smfi_replacebody(ctx, buf, (int)n) != MI_SUCCESS)
 			return MI_FAILURE;
-		off += n;
+		off += (size_t)n;
 	}
 	return MI_SUCCESS;
 }

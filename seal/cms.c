@@ -12,7 +12,8 @@
  *                   SEAL_POLICY_OID (readable without decrypting; any change
  *                   breaks the signature)
  *
- * Stock OpenSSL opens it:
+ * It is written streaming (BER with indefinite lengths), which every CMS
+ * reader accepts. Stock OpenSSL opens it:
  *   openssl cms -verify -inform DER -in att.der -CAfile issuer.pem -out inner.der
  *   openssl cms -decrypt -inform DER -in inner.der -inkey tenant.key -recip tenant.pem
  *
@@ -77,9 +78,13 @@ ossl_reason(const char *what)
 int
 seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, BIO *in, BIO *out, char **err)
 {
+	/* Streaming (BER, indefinite lengths): the message flows from in through
+	 * the envelope into the signature and out, a buffer at a time, so a
+	 * large message costs no more memory than a small one. */
+	const unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
 	CMS_ContentInfo *env = NULL, *sd = NULL;
 	CMS_SignerInfo *si;
-	BIO *inner = NULL;
+	BIO *sdw = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -91,7 +96,7 @@ seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, 
 		return -1;
 	}
 	/* The envelope: an AEAD cipher makes it an AuthEnvelopedData. */
-	env = CMS_encrypt(NULL, NULL, gcm, CMS_BINARY | CMS_PARTIAL);
+	env = CMS_encrypt(NULL, NULL, gcm, flags);
 	if (env == NULL) {
 		*err = ossl_reason("cannot start the envelope");
 		goto out;
@@ -105,29 +110,33 @@ seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, 
 			goto out;
 		}
 	}
-	inner = BIO_new(BIO_s_mem());
-	if (inner == NULL || CMS_final(env, in, NULL, CMS_BINARY) != 1 || i2d_CMS_bio(inner, env) != 1) {
-		*err = ossl_reason("cannot encrypt the message");
-		goto out;
-	}
 	/* The signature over it, with the policy as a signed attribute. */
-	sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_BINARY | CMS_PARTIAL);
+	sd = CMS_sign(NULL, NULL, NULL, NULL, flags);
 	if (sd == NULL || CMS_set1_eContentType(sd, contentinfo_oid) != 1) {
 		*err = ossl_reason("cannot start the signature");
 		goto out;
 	}
-	si = CMS_add1_signer(sd, k->issuer_cert, k->issuer_key, sha256, CMS_BINARY | CMS_PARTIAL);
+	si = CMS_add1_signer(sd, k->issuer_cert, k->issuer_key, sha256, flags);
 	if (si == NULL || CMS_signed_add1_attr_by_OBJ(si, policy_oid, V_ASN1_UTF8STRING, policy, (int)policy_len) != 1) {
 		*err = ossl_reason("cannot add the signer and the policy");
 		goto out;
 	}
-	if (CMS_final(sd, inner, NULL, CMS_BINARY) != 1 || i2d_CMS_bio(out, sd) != 1 || BIO_flush(out) != 1) {
-		*err = ossl_reason("cannot sign");
+	/* out <- the signing stream <- the enveloping stream <- in. */
+	sdw = BIO_new_CMS(out, sd);
+	if (sdw == NULL || i2d_CMS_bio_stream(sdw, env, in, flags) != 1 || BIO_flush(sdw) != 1) {
+		*err = ossl_reason("cannot encrypt and sign the message");
 		goto out;
 	}
-	rc = 0;
+	rc = BIO_flush(out) == 1 ? 0 : -1;
+	if (rc != 0)
+		*err = strdup("cannot write the sealed object");
 out:
-	BIO_free(inner);
+	/* Free the filters BIO_new_CMS() pushed on out, not out itself. */
+	while (sdw != NULL && sdw != out) {
+		BIO *next = BIO_pop(sdw);
+		BIO_free(sdw);
+		sdw = next;
+	}
 	CMS_ContentInfo_free(env);
 	CMS_ContentInfo_free(sd);
 	return rc;

@@ -18,7 +18,6 @@
  */
 #include "build-config.h"
 
-#include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -161,6 +160,43 @@ base64_lines(struct sbuf *out, const unsigned char *p, size_t n)
 	}
 }
 
+/* Read until buf is full or the input ends; *failed on a read error (an
+ * empty memory BIO says "retry" at its end, which is not one). */
+static size_t
+read_full(BIO *in, unsigned char *buf, size_t n, int *failed)
+{
+	size_t got = 0;
+	int r = 1;
+
+	while (got < n && (r = BIO_read(in, buf + got, (int)(n - got))) > 0)
+		got += (size_t)r;
+	*failed = r < 0 && !BIO_should_retry(in);
+	return got;
+}
+
+/* The sealed object, base64 in lines of 76 characters, as it streams: whole
+ * 57-byte groups at a time, so every line but the last is complete. */
+static int
+base64_stream(BIO *in, BIO *out)
+{
+	unsigned char buf[57 * 256];
+	struct sbuf b;
+	size_t n;
+	int failed = 0, rc = 0;
+
+	sbuf_init(&b, 0);
+	while (rc == 0 && (n = read_full(in, buf, sizeof(buf), &failed)) > 0) {
+		sbuf_reset(&b);
+		base64_lines(&b, buf, n);
+		if (b.data == NULL || BIO_write(out, b.data, (int)b.len) != (int)b.len)
+			rc = -1;
+		if (n < sizeof(buf))
+			break;
+	}
+	sbuf_free(&b);
+	return failed ? -1 : rc;
+}
+
 static int
 boundary(char out[40], const char *tag)
 {
@@ -176,8 +212,8 @@ boundary(char out[40], const char *tag)
 }
 
 int
-seal_envelope_write(const struct seal_template *t, const char *sender, const unsigned char *der, size_t der_len,
-    BIO *out, char **content_type, char **err)
+seal_envelope_write(const struct seal_template *t, const char *sender, BIO *der_in, BIO *out,
+    char **content_type, char **err)
 {
 	const struct branding *br = t->branding;
 	char mixed[40], alt[40], rel[40];
@@ -237,18 +273,15 @@ seal_envelope_write(const struct seal_template *t, const char *sender, const uns
 		sbuf_printf(&b, "--%s--\r\n", rel);
 	}
 	sbuf_printf(&b, "--%s--\r\n", alt);
-	sbuf_printf(&b, "--%s\r\nContent-Type: %s; name=\"%s\"\r\nContent-Disposition: attachment; filename=\"%s\"\r\n"
-	    "Content-Transfer-Encoding: base64\r\n\r\n", mixed, SEALED_MEDIA_TYPE, SEALED_FILENAME, SEALED_FILENAME);
-	base64_lines(&b, der, der_len);
-	if (sbuf_printf(&b, "--%s--\r\n", mixed) != 0 || b.data == NULL) {
+	if (sbuf_printf(&b, "--%s\r\nContent-Type: %s; name=\"%s\"\r\nContent-Disposition: attachment; filename=\"%s\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", mixed, SEALED_MEDIA_TYPE, SEALED_FILENAME, SEALED_FILENAME) != 0 ||
+	    b.data == NULL) {
 		*err = strdup("out of memory building the protected message");
 		goto out;
 	}
-	if (b.len > INT_MAX) {
-		*err = strdup("the protected message would be larger than 2 GiB");
-		goto out;
-	}
-	if (BIO_write(out, b.data, (int)b.len) != (int)b.len || BIO_flush(out) != 1) {
+	/* The notice, then the sealed object as it streams, then the end. */
+	if (BIO_write(out, b.data, (int)b.len) != (int)b.len || base64_stream(der_in, out) != 0 ||
+	    BIO_printf(out, "--%s--\r\n", mixed) <= 0 || BIO_flush(out) != 1) {
 		*err = strdup("cannot write the protected message");
 		goto out;
 	}

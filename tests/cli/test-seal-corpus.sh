@@ -55,4 +55,20 @@ for f in "$T"/corpus/*.eml; do
 	if cmp -s "$f" "$T/$n.opened"; then t_ok "$n: sealed and restored byte for byte"
 	else t_fail "$n: sealed and restored byte for byte" "$(cmp "$f" "$T/$n.opened" 2>&1 | head -1)"; fi
 done
+# A 100 MB message is sealed streaming: memory stays far below its size, and it opens whole.
+/usr/bin/python3 -c '
+import sys
+o = open(sys.argv[1], "wb")
+o.write(b"From: alice@example.com\nTo: bob@partner.test\nSubject: big\nMessage-ID: <big@example.com>\n\n")
+line = b"x" * 998 + b"\n"
+for _ in range(100 * 1024 * 1024 // 999): o.write(line)
+' "$T/big.eml"
+rss=$(/usr/bin/python3 -c '
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[1:4] + ["process", sys.argv[4]], stdout=open(sys.argv[5], "wb"), stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if p.returncode == 0 else -1)
+' "$SEALCTL" -c "$T/c.yaml" "$T/big.eml" "$T/big.sealed")
+echo "  sealing 100 MB: peak RSS ${rss} MB"
+t_check "a 100 MB message is sealed in bounded memory (peak RSS ${rss} MB < 64 MB)" test "$rss" -ge 0 -a "$rss" -lt 64
+"$SEALCTL" -c "$T/c.yaml" open "$T/big.sealed" 2>/dev/null | cmp -s - "$T/big.eml" && t_ok "and opens whole" || t_fail "and opens whole"
 t_done
