@@ -30,6 +30,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -191,6 +194,35 @@ socket_ownership(const char *sock, const struct seal_config *c)
 		seal_warn("cannot chown socket %s: %s", path, strerror(errno));
 	if (chmod(path, 0660) != 0)
 		seal_warn("cannot chmod socket %s: %s", path, strerror(errno));
+}
+
+/* libmilter answers each step with a small write and waits for the next
+ * command: with Nagle's algorithm on, every reply meets the MTA's delayed
+ * ACK (about 40 ms a message over TCP). libmilter gives no handle on its
+ * sockets, but on Linux an accepted socket inherits TCP_NODELAY from the
+ * listening one, so set it there: find the listening TCP socket among our
+ * descriptors. */
+static void
+tcp_nodelay_listener(void)
+{
+	int fd, one = 1, listening, type;
+	socklen_t len;
+	struct sockaddr_storage ss;
+
+	for (fd = 3; fd < 1024; fd++) {
+		len = sizeof(listening);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+			continue;
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+			continue;
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+			seal_warn("cannot set TCP_NODELAY on the milter socket: %s", strerror(errno));
+	}
 }
 
 static int
@@ -449,6 +481,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	socket_ownership(sock, cfg);
+	tcp_nodelay_listener();
 	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
 		goto out;
 	if (drop_privileges(cfg) != 0)
