@@ -2,7 +2,8 @@
 # bench/run.sh BUILDDIR - the sealing benchmark of docs/benchmarks.md: sealmilter sealing
 # 10 KB, 100 KB, 1 MB and 10 MB messages (do-not-forward) over the milter protocol, driven by
 # bench/miltload at 1 and 4 connections, and OpenDKIM signing the same messages in the same run
-# when it is installed (apt-get install opendkim opendkim-tools), for a ratio on the same machine.
+# when it is installed (apt-get install opendkim opendkim-tools), for a ratio on the same machine;
+# then sealmilter pinned to one core (the driver on another), for the per-core targets.
 set -euo pipefail
 B=$(cd "${1:?usage: bench/run.sh BUILDDIR}" && pwd)
 W=$(mktemp -d /root/sealbench.XXXXXX 2>/dev/null || mktemp -d)
@@ -44,6 +45,19 @@ run() {   # NAME PORT PID
 	done
 }
 run sealmilter "$port" "$worker"
+# The targets are per core: a second sealmilter pinned to CPU 0, the driver pinned to CPU 1.
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	pport=$((port + 2))
+	taskset -c 0 "$B/sealmilter" -f -c "$W/seal.yaml" -p "inet:$pport@127.0.0.1" > "$W/pinned.log" 2>&1 &
+	sleep 1
+	pworker=$(pgrep -P "$!" | head -n 1)
+	for spec in "10k 4000" "10m 40"; do
+		set -- $spec
+		printf '%-10s %-5s c=8  ' "one-core" "$1"
+		taskset -c 1 "$B/bench/miltload" -s "inet:$pport@127.0.0.1" -m "$W/$1.eml" -c 8 -n "$2" -p "$pworker"
+	done
+	kill "$!" 2>/dev/null || true
+fi
 if command -v opendkim >/dev/null && command -v opendkim-genkey >/dev/null; then
 	opendkim-genkey -b 2048 -s sel -d example.com -D "$W"
 	oport=$((port + 1))

@@ -5,6 +5,7 @@
  * every path (eom, abort, close). The temp file is created unlinked
  * (O_TMPFILE, or mkstemp()+unlink() where the file system lacks it), mode
  * 0600, so it disappears when the descriptor closes, even if the process dies.
+ * spool_tempfd_sized() gives small content an anonymous memory file instead.
  * Untrusted input: the body bytes; they are stored, never interpreted here.
  */
 #include "build-config.h"
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +72,22 @@ spool_tempfd(const char *dir)
 	}
 	free(tmpl);
 	return fd;
+}
+
+int
+spool_tempfd_sized(const char *dir, uint64_t expected, uint64_t mem_limit)
+{
+#ifdef MFD_CLOEXEC
+	if (expected <= mem_limit) {
+		int fd = memfd_create("sealmilter", MFD_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+#else
+	(void)expected;
+	(void)mem_limit;
+#endif
+	return spool_tempfd(dir);
 }
 
 static int

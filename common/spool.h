@@ -25,6 +25,11 @@ const char *spool_error(const struct spool *s);
 /* A new unlinked temp file (mode 0600) in dir, open for reading and
  * writing; -1 on failure (errno set). It disappears when closed. */
 int spool_tempfd(const char *dir);
+/* The same for content of about `expected` bytes: an anonymous memory file
+ * (memfd) when expected <= mem_limit, since creating and deleting a file
+ * on disk costs more than sealing a small message; otherwise, or where
+ * memfd is unavailable, spool_tempfd(dir). */
+int spool_tempfd_sized(const char *dir, uint64_t expected, uint64_t mem_limit);
 void spool_free(struct spool *s);
 
 #endif

@@ -43,7 +43,8 @@ const struct cfg_key cfg_keys[] = {
 	  "Directory for bodies larger than spool_threshold. Files are created mode 0600 and unlinked at once, "
 	  "so none is left behind on any path." },
 	{ "milter.spool_threshold", CT_SIZE, OFF(spool_threshold), "1M", 0, 256 * MIB, NULL,
-	  "Bodies up to this size are held in memory; larger ones are spooled to spool_dir." },
+	  "Bodies up to this size are held in memory; larger ones are spooled to spool_dir. A message up to "
+	  "this size is also sealed in memory (about four times its size while it is sealed)." },
 	{ "milter.user", CT_STRING, OFF(user), NULL, 0, 0, NULL,
 	  "User to run as after the socket and keys are open (the daemon must start as root for this)." },
 	{ "milter.group", CT_STRING, OFF(group), NULL, 0, 0, NULL,

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/spool.h"
 #include "engine/marker.h"
 #include "testutil.h"
 
@@ -696,6 +697,33 @@ START_TEST(test_spool_abort)
 }
 END_TEST
 
+/* Seal scratch files: small content lives in anonymous memory (no file in
+ * spool_dir, so it works even where spool_dir does not exist); content over
+ * the limit goes to spool_dir and fails when that is missing. */
+START_TEST(test_spool_tempfd_sized)
+{
+	char dir[] = "/tmp/sealtest.XXXXXX", back[5] = "";
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fd = spool_tempfd_sized(dir, 10 * 1024, 1024 * 1024);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "seal", 4), 4);
+	ck_assert_int_eq(pread(fd, back, 4, 0), 4);
+	ck_assert_str_eq(back, "seal");
+	ck_assert_msg(dir_entries(dir) == 0, "a small scratch file appeared in spool_dir");
+	close(fd);
+	fd = spool_tempfd_sized("/nonexistent/spool", 1024 * 1024, 1024 * 1024);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(spool_tempfd_sized("/nonexistent/spool", 1024 * 1024 + 1, 1024 * 1024), -1);
+	fd = spool_tempfd_sized(dir, 2 * 1024 * 1024, 1024 * 1024);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ---- on_error ----------------------------------------------------------- */
 
 #define RUNAWAY_RULE \
@@ -893,6 +921,7 @@ session_suite(void)
 	tcase_add_test(tc, test_max_recipients);
 	tcase_add_loop_test(tc, test_spool, 0, NCASES(spool_cases));
 	tcase_add_test(tc, test_spool_abort);
+	tcase_add_test(tc, test_spool_tempfd_sized);
 	tcase_add_loop_test(tc, test_on_error, 0, NCASES(on_error_cases));
 	tcase_add_loop_test(tc, test_fail, 0, NCASES(fail_cases));
 	tcase_add_loop_test(tc, test_direction, 0, NCASES(dir_cases));
