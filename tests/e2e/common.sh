@@ -52,6 +52,40 @@ ${2:-}
 YAML
 }
 
+# e2e_seal_config FILE [extra rules YAML]: the test policy with the secure-subject rule
+# sealing under do-not-forward, with a tenant key t2026 and an issuer key made in $TB/keys.
+e2e_seal_config() {
+	mkdir -p "$TB/keys"
+	[ -f "$TB/keys/t2026.pem" ] || "$SEALCTL" keys generate tenant --name t2026 --out "$TB/keys" >/dev/null
+	[ -f "$TB/keys/issuer.pem" ] || "$SEALCTL" keys generate issuer --out "$TB/keys" >/dev/null
+	e2e_config "$@"
+	/usr/bin/python3 - "$1" "$TB/keys" <<'PY'
+import sys
+p, k = sys.argv[1], sys.argv[2]
+s = open(p).read()
+tag = "      tag: { header: X-Sealmilter-Rule, value: secure-subject }"
+assert tag in s, "e2e_seal_config: the secure-subject tag rule is missing"
+s = s.replace(tag, "      seal: do-not-forward")
+s += ("keys:\n  tenant: [ { id: t2026, cert: %s/t2026.pem, key: %s/t2026.key } ]\n"
+      "  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\n"
+      "templates:\n  do-not-forward: { rights: [view, reply, reply_all], expires: 30d }\n" % (k, k, k, k))
+open(p, "w").write(s)
+PY
+}
+
+# e2e_sealed_attachment MSG OUT: write the DER of MSG's message.sealed attachment to OUT.
+e2e_sealed_attachment() {
+	/usr/bin/python3 - "$1" "$2" <<'PY'
+import email, sys
+m = email.message_from_bytes(open(sys.argv[1], "rb").read())
+for p in m.walk():
+    if p.get_filename() == "message.sealed":
+        open(sys.argv[2], "wb").write(p.get_payload(decode=True))
+        sys.exit(0)
+sys.exit("no message.sealed attachment in " + sys.argv[1])
+PY
+}
+
 # e2e_start_milter CONFIG: start sealmilter in the foreground on a free port (sets MILTER_PORT, MILTER_PID, MILTER_LOG).
 e2e_start_milter() {
 	MILTER_PORT=${MILTER_PORT:-$(tb_free_port)}

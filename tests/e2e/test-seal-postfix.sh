@@ -2,8 +2,10 @@
 # test-seal-postfix.sh - sealing through a real Postfix: a rule seals an outbound
 # message; the delivered attachment verifies and decrypts with stock `openssl cms` (and
 # sealctl open) to the message exactly as the milter received it; an internal message
-# is not sealed; a sealed message submitted again is not sealed twice; and transport
-# decryption turns a sealed message arriving from outside back into its original.
+# is not sealed; a sealed message submitted again is not sealed twice; transport
+# decryption turns a sealed message arriving from outside back into its original; and a
+# key rollover (sealctl keys rotate, then SIGHUP) seals new mail with the new key while the
+# message sealed before it still opens.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 e2e_require /usr/sbin/postfix /usr/bin/python3 openssl
@@ -11,22 +13,7 @@ MSG=$SRCDIR/tests/data/msg
 
 tb_init
 tb_start_sink
-mkdir -p "$TB/keys"
-"$SEALCTL" keys generate tenant --name t2026 --out "$TB/keys" >/dev/null
-"$SEALCTL" keys generate issuer --out "$TB/keys" >/dev/null
-e2e_config "$TB/sealmilter.yaml" "$(printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }')"
-# Seal instead of tag, with keys and a template.
-/usr/bin/python3 - "$TB/sealmilter.yaml" "$TB/keys" <<'PY'
-import sys
-p, k = sys.argv[1], sys.argv[2]
-s = open(p).read()
-s = s.replace("      tag: { header: X-Sealmilter-Rule, value: secure-subject }",
-              "      seal: do-not-forward")
-s += ("keys:\n  tenant: [ { id: t2026, cert: %s/t2026.pem, key: %s/t2026.key } ]\n"
-      "  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\n"
-      "templates:\n  do-not-forward: { rights: [view, reply, reply_all], expires: 30d }\n" % (k, k, k, k))
-open(p, "w").write(s)
-PY
+e2e_seal_config "$TB/sealmilter.yaml" "$(printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }')"
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
 
@@ -38,13 +25,7 @@ m=$(e2e_latest "$SINK_DIR")
 t_grep "delivered sealed" '^X-Sealmilter-Sealed: v=1; template=do-not-forward; id=' "$m"
 t_nogrep "the text is not in the clear" 'Please find the contract terms' "$m"
 t_grep "the log says so" 'actions=.*replace:body.* verdict=accept' "$MILTER_LOG"
-/usr/bin/python3 - "$m" "$TB/att.der" <<'PY'
-import email, sys
-m = email.message_from_bytes(open(sys.argv[1], "rb").read())
-for p in m.walk():
-    if p.get_filename() == "message.sealed":
-        open(sys.argv[2], "wb").write(p.get_payload(decode=True))
-PY
+e2e_sealed_attachment "$m" "$TB/att.der" || true
 t_check "stock openssl verifies the policy signature" \
 	openssl cms -verify -inform DER -in "$TB/att.der" -CAfile "$TB/keys/issuer.pem" -out "$TB/inner.der"
 t_check "and decrypts with the tenant key" \
@@ -76,6 +57,38 @@ dec=$(e2e_latest "$SINK_DIR")
 t_grep "decrypted: a header names the policy" '^X-Sealmilter-Decrypted: v=1; template=do-not-forward; id=' "$dec"
 t_grep "decrypted: the original text is back" $'^Please find the contract terms below.\r$' "$dec"
 t_nogrep "decrypted: no attachment left" 'message.sealed' "$dec"
+
+# Rollover: rotate the tenant key, put the new list in the live configuration, reload.
+mkdir -p "$TB/rot"
+rc=0
+"$SEALCTL" -c "$TB/sealmilter.yaml" keys rotate --out "$TB/rot" > "$TB/rot.yaml" 2>/dev/null || rc=$?
+t_rc "rollover: keys rotate" 0 "$rc"
+/usr/bin/python3 - "$TB/sealmilter.yaml" "$TB/rot.yaml" <<'PY'
+import re, sys
+cfg, rot = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+new = re.sub(r"  tenant: \[[^\n]*\]\n", lambda _: rot[rot.index("  tenant:"):], cfg)
+assert new != cfg, "no tenant list to replace"
+open(sys.argv[1], "w").write(new)
+PY
+reloads=$(grep -c 'reloaded:' "$MILTER_LOG" || true)
+kill -HUP "$MILTER_PID"
+for _ in $(seq 50); do [ "$(grep -c 'reloaded:' "$MILTER_LOG" || true)" -gt "$reloads" ] && break; sleep 0.1; done
+t_grep "rollover: the milter reloaded" 'reloaded:' "$MILTER_LOG"
+sed 's/secure-1@/secure-3@/; s/$/\r/' "$MSG/secure.eml" > "$TB/sent3.eml"
+e2e_send "$PF_PORT" "after rollover" alice@example.com bob@partner.test < "$TB/sent3.eml"
+tb_wait_files "$SINK_DIR" 5 60 >/dev/null || true
+m3=$(e2e_latest "$SINK_DIR")
+t_grep "rollover: new mail is sealed" '^X-Sealmilter-Sealed: v=1' "$m3"
+newkey=$(ls "$TB"/rot/t*.key | head -n 1)
+e2e_sealed_attachment "$m3" "$TB/att3.der" || true
+openssl cms -verify -inform DER -in "$TB/att3.der" -CAfile "$TB/keys/issuer.pem" -out "$TB/inner3.der" 2>/dev/null || true
+t_check "rollover: stock openssl opens new mail with the new key" \
+	openssl cms -decrypt -inform DER -in "$TB/inner3.der" -inkey "$newkey" -recip "${newkey%.key}.pem" -out "$TB/plain3.eml"
+t_check "rollover: to the exact bytes sent" cmp -s "$TB/plain3.eml" "$TB/sent3.eml"
+"$SEALCTL" -c "$TB/sealmilter.yaml" open "$m" > "$TB/opened1.eml" 2>/dev/null
+t_check "rollover: mail sealed before it still opens" cmp -s "$TB/opened1.eml" "$TB/sent.eml"
+"$SEALCTL" -c "$TB/sealmilter.yaml" open "$m3" > "$TB/opened3.eml" 2>/dev/null
+t_check "rollover: mail sealed after it opens" cmp -s "$TB/opened3.eml" "$TB/sent3.eml"
 
 e2e_stop_milter
 e2e_sanitizer_clean
