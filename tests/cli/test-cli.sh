@@ -256,7 +256,9 @@ sed "s#^milter:#milter:\n  marker_key_file: $T/marker.key#" "$T/ok.yaml" > "$T/k
 "$SEALCTL" -c "$T/keyed.yaml" process "$T/once.eml" > "$T/twice.eml" 2> "$T/err"
 t_check "a message with a valid marker passes through unchanged" cmp -s "$T/once.eml" "$T/twice.eml"
 t_grep "and the log says why" "already processed" "$T/err"
-sed 's/m=./m=A/' "$T/once.eml" > "$T/forged.eml"
+# Change the marker's first MAC character (to a different one: it may already be A).
+sed '/^X-Sealmilter-Marker:/{s/m=A/m=B/;t;s/m=./m=A/}' "$T/once.eml" > "$T/forged.eml"
+t_check "the forged copy differs from the real one" bash -c "! cmp -s '$T/once.eml' '$T/forged.eml'"
 "$SEALCTL" -c "$T/keyed.yaml" explain "$T/forged.eml" > "$T/out" 2>&1
 t_grep "a forged marker is deleted" "delete header +X-Sealmilter-Marker #1" "$T/out"
 
