@@ -189,6 +189,27 @@ t_grep "decrypt: and the log says why" "not decrypted: the policy does not allow
 	--to bob@partner.test > "$T/out" 2> "$T/err"
 t_grep "decrypt: a tampered one is delivered sealed, with the reason" "not decrypted: .*delivered sealed" "$T/err"
 t_nogrep "decrypt: and never as plaintext" "Please find the contract terms" "$T/out"
+# The other bad inputs in transport decryption: each is delivered exactly as it came, with a reason.
+/usr/bin/python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+i = d.index(b"filename=\"message.sealed\"")
+j = d.index(b"\n\n", i) + 2
+e = d.index(b"\n--", j)
+open(sys.argv[2], "wb").write(d[:j] + d[j:j + (e - j) // 2] + d[e:])
+' "$T/sealed.eml" "$T/truncated.eml"
+{ cat "$T/other.yaml"; printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }\n'; } > "$T/other-decrypt.yaml"
+{ cat "$T/short.yaml"; printf '  - name: decrypt-inbound\n    if: { direction: inbound }\n    then: { decrypt: true }\n'; } > "$T/short-decrypt.yaml"
+for c in "truncated|$T/decrypt.yaml|$T/truncated.eml|not decrypted: .*delivered sealed" \
+	"wrong key|$T/other-decrypt.yaml|$T/sealed.eml|not decrypted: .*no configured tenant key.*delivered sealed" \
+	"expired|$T/short-decrypt.yaml|$T/short.eml|not decrypted: .*expired.*delivered sealed"; do
+	IFS='|' read -r what cfg in why <<< "$c"
+	"$SEALCTL" -c "$cfg" process "$in" --client-ip 192.0.2.1 --from alice@example.com \
+		--to bob@partner.test > "$T/out" 2> "$T/err"
+	t_grep "decrypt, $what: the reason is logged" "$why" "$T/err"
+	t_nogrep "decrypt, $what: never as plaintext" "Please find the contract terms" "$T/out"
+	t_grep "decrypt, $what: delivered sealed" "^X-Sealmilter-Sealed: " "$T/out"
+done
 
 # A reply that still carries message.sealed, with new text beside it, is sealed: only a whole
 # envelope of ours counts as sealed.
