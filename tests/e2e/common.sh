@@ -73,9 +73,12 @@ open(p, "w").write(s)
 PY
 }
 
-# e2e_sealed_attachment MSG OUT: write the DER of MSG's message.sealed attachment to OUT.
-e2e_sealed_attachment() {
-	/usr/bin/python3 - "$1" "$2" <<'PY'
+# e2e_stock_open LABEL MSG KEY CERT OUT: open MSG's message.sealed attachment with stock
+# openssl alone, as the sealing issue specifies: verify the issuer's signature, then decrypt
+# with the tenant KEY and CERT into OUT. Each step is a check.
+e2e_stock_open() {
+	local label=$1 msg=$2 key=$3 cert=$4 out=$5
+	/usr/bin/python3 - "$msg" "$out.der" <<'PY' || true
 import email, sys
 m = email.message_from_bytes(open(sys.argv[1], "rb").read())
 for p in m.walk():
@@ -84,6 +87,10 @@ for p in m.walk():
         sys.exit(0)
 sys.exit("no message.sealed attachment in " + sys.argv[1])
 PY
+	t_check "$label: stock openssl verifies the policy signature" \
+		openssl cms -verify -inform DER -in "$out.der" -CAfile "$TB/keys/issuer.pem" -out "$out.inner"
+	t_check "$label: and decrypts with the tenant key" \
+		openssl cms -decrypt -inform DER -in "$out.inner" -inkey "$key" -recip "$cert" -out "$out"
 }
 
 # e2e_start_milter CONFIG: start sealmilter in the foreground on a free port (sets MILTER_PORT, MILTER_PID, MILTER_LOG).
