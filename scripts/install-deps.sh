@@ -2,15 +2,17 @@
 # install-deps.sh - install whatever sealmilter needs that is missing, on Debian 12.
 # Build: compiler, autotools, the libraries. Tests: Check, Postfix, aiosmtpd, what
 # the unpacked Sendmail needs (m4, libwrap0, liblockfile1), and SoftHSM2 with OpenSSL's
-# pkcs11 engine for keys in a token. Idempotent: it asks apt only
+# pkcs11 engine for keys in a token; dnsmasq (a real DNS server for DKIM keys),
+# python3-dkim and OpenDKIM (independent DKIM signers and verifiers). Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
 PKGS=(
 	build-essential autoconf automake libtool pkg-config
-	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev check
+	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev libunbound-dev libpsl-dev publicsuffix check
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
+	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools
 	iproute2 procps util-linux openssl
 )
 
