@@ -44,6 +44,7 @@
 #include "common/util.h"
 #include "engine/eml.h"
 #include "engine/opener.h"
+#include "dkim/dkim.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
 #include "rules/cfgdoc.h"
@@ -196,6 +197,16 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 	printf("message:   %s\n", path);
 	printf("direction: %s\n", r->direction == DIR_INBOUND ? "inbound" : r->internal ? "internal (outbound)"
 	    : "outbound");
+	if (r->dkim_checked) {
+		printf("dkim:\n");
+		if (r->ndkim == 0)
+			printf("  none       (no DKIM-Signature)\n");
+		for (i = 0; i < r->ndkim; i++) {
+			const struct dkim_outcome *d = &r->dkim[i];
+			printf("  %-10s d=%s s=%s%s%s%s\n", dkim_result_name(d->result), d->d ? d->d : "?", d->s ? d->s : "?",
+			    d->reason ? " (" : "", d->reason ? d->reason : "", d->reason ? ")" : "");
+		}
+	}
 	printf("rules:\n");
 	for (i = 0; i < cfg->nrules; i++) {
 		const struct rule *rule = &cfg->rules[i];
@@ -217,6 +228,8 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 			printf("  replace body   (%zu bytes: the sealed message)\n", e->len);
 		else if (e->kind == EDIT_ADD_HEADER)
 			printf("  add header     %s:%s\n", e->name, e->value);
+		else if (e->kind == EDIT_INSERT_HEADER)
+			printf("  insert header  %s:%s\n", e->name, e->value);
 		else if (e->kind == EDIT_CHANGE_HEADER)
 			printf("  change header  %s #%d:%s\n", e->name, e->index, e->value);
 		else

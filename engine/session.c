@@ -37,6 +37,8 @@
 #include "common/log.h"
 #include "common/spool.h"
 #include "common/util.h"
+#include "dkim/dkim.h"
+#include "dns/resolver.h"
 #include "engine/marker.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
@@ -70,6 +72,7 @@ struct seal_session {
 	int done;
 	struct seal_result res;
 	char *subject;
+	struct dkim_verifier *dkim;   /* inbound, dkim.verify_inbound: started at end of headers */
 };
 
 static void
@@ -259,11 +262,45 @@ seal_session_eol(struct seal_session *s, const char *eol)
 	s->eol = strcmp(eol, "\n") == 0 ? "\n" : "\r\n";
 }
 
+/* Key look-ups through the configuration's resolver. */
+static void *
+lk_start(void *arg, const char *name)
+{
+	return dns_txt_start(arg, name);
+}
+
+static void
+lk_wait(void *arg, void *q, struct dns_txt *out)
+{
+	dns_txt_wait(q, out);
+}
+
+static void
+lk_cancel(void *arg, void *q)
+{
+	dns_query_cancel(q);
+}
+
+static void compute_direction(struct seal_session *s);
+
 void
 seal_session_eoh(struct seal_session *s)
 {
 	s->eoh_seen = 1;
 	s->size += 2;
+	/* Inbound mail is verified before anything else touches it: the key
+	 * look-ups start now and run while the body arrives. */
+	compute_direction(s);
+	if (s->cfg->dkim_verify && s->cfg->resolver && s->res.direction == DIR_INBOUND && !s->limit_error &&
+	    !s->error && s->dkim == NULL) {
+		struct dkim_opts o;
+		struct dkim_lookup lk = { lk_start, lk_wait, lk_cancel, s->cfg->resolver };
+		o.max_signatures = (unsigned)s->cfg->dkim_max_signatures;
+		o.tail_policy = s->cfg->dkim_unsigned_tail == TAIL_POLICY;
+		s->dkim = dkim_verify_start(s->headers, s->nheaders, &o, &lk, time(NULL));
+		if (s->dkim == NULL)
+			seal_session_fail(s, "out of memory starting DKIM verification");
+	}
 }
 
 void
@@ -287,6 +324,8 @@ seal_session_body(struct seal_session *s, const void *p, size_t n)
 		seal_session_fail(s, "cannot hash the body");
 		return;
 	}
+	if (s->dkim)
+		dkim_verify_body(s->dkim, p, n);
 	mimescan_feed(s->scan, p, n);
 	if (mimescan_limit_error(s->scan))
 		set_limit(s, "%s", mimescan_limit_error(s->scan));
@@ -395,6 +434,15 @@ make_summary(struct seal_session *s, const char *note)
 		const struct fired_rule *f = &r->decision.fired[i];
 		sbuf_printf(&b, "%s%s (%s)", i ? ", " : " rules=", f->rule->name, f->why);
 	}
+	if (r->dkim_checked) {
+		/* dkim=pass:example.com,fail:bank.example (none: unsigned) */
+		sbuf_adds(&b, " dkim=");
+		if (r->ndkim == 0)
+			sbuf_adds(&b, "none");
+		for (i = 0; i < r->ndkim; i++)
+			sbuf_printf(&b, "%s%s:%s", i ? "," : "", dkim_result_name(r->dkim[i].result),
+			    r->dkim[i].d ? r->dkim[i].d : "?");
+	}
 	sbuf_adds(&b, " actions=");
 	if (r->nedits == 0)
 		sbuf_adds(&b, "none");
@@ -404,7 +452,8 @@ make_summary(struct seal_session *s, const char *note)
 			sbuf_printf(&b, "%sreplace:body", j ? "," : "");
 		else
 			sbuf_printf(&b, "%s%s:%s", j ? "," : "",
-			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
+			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_INSERT_HEADER ? "insert"
+			    : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
 	}
 	sbuf_printf(&b, " verdict=%s", r->verdict == VERDICT_ACCEPT ? "accept"
 	    : r->verdict == VERDICT_REJECT ? "reject" : "tempfail");
@@ -837,6 +886,30 @@ out:
 	return rc;
 }
 
+/* Authentication-Results: fields that claim our authserv-id are forged
+ * (RFC 8601 5) and go; ours goes on top. */
+static int
+add_authres(struct seal_session *s, const struct dkim_outcome *o, size_t n, size_t unchecked)
+{
+	const char *id = s->cfg->dkim_authserv_id;
+	int *keep = calloc(s->nheaders + 1, sizeof(*keep));
+	size_t i;
+	int rc;
+
+	if (keep == NULL)
+		return -1;
+	for (i = 0; i < s->nheaders; i++)
+		keep[i] = strcasecmp(s->headers[i].name, "Authentication-Results") != 0 ||
+		    !dkim_authres_is_ours(s->headers[i].value, id);
+	rc = delete_all(s, "Authentication-Results", keep);
+	free(keep);
+	free(s->res.authres);
+	s->res.authres = rc == 0 ? dkim_authres(id, o, n, unchecked) : NULL;
+	if (s->res.authres == NULL)
+		return -1;
+	return add_edit(&s->res, EDIT_INSERT_HEADER, "Authentication-Results", s->res.authres, 0);
+}
+
 /* Everything after the checks: evaluate and turn the decision into edits. */
 static const char *
 decide(struct seal_session *s, int *marker_keep)
@@ -851,6 +924,20 @@ decide(struct seal_session *s, int *marker_keep)
 	if (mimescan_limit_error(s->scan)) {
 		set_limit(s, "%s", mimescan_limit_error(s->scan));
 		return NULL;
+	}
+	if (s->dkim) {
+		size_t n, unchecked;
+		const struct dkim_outcome *o = dkim_verify_finish(s->dkim, &n, &unchecked);
+		if (o == NULL) {
+			seal_session_fail(s, "out of memory finishing DKIM verification");
+			return NULL;
+		}
+		r->dkim = o;
+		r->ndkim = n;
+		r->dkim_checked = 1;
+		/* A marked message was verified and given its field by an earlier pass. */
+		if (!r->already_processed && add_authres(s, o, n, unchecked) != 0)
+			goto oom;
 	}
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "Subject") == 0) {
@@ -874,6 +961,9 @@ decide(struct seal_session *s, int *marker_keep)
 	f.subject = s->subject;
 	f.text = mimescan_text(s->scan, &f.textlen, &truncated);   /* windows before it were scanned already */
 	f.body_hits = s->body_hits;
+	f.dkim = r->dkim;
+	f.ndkim = r->ndkim;
+	f.dkim_checked = r->dkim_checked;
 	if (s->scan_error) {
 		/* A window of text could not be matched: as for any evaluation error. */
 		if (s->cfg->on_error == ON_ERROR_TEMPFAIL)
@@ -1093,6 +1183,15 @@ delivered_headers(const struct seal_session *s, size_t *count)
 			n++;
 			continue;
 		}
+		if (e->kind == EDIT_INSERT_HEADER) {
+			memmove(h + 1, h, n * sizeof(*h));
+			memmove(gone + 1, gone, n * sizeof(*gone));
+			h[0].name = e->name;
+			h[0].value = e->value;
+			gone[0] = 0;
+			n++;
+			continue;
+		}
 		for (i = 0; i < n; i++) {
 			if (gone[i] || strcasecmp(h[i].name, e->name) != 0)
 				continue;
@@ -1154,10 +1253,22 @@ seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 	h = delivered_headers(s, &n);
 	if (h == NULL)
 		return -1;
-	/* Values are raw (folding kept, final line end not included). */
-	for (i = 0; i < n && rc == 0; i++)
-		if (fprintf(out, "%s:%s%s", h[i].name, h[i].value, eol) < 0)
+	/* Values are raw (folding kept, final line end not included); a line
+	 * break inside one (LF from the milter convention, or CRLF) is written
+	 * with the message's line end. */
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *v;
+		if (fprintf(out, "%s:", h[i].name) < 0)
 			rc = -1;
+		for (v = h[i].value; rc == 0 && *v; v++) {
+			if (*v == '\r' && v[1] == '\n')
+				continue;
+			if ((*v == '\n' ? fputs(eol, out) : fputc(*v, out)) < 0)
+				rc = -1;
+		}
+		if (rc == 0 && fputs(eol, out) < 0)
+			rc = -1;
+	}
 	if (rc == 0 && fputs(eol, out) < 0)
 		rc = -1;
 	for (i = 0; rc == 0 && i < s->res.nedits; i++)
@@ -1226,6 +1337,8 @@ seal_session_free(struct seal_session *s)
 	free(s->res.xcode);
 	free(s->res.text);
 	free(s->res.summary);
+	free(s->res.authres);
+	dkim_verify_free(s->dkim);
 	free(s->client_ip);
 	free(s->client_host);
 	free(s->auth);

@@ -14,7 +14,11 @@
 
 #include "rules/policy.h"
 
-enum edit_kind { EDIT_ADD_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY };
+struct dkim_outcome;
+
+/* EDIT_INSERT_HEADER puts the field at the top of the header block
+ * (smfi_insheader at index 0); EDIT_ADD_HEADER appends it. */
+enum edit_kind { EDIT_ADD_HEADER, EDIT_INSERT_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY };
 
 struct edit {
 	enum edit_kind kind;
@@ -35,6 +39,10 @@ struct seal_result {
 	int internal;
 	int already_processed;       /* a valid marker: passed through untouched */
 	char *summary;        /* the one log line for this message */
+	const struct dkim_outcome *dkim;   /* inbound with dkim.verify_inbound: one per checked signature */
+	size_t ndkim;
+	int dkim_checked;     /* DKIM was verified (ndkim 0: unsigned) */
+	char *authres;        /* the Authentication-Results value added, or NULL */
 };
 
 struct seal_session;

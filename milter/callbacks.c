@@ -282,6 +282,7 @@ cb_eom(SMFICTX *ctx)
 			const struct edit *e = &r->edits[i];
 			int ok = e->kind == EDIT_REPLACE_BODY ? replace_body(ctx, e)
 			    : e->kind == EDIT_ADD_HEADER ? smfi_addheader(ctx, e->name, e->value)
+			    : e->kind == EDIT_INSERT_HEADER ? smfi_insheader(ctx, 0, e->name, e->value)
 			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
 			if (ok != MI_SUCCESS) {
 				seal_info("%s", r->summary);

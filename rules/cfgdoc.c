@@ -27,6 +27,8 @@ type_name(enum cfg_type t)
 	case CT_DOMAINS: return "list of domains";
 	case CT_NETWORKS: return "list of networks (CIDR)";
 	case CT_HEADER_NAME: return "header field name";
+	case CT_BOOL: return "true or false";
+	case CT_NAMESERVERS: return "list of address or address@port";
 	default: return "section";
 	}
 }

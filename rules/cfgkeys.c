@@ -86,6 +86,31 @@ const struct cfg_key cfg_keys[] = {
 	{ "limits.regex_match_limit", CT_UINT, OFF(regex_match_limit), "1000000", 1000, 100000000, NULL,
 	  "PCRE2 match limit for every regex, so a hostile message cannot make a match run away. A match "
 	  "that hits it is an evaluation error (see milter.on_error)." },
+	{ "dns.nameservers", CT_NAMESERVERS, OFF(dns_nameservers), NULL, 0, 0, NULL,
+	  "Nameservers for DKIM key look-ups: addresses, or address@port (127.0.0.1@5353). Default: the "
+	  "system's /etc/resolv.conf. Queries go through libunbound, which caches answers, positive and "
+	  "negative, within their TTL." },
+	{ "dns.timeout", CT_DURATION, OFF(dns_timeout), "5s", 1, 60, NULL,
+	  "How long a key look-up may take, counted from the end of the headers (the look-up runs while the "
+	  "body arrives). A look-up that takes longer gives dkim=temperror." },
+	{ "dns.trust_anchor_file", CT_PATH, OFF(dns_trust_anchor), NULL, 0, 0, NULL,
+	  "A DNSSEC trust anchor (such as /usr/share/dns/root.key) to validate key records with. Without it "
+	  "nothing is validated; with it, a key record that fails validation gives dkim=temperror, and the "
+	  "log line says which keys were secure." },
+	{ "dkim.verify_inbound", CT_BOOL, OFF(dkim_verify), "false", 0, 0, NULL,
+	  "Verify DKIM signatures on inbound mail (RFC 6376; rsa-sha256 and ed25519-sha256), add one "
+	  "Authentication-Results field at the top, and remove any that claim dkim.authserv_id. Rules can then "
+	  "use the dkim condition. See docs/dkim.md." },
+	{ "dkim.authserv_id", CT_STRING, OFF(dkim_authserv_id), NULL, 0, 0, NULL,
+	  "The authserv-id of the Authentication-Results field (RFC 8601), usually this host's name, the "
+	  "same on every MX of the organisation. Default: the host name." },
+	{ "dkim.max_signatures", CT_UINT, OFF(dkim_max_signatures), "5", 1, 50, NULL,
+	  "Most DKIM-Signature fields checked per message, from the top; the field says how many more were "
+	  "left unchecked." },
+	{ "dkim.unsigned_tail", CT_ENUM, OFF(dkim_unsigned_tail), "policy", 0, 0, "policy|pass",
+	  "A signature with l= that verifies, but leaves text after the signed part of the body: policy "
+	  "(dkim=policy, so a rule asking for pass or alignment does not trust appended text) or pass (as "
+	  "python3-dkim and OpenDKIM do)." },
 	{ "patterns", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Named data-loss patterns for body conditions: NAME: { regex: '...', check: luhn|none, "
 	  "description: '...' }. check: luhn keeps only matches whose digits pass the Luhn checksum (card "

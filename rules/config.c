@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "dns/resolver.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
 #include "rules/policy.h"
@@ -165,7 +166,7 @@ set_value(struct load *L, const struct cfg_key *k, const struct ynode *node, con
 	uint64_t v;
 	size_t i;
 
-	if (k->type == CT_DOMAINS || k->type == CT_NETWORKS) {
+	if (k->type == CT_DOMAINS || k->type == CT_NETWORKS || k->type == CT_NAMESERVERS) {
 		/* A list, or a single string; defaults are comma-separated. */
 		struct strlist items = { NULL, 0 };
 		int bad = 0;
@@ -187,7 +188,18 @@ set_value(struct load *L, const struct cfg_key *k, const struct ynode *node, con
 				strlist_add(&items, tok);
 			free(copy);
 		}
-		if (k->type == CT_DOMAINS) {
+		if (k->type == CT_NAMESERVERS) {
+			struct strlist *out = (struct strlist *)(void *)base;
+			strlist_free(out);
+			for (i = 0; i < items.n; i++) {
+				if (!dns_nameserver_valid(items.v[i])) {
+					cfg_error(L->errs, node, "%s: '%s' is not an IP address or address@port", k->name,
+					    items.v[i]);
+					bad = 1;
+				} else
+					strlist_add(out, items.v[i]);
+			}
+		} else if (k->type == CT_DOMAINS) {
 			struct strlist *out = (struct strlist *)(void *)base;
 			strlist_free(out);
 			for (i = 0; i < items.n; i++) {
@@ -223,6 +235,16 @@ set_value(struct load *L, const struct cfg_key *k, const struct ynode *node, con
 		return -1;
 	}
 	switch (k->type) {
+	case CT_BOOL:
+		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0) {
+			*(int *)(void *)base = 1;
+		} else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 || strcmp(text, "off") == 0) {
+			*(int *)(void *)base = 0;
+		} else {
+			cfg_error(L->errs, node, "%s: '%s' is not true or false", k->name, text);
+			return -1;
+		}
+		return 0;
 	case CT_STRING:
 	case CT_PATH:
 	case CT_HEADER_NAME: {
@@ -394,7 +416,8 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 		const struct ynode *kn = ymap_key(root, i), *vn = ymap_val(root, i);
 		const char *k = kn->value;
 
-		if (strcmp(k, "organization") == 0 || strcmp(k, "milter") == 0 || strcmp(k, "limits") == 0) {
+		if (strcmp(k, "organization") == 0 || strcmp(k, "milter") == 0 || strcmp(k, "limits") == 0 ||
+		    strcmp(k, "dns") == 0 || strcmp(k, "dkim") == 0) {
 			load_section(L, k, vn);
 		} else if (strcmp(k, "patterns") == 0) {
 			if (vn->kind != Y_MAP)
@@ -422,8 +445,8 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 			else
 				L->keys = vn;
 		} else {
-			static const char *const sections[] = { "organization", "milter", "limits", "patterns", "rules",
-				"include", "keys", "templates", "branding" };
+			static const char *const sections[] = { "organization", "milter", "limits", "dns", "dkim",
+				"patterns", "rules", "include", "keys", "templates", "branding" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -434,8 +457,8 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 			if (s)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
-				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, "
-				    "patterns, rules, include, keys, templates, branding)", k);
+				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, dns, "
+				    "dkim, patterns, rules, include, keys, templates, branding)", k);
 		}
 	}
 }
@@ -591,6 +614,46 @@ index_body_conds(struct seal_config *c, struct cond *k)
 }
 
 /* Walk every rule's condition tree and actions once. */
+/* dkim.authserv_id (default: the host name) and the resolver for key
+ * look-ups. The resolver opens nothing until its first query. */
+static void
+load_dkim(struct load *L)
+{
+	struct seal_config *c = L->c;
+	char host[256], *err = NULL;
+	const char *p;
+	size_t idx = 0;
+	const struct ynode *at;
+
+	find_key("dkim.authserv_id", &idx);
+	at = L->seen[idx];
+	if (c->dkim_authserv_id == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		c->dkim_authserv_id = strdup(host);
+	}
+	/* An RFC 8601 authserv-id is a value: a token, so no white space, ';' or comment. */
+	for (p = c->dkim_authserv_id; p && *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("()<>,;:\\\"/[]?=", *p)) {
+			if (at)
+				cfg_error(L->errs, at, "dkim.authserv_id: '%s' must be a host name (no spaces, ';' or quotes)",
+				    c->dkim_authserv_id);
+			else
+				cfg_error_at(L->errs, c->path, 0, 0, "dkim.authserv_id: the host name '%s' cannot be used; set "
+				    "dkim.authserv_id", c->dkim_authserv_id);
+			return;
+		}
+	if (!c->dkim_verify)
+		return;
+	c->resolver = dns_resolver_new(&c->dns_nameservers, (unsigned)(c->dns_timeout * 1000), c->dns_trust_anchor,
+	    &err);
+	if (c->resolver == NULL) {
+		cfg_error_at(L->errs, c->path, 0, 0, "dns: %s", err ? err : "cannot make the resolver");
+		free(err);
+	}
+}
+
 static unsigned
 config_needs(const struct seal_config *cfg)
 {
@@ -600,6 +663,8 @@ config_needs(const struct seal_config *cfg)
 
 	if (cfg->max_message_size)
 		need |= NEED_BODY;           /* the size can only be counted from the body */
+	if (cfg->dkim_verify)
+		need |= NEED_BODY | NEED_ADD_HEADERS;   /* the body hash; Authentication-Results */
 	for (i = 0; i < cfg->nrules; i++) {
 		size_t sp = 0;
 		for (j = 0; j < cfg->rules[i].nactions; j++)
@@ -739,6 +804,7 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 			break;
 		}
 	load_marker_key(&L);
+	load_dkim(&L);
 	c->needs = config_needs(c);
 
 
@@ -771,7 +837,7 @@ config_unref(struct seal_config *c)
 		char *base = (char *)c + k->offset;
 		if (k->type == CT_STRING || k->type == CT_PATH || k->type == CT_HEADER_NAME)
 			free(*(char **)(void *)base);
-		else if (k->type == CT_DOMAINS)
+		else if (k->type == CT_DOMAINS || k->type == CT_NAMESERVERS)
 			strlist_free((struct strlist *)(void *)base);
 		else if (k->type == CT_NETWORKS)
 			free(((struct cidr_list *)(void *)base)->v);
@@ -785,6 +851,7 @@ config_unref(struct seal_config *c)
 	free(c->body_conds);
 	seal_keys_free(&c->keys);
 	seal_templates_free(&c->templates);
+	dns_resolver_free(c->resolver);
 	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
 	free(c->path);
 	free(c);

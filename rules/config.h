@@ -14,8 +14,10 @@ struct cfg_errors;
 struct rule;
 struct pattern;
 struct cond;
+struct dns_resolver;
 
 enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
+enum unsigned_tail { TAIL_POLICY, TAIL_PASS };
 
 
 #define MARKER_KEY_MIN 32
@@ -64,6 +66,18 @@ struct seal_config {
 	size_t nbody_conds;
 	unsigned needs;                /* NEED_*: what the milter must ask the MTA for */
 
+	/* dns */
+	struct strlist dns_nameservers;
+	uint64_t dns_timeout;
+	char *dns_trust_anchor;
+
+	/* dkim */
+	int dkim_verify;
+	char *dkim_authserv_id;        /* default: the host name */
+	uint64_t dkim_max_signatures;
+	int dkim_unsigned_tail;        /* enum unsigned_tail */
+	struct dns_resolver *resolver; /* made at load when dkim.verify_inbound is on */
+
 	/* keys, templates, branding */
 	struct seal_keys keys;
 	struct seal_templates templates;
@@ -79,7 +93,7 @@ struct seal_config {
  * the generated reference (docs/config-reference.md). */
 enum cfg_type {
 	CT_STRING, CT_PATH, CT_ENUM, CT_SIZE, CT_DURATION, CT_UINT, CT_DOMAINS,
-	CT_NETWORKS, CT_HEADER_NAME, CT_SECTION
+	CT_NETWORKS, CT_HEADER_NAME, CT_BOOL, CT_NAMESERVERS, CT_SECTION
 };
 
 struct cfg_key {

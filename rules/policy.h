@@ -11,6 +11,7 @@
 struct sregex;
 struct ynode;
 struct cfg_errors;
+struct dkim_outcome;
 
 /* ---- message facts: what conditions look at ---------------------------- */
 
@@ -45,6 +46,9 @@ struct msg_facts {
 	size_t nparts;
 	uint64_t size;               /* header and body bytes */
 	const struct body_hit *body_hits;   /* body conditions that matched text already scanned */
+	const struct dkim_outcome *dkim;    /* DKIM outcomes (inbound, dkim.verify_inbound), top signature first */
+	size_t ndkim;
+	int dkim_checked;            /* 0: DKIM was not verified (outbound, or verification off) */
 };
 
 /* A body condition that matched a window of text scanned before the end. */
