@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "common/util.h"
+#include "dkim/dkim.h"
 #include "mime/hdrdecode.h"
 #include "rules/cfgerr.h"
 #include "rules/policy.h"
@@ -63,6 +64,18 @@ const struct key_doc cond_docs[] = {
 	  "or the Content-Type name: either may match), its content type (like application/*), its decoded "
 	  "size." },
 	{ "size", "size: { over: SIZE, under: SIZE }", "The message size (headers and body) in bytes." },
+	{ "from", "from: ADDRESSES",
+	  "An address in the From header field matches (the author the reader sees, which the envelope sender "
+	  "need not be). ADDRESSES as for sender, so `from: { in: organization }` is mail that claims to "
+	  "come from the organisation." },
+	{ "dkim", "dkim: { domain: [DOMAIN, ...], result: [RESULT, ...], aligned_with_from: true }",
+	  "The DKIM result (needs dkim.verify_inbound). The signatures considered are those whose d= is one of "
+	  "the domains (or a subdomain of one; all signatures when domain is left out) and, with "
+	  "aligned_with_from, whose organisational domain is that of the From address (relaxed alignment). "
+	  "Their best result counts (pass, then policy, temperror, fail, permerror; none when there is no such "
+	  "signature, or the message was not verified: outbound mail is not). True when it is one of result "
+	  "(none, pass, fail, policy, temperror, permerror), or pass when result is left out. "
+	  "`not: { dkim: { aligned_with_from: true } }` is mail without a passing aligned signature." },
 };
 const size_t cond_ndocs = sizeof(cond_docs) / sizeof(cond_docs[0]);
 
@@ -335,6 +348,70 @@ describe_list(const char *prefix, const struct strlist *l)
 	return sbuf_steal(&b);
 }
 
+/* dkim: { domain, result, aligned_with_from } */
+static int
+build_dkim(struct builder *B, const struct ynode *val, struct cond *c)
+{
+	static const char *const keys[] = { "domain", "result", "aligned_with_from", NULL };
+	const struct ynode *v;
+	struct strlist res = { NULL, 0 };
+	struct sbuf d;
+	size_t i;
+	int rc = 0;
+
+	if (val->kind != Y_MAP || val->n == 0) {
+		cfg_error(B->errs, val, "dkim: expected { domain: DOMAINS, result: RESULTS, aligned_with_from: true }");
+		return -1;
+	}
+	if (!B->cfg->dkim_verify) {
+		cfg_error(B->errs, val, "dkim: needs dkim.verify_inbound: true (nothing is verified without it)");
+		rc = -1;
+	}
+	rc |= cfg_check_keys(B->errs, val, "dkim", keys);
+	if ((v = ymap_get(val, "domain")) != NULL) {
+		rc |= add_strings(B, "dkim: domain", v, &c->dkim_domains);
+		for (i = 0; i < c->dkim_domains.n; i++)
+			for (char *p = c->dkim_domains.v[i]; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+	}
+	if ((v = ymap_get(val, "result")) != NULL) {
+		rc |= add_strings(B, "dkim: result", v, &res);
+		for (i = 0; i < res.n; i++) {
+			int r = dkim_result_parse(res.v[i]);
+			if (r < 0 || r == DKIM_NEUTRAL) {
+				cfg_error(B->errs, v, "dkim: result: '%s' is not one of none, pass, fail, policy, temperror, "
+				    "permerror", res.v[i]);
+				rc = -1;
+			} else {
+				c->dkim_results |= 1u << r;
+			}
+		}
+	}
+	if ((v = ymap_get(val, "aligned_with_from")) != NULL) {
+		if (yscalar_bool(v, &c->dkim_aligned) != 0 || !c->dkim_aligned) {
+			cfg_error(B->errs, v, "dkim: aligned_with_from: only true is meaningful (for mail without an "
+			    "aligned pass, write not: { dkim: { aligned_with_from: true } })");
+			rc = -1;
+		}
+	}
+	sbuf_init(&d, 0);
+	sbuf_adds(&d, "dkim");
+	for (i = 0; i < c->dkim_domains.n; i++)
+		sbuf_printf(&d, "%s%s", i ? "," : " from ", c->dkim_domains.v[i]);
+	if (c->dkim_aligned)
+		sbuf_adds(&d, " aligned with From");
+	if (res.n) {
+		sbuf_adds(&d, " is");
+		for (i = 0; i < res.n; i++)
+			sbuf_printf(&d, "%s%s", i ? "|" : " ", res.v[i]);
+	} else {
+		sbuf_adds(&d, " passes");
+	}
+	c->desc = sbuf_steal(&d);
+	strlist_free(&res);
+	return rc ? -1 : 0;
+}
+
 static struct cond *
 build(struct builder *B, const char *key, const struct ynode *val)
 {
@@ -477,6 +554,17 @@ build(struct builder *B, const char *key, const struct ynode *val)
 		if ((v = ymap_get(val, "size")))
 			rc |= build_size(B, "attachment: size", v, c);
 		c->desc = strdup("attachment");
+	} else if (strcmp(key, "from") == 0) {
+		c = new_cond(C_FROM);
+		if (c == NULL)
+			goto fail;
+		rc = build_addr(B, key, val, &c->am);
+		c->desc = strdup("From address");
+	} else if (strcmp(key, "dkim") == 0) {
+		c = new_cond(C_DKIM);
+		if (c == NULL)
+			goto fail;
+		rc = build_dkim(B, val, c);
 	} else if (strcmp(key, "size") == 0) {
 		c = new_cond(C_SIZE);
 		if (c == NULL)
@@ -499,7 +587,7 @@ build(struct builder *B, const char *key, const struct ynode *val)
 			cfg_error(B->errs, val, "unknown condition '%s' (did you mean '%s'?)", key, s);
 		else
 			cfg_error(B->errs, val, "unknown condition '%s' (conditions: all, any, not, direction, sender, "
-			    "recipients, subject, header, body, attachment, size)", key);
+			    "recipients, from, subject, header, body, attachment, size, dkim)", key);
 		goto fail;
 	}
 	if (rc != 0 || c->desc == NULL)
@@ -563,6 +651,7 @@ cond_free(struct cond *c)
 	free_regexes(c->tm.res, c->tm.nres);
 	free(c->header_name);
 	strlist_free(&c->filenames);
+	strlist_free(&c->dkim_domains);
 	strlist_free(&c->ctypes);
 	free(c);
 }
@@ -865,6 +954,99 @@ eval_attachment(const struct cond *c, struct eval_ctx *ctx)
 	return 0;
 }
 
+/* The addresses of the From field(s). */
+static void
+from_addresses(const struct msg_facts *f, struct strlist *out)
+{
+	size_t i;
+
+	for (i = 0; i < f->nheaders; i++)
+		if (strcasecmp(f->headers[i].name, "From") == 0)
+			mime_addresses(f->headers[i].value, out);
+}
+
+static int
+eval_from(const struct cond *c, struct eval_ctx *ctx)
+{
+	struct strlist from = { NULL, 0 };
+	size_t i;
+	int rc = 0;
+
+	from_addresses(ctx->f, &from);
+	for (i = 0; i < from.n && rc == 0; i++) {
+		rc = addr_match(&c->am, from.v[i], ctx);
+		if (rc > 0)
+			why(ctx, "From <%s> matches", from.v[i]);
+	}
+	strlist_free(&from);
+	return rc;
+}
+
+/* How strongly a result claims authenticity: the best one counts. */
+static int
+dkim_rank(int r)
+{
+	switch (r) {
+	case DKIM_PASS: return 6;
+	case DKIM_POLICY: return 5;
+	case DKIM_TEMPERROR: return 4;
+	case DKIM_FAIL: return 3;
+	case DKIM_PERMERROR: return 2;
+	case DKIM_NEUTRAL: return 1;
+	default: return 0;
+	}
+}
+
+static int
+eval_dkim(const struct cond *c, struct eval_ctx *ctx)
+{
+	const struct msg_facts *f = ctx->f;
+	char *from_org = NULL;
+	const struct dkim_outcome *best = NULL;
+	size_t i, j;
+	int result, want;
+
+	if (c->dkim_aligned) {
+		/* Alignment needs exactly one author address. */
+		struct strlist from = { NULL, 0 };
+		from_addresses(f, &from);
+		if (from.n == 1 && *addr_domain(from.v[0]))
+			from_org = dkim_org_domain(addr_domain(from.v[0]));
+		strlist_free(&from);
+		if (from_org == NULL) {
+			result = DKIM_NONE;
+			goto decide;
+		}
+	}
+	for (i = 0; f->dkim_checked && i < f->ndkim; i++) {
+		const struct dkim_outcome *o = &f->dkim[i];
+		int hit = c->dkim_domains.n == 0;
+		if (o->d == NULL)
+			continue;
+		for (j = 0; j < c->dkim_domains.n && !hit; j++)
+			hit = domain_matches(o->d, c->dkim_domains.v[j]);
+		if (hit && from_org) {
+			char *org = dkim_org_domain(o->d);
+			hit = org && strcmp(org, from_org) == 0;
+			free(org);
+		}
+		if (hit && (best == NULL || dkim_rank(o->result) > dkim_rank(best->result)))
+			best = o;
+	}
+	result = best ? best->result : DKIM_NONE;
+decide:
+	free(from_org);
+	want = c->dkim_results ? (c->dkim_results & (1u << result)) != 0 : result == DKIM_PASS;
+	if (want) {
+		if (best)
+			why(ctx, "dkim=%s for d=%s%s%s%s", dkim_result_name(result), best->d, best->reason ? " (" : "",
+			    best->reason ? best->reason : "", best->reason ? ")" : "");
+		else
+			why(ctx, "dkim=none%s", c->dkim_aligned ? " aligned with From" : "");
+	}
+	return want;
+}
+
 int
 cond_eval(const struct cond *c, struct eval_ctx *ctx)
 {
@@ -968,6 +1150,10 @@ cond_eval(const struct cond *c, struct eval_ctx *ctx)
 	}
 	case C_ATTACHMENT:
 		return eval_attachment(c, ctx);
+	case C_FROM:
+		return eval_from(c, ctx);
+	case C_DKIM:
+		return eval_dkim(c, ctx);
 	case C_SIZE:
 		if ((c->has_over && !(f->size > c->over)) || (c->has_under && !(f->size < c->under)))
 			return 0;

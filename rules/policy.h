@@ -72,7 +72,7 @@ struct pattern {
 
 enum cond_kind {
 	C_ALL, C_ANY, C_NOT, C_DIRECTION, C_SENDER, C_RECIPIENTS, C_SUBJECT,
-	C_HEADER, C_BODY, C_ATTACHMENT, C_SIZE
+	C_HEADER, C_BODY, C_ATTACHMENT, C_SIZE, C_FROM, C_DKIM
 };
 
 enum quantifier { Q_ANY, Q_ALL, Q_NONE };
@@ -115,6 +115,9 @@ struct cond {
 	uint64_t over, under;        /* size / attachment size; 0 = unset */
 	int has_over, has_under;
 	size_t body_index;           /* body: its slot in msg_facts.body_hits */
+	struct strlist dkim_domains; /* dkim: signing domains (subdomains too); empty: any */
+	unsigned dkim_results;       /* dkim: bit set of 1 << enum dkim_result; 0: pass only */
+	int dkim_aligned;            /* dkim: only signatures aligned with From count */
 };
 
 #define DIRM_INBOUND  1u

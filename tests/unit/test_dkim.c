@@ -17,6 +17,7 @@
 #include "dkim/dkim.h"
 #include "dns/resolver.h"
 #include "rules/policy.h"
+#include "testutil.h"
 
 /* ---- tag-lists ------------------------------------------------------------ */
 
@@ -580,6 +581,132 @@ START_TEST(test_txt_rdata)
 }
 END_TEST
 
+/* ---- rules on the results -------------------------------------------------------- */
+
+#define DKIM_CFG TU_ORG "dkim: { verify_inbound: true, authserv_id: mx.example.com }\n"
+
+/* Evaluate one condition over outcomes and a From field. */
+static int
+eval_cond(const char *cond, const struct dkim_outcome *o, size_t n, int checked, const char *from)
+{
+	char *yaml = NULL;
+	struct seal_config *cfg;
+	struct msg_facts f;
+	struct decision d;
+	struct header h[1] = { { "From", (char *)from } };
+	int fired;
+
+	ck_assert_int_ge(asprintf(&yaml, DKIM_CFG "rules:\n  - name: r\n    if: %s\n    then: { tag: { header: X-T, value: v } }\n",
+	    cond), 0);
+	cfg = tu_config(yaml);
+	memset(&f, 0, sizeof(f));
+	memset(&d, 0, sizeof(d));
+	f.cfg = cfg;
+	f.sender = "";
+	f.direction = DIR_INBOUND;
+	f.headers = h;
+	f.nheaders = from ? 1 : 0;
+	f.subject = "";
+	f.dkim = o;
+	f.ndkim = n;
+	f.dkim_checked = checked;
+	ck_assert_int_eq(policy_eval(cfg, &f, &d), 0);
+	fired = d.nfired == 1;
+	decision_free(&d);
+	config_unref(cfg);
+	free(yaml);
+	return fired;
+}
+
+START_TEST(test_dkim_conditions)
+{
+	struct dkim_outcome o[3];
+
+	memset(o, 0, sizeof(o));
+	o[0].result = DKIM_PASS;
+	o[0].d = "mail.partner.example";
+	o[1].result = DKIM_FAIL;
+	o[1].d = "bank.example";
+	o[1].reason = "body hash mismatch";
+	o[2].result = DKIM_TEMPERROR;
+	o[2].d = "other.example";
+
+	static const struct {
+		const char *cond, *from;
+		int checked, want;
+	} cases[] = {
+		{ "{ dkim: { domain: bank.example, result: [fail, permerror, none] } }", " x@bank.example", 1, 1 },
+		{ "{ dkim: { domain: bank.example } }", " x@bank.example", 1, 0 },
+		{ "{ dkim: { domain: partner.example } }", " x@partner.example", 1, 1 },          /* subdomain */
+		{ "{ dkim: { result: pass, domain: partner.example } }", " x@partner.example", 1, 1 },
+		{ "{ dkim: { domain: PARTNER.example, result: [fail] } }", " x@partner.example", 1, 0 },
+		{ "{ dkim: { domain: nobody.example, result: none } }", " x@partner.example", 1, 1 },
+		{ "{ dkim: { aligned_with_from: true } }", " Boss <ceo@example.com>", 1, 0 },
+		{ "{ not: { dkim: { aligned_with_from: true } } }", " Boss <ceo@example.com>", 1, 1 },
+		{ "{ dkim: { aligned_with_from: true } }", " News <x@news.partner.example>", 1, 1 },  /* relaxed */
+		{ "{ dkim: { aligned_with_from: true } }", " a@partner.example, b@partner.example", 1, 0 }, /* two authors */
+		{ "{ dkim: { aligned_with_from: true } }", NULL, 1, 0 },
+		{ "{ dkim: { aligned_with_from: true, result: [fail] } }", " x@bank.example", 1, 1 },
+		{ "{ dkim: { result: pass } }", " x@bank.example", 1, 1 },                      /* any signature */
+		{ "{ dkim: { domain: other.example, result: [temperror] } }", " x@bank.example", 1, 1 },
+		/* Not verified (outbound): none. */
+		{ "{ dkim: { domain: bank.example, result: none } }", " x@bank.example", 0, 1 },
+		{ "{ dkim: { domain: partner.example } }", " x@partner.example", 0, 0 },
+		/* from */
+		{ "{ from: { in: organization } }", " Boss <ceo@example.com>", 1, 1 },
+		{ "{ from: { in: organization } }", " x@bank.example", 1, 0 },
+		{ "{ from: [bank.example] }", " \"Bank\" <alerts@mail.bank.example>", 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(eval_cond(cases[i].cond, o, 3, cases[i].checked, cases[i].from) == cases[i].want,
+		    "case %zu: %s with From:%s: want %d", i, cases[i].cond, cases[i].from ? cases[i].from : "(none)",
+		    cases[i].want);
+
+	/* The best result of a domain counts: a pass beside a fail is a pass. */
+	o[2].result = DKIM_PASS;
+	o[2].d = "bank.example";
+	ck_assert(!eval_cond("{ dkim: { domain: bank.example, result: [fail] } }", o, 3, 1, " x@bank.example"));
+	ck_assert(eval_cond("{ dkim: { domain: bank.example } }", o, 3, 1, " x@bank.example"));
+}
+END_TEST
+
+START_TEST(test_dkim_config_errors)
+{
+	static const struct {
+		const char *yaml, *err;
+	} cases[] = {
+		{ TU_ORG "rules:\n  - name: r\n    if: { dkim: { domain: a.example } }\n    then: { reject: true }\n",
+		  "needs dkim.verify_inbound" },
+		{ DKIM_CFG "rules:\n  - name: r\n    if: { dkim: { aligned_with_from: false } }\n    then: { reject: true }\n",
+		  "only true is meaningful" },
+		{ DKIM_CFG "rules:\n  - name: r\n    if: { dkim: { result: [pass, broken] } }\n    then: { reject: true }\n",
+		  "'broken' is not one of" },
+		{ DKIM_CFG "rules:\n  - name: r\n    if: { dkim: { selector: x } }\n    then: { reject: true }\n",
+		  "selector" },
+		{ TU_ORG "dns: { nameservers: [\"127.0.0.1@99999\"] }\n", "not an IP address or address@port" },
+		{ TU_ORG "dns: { timeout: 0s }\n", "out of range" },
+		{ TU_ORG "dkim: { verify_inbound: maybe }\n", "not true or false" },
+		{ TU_ORG "dkim: { authserv_id: \"mx example\" }\n", "must be a host name" },
+		{ TU_ORG "dkim: { max_signatures: 0 }\n", "out of range" },
+		{ TU_ORG "dkim: { unsigned_tail: maybe }\n", "not one of: policy|pass" },
+		{ TU_ORG "dkm: { verify_inbound: true }\n", "did you mean 'dkim'" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *errors = NULL;
+		struct seal_config *c = tu_load(cases[i].yaml, &errors);
+		ck_assert_msg(c == NULL, "case %zu accepted", i);
+		ck_assert_msg(errors && strstr(errors, cases[i].err), "case %zu: got %s, want %s", i, errors, cases[i].err);
+		free(errors);
+	}
+	/* Defaults: off, 5 signatures, policy for unsigned tails, the host name. */
+	struct seal_config *c = tu_config(TU_ORG);
+	ck_assert(!c->dkim_verify && c->dkim_max_signatures == 5 && c->dkim_unsigned_tail == TAIL_POLICY);
+	ck_assert(c->dkim_authserv_id && *c->dkim_authserv_id);
+	ck_assert_ptr_null(c->resolver);
+	config_unref(c);
+}
+END_TEST
+
 static Suite *
 dkim_suite(void)
 {
@@ -596,6 +723,8 @@ dkim_suite(void)
 	tcase_add_test(tc, test_verifier_outcomes);
 	tcase_add_test(tc, test_authres);
 	tcase_add_test(tc, test_txt_rdata);
+	tcase_add_test(tc, test_dkim_conditions);
+	tcase_add_test(tc, test_dkim_config_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
