@@ -106,6 +106,34 @@ e2e_start_milter() {
 	fi
 }
 
+# e2e_start_dns ZONE [DNSMASQ ARG...]: a real DNS server (dnsmasq) on a free loopback port
+# serving the TXT records in ZONE ("name<TAB>record" lines; a name may repeat for several
+# records; records longer than 255 bytes are split into several strings, as in real DNS).
+# Names under example.net and example.org that are not listed answer NXDOMAIN. TTL 300 s.
+# Sets DNS_PORT, DNS_PID and DNS_LOG (every query is logged there).
+e2e_start_dns() {
+	local zone=$1 name rec args=() parts
+	shift
+	while IFS=$'\t' read -r name rec; do
+		[ -n "$name" ] || continue
+		parts=$(printf '%s' "$rec" | fold -w 255 | paste -sd, -)
+		args+=("--txt-record=$name,$parts")
+	done < "$zone"
+	DNS_PORT=$(tb_free_port)
+	DNS_LOG=$TB/dnsmasq.log
+	dnsmasq -k --conf-file=/dev/null --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
+		--no-resolv --no-hosts --user=root --pid-file="$TB/dnsmasq.pid" --local-ttl=300 \
+		--local=/example.net/ --local=/example.org/ --log-queries --log-facility="$DNS_LOG" \
+		"${args[@]}" "$@" 2>> "$TB/dnsmasq.err" &
+	DNS_PID=$!
+	tb_register_pid "$DNS_PID"
+	if ! tb_wait_for 10 e2e__udp_listening "$DNS_PORT"; then
+		cat "$TB/dnsmasq.err" >&2
+		tb_fail "dnsmasq did not start on $DNS_PORT"
+	fi
+}
+e2e__udp_listening() { ss -Hlun "( sport = :$1 )" 2>/dev/null | grep -qF "127.0.0.1:$1 "; }
+
 # e2e_stop_milter: SIGTERM and wait; the exit status must be 0 (no sanitizer error, clean stop).
 e2e_stop_milter() {
 	local rc=0
