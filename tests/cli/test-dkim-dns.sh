@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test-dkim-dns.sh - DKIM key look-ups against a DNS server that answers with broken
+# packets (tests/cli/baddns.py): a truncated answer, a character-string longer than its
+# record, a NUL byte, the TC bit with no TCP, random bytes, silence, and good keys split
+# into many strings or after a record that is not a key. sealctl explain runs the daemon's
+# pipeline with the daemon's resolver: no crash, a result with its reason, never pass for
+# a broken key, and temperror (not permerror) when DNS itself failed.
+set -uo pipefail
+: "${SRCDIR:?}" "${SEALCTL:?}"
+. "$SRCDIR/tests/cli/lib.sh"
+PY=/usr/bin/python3
+if ! "$PY" -c 'import dkim, nacl' 2>/dev/null; then
+	if [ "${SEALMILTER_REQUIRE_E2E:-0}" = 1 ]; then
+		echo "FAIL: python3-dkim is missing (scripts/install-deps.sh installs it)" >&2
+		exit 1
+	fi
+	echo "SKIP: python3-dkim is not installed"
+	exit 77
+fi
+T=$(mktemp -d)
+DNSPID=
+trap '[ -n "$DNSPID" ] && kill "$DNSPID" 2>/dev/null; rm -rf "$T"' EXIT
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/k.pem" 2>/dev/null
+openssl rsa -in "$T/k.pem" -pubout -outform DER 2>/dev/null | base64 -w0 > "$T/k.pub"
+"$PY" "$SRCDIR/tests/cli/baddns.py" "$T/port" "$T/k.pub" &
+DNSPID=$!
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+PORT=$(cat "$T/port")
+cat > "$T/c.yaml" <<YAML
+organization: { name: Example, domains: [example.org] }
+milter: { spool_dir: $T }
+dns: { nameservers: ["127.0.0.1@$PORT"], timeout: 2s }
+dkim: { verify_inbound: true, authserv_id: mx.example.org }
+YAML
+
+# selector  want  reason (a part of it)
+while read -r sel want reason; do
+	"$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import dkim_corpus as d
+sys.stdout.buffer.write(d.sign(d.message(sys.argv[2]), sys.argv[2], open(sys.argv[3], "rb").read()))' \
+		"$SRCDIR/tests/e2e" "$sel" "$T/k.pem" > "$T/$sel.eml"
+	out=$("$SEALCTL" -c "$T/c.yaml" explain "$T/$sel.eml" --client-ip 192.0.2.1 --from a@example.net \
+		--to bob@example.org 2>&1)
+	rc=$?
+	t_rc "$sel: sealctl explain finishes" 0 "$rc"
+	line=$(printf '%s\n' "$out" | sed -n '/^dkim:/{n;p}')
+	if printf '%s' "$line" | grep -q "^  $want .*$reason"; then
+		t_ok "$sel: $want ($reason)"
+	else
+		t_fail "$sel: want $want ($reason)" "got: $line"
+	fi
+done <<'CASES'
+trunc temperror key lookup failed
+badlen permerror malformed TXT record
+nul permerror malformed TXT record
+tc temperror key lookup failed
+garbage temperror key lookup failed
+silent temperror DNS timeout after 2000 ms
+good pass
+many pass
+nxd permerror NXDOMAIN
+CASES
+t_done
