@@ -160,7 +160,7 @@ start_one(struct dkim_verifier *v, struct sigstate *st, const struct header *h, 
 	st->out.d = st->sig.d ? strdup(st->sig.d) : NULL;
 	st->out.s = st->sig.s ? strdup(st->sig.s) : NULL;
 	st->out.i = st->sig.i ? strdup(st->sig.i) : NULL;
-	st->out.b8 = st->sig.b64 ? xstrndup(st->sig.b64, 8) : NULL;
+	st->out.b8 = st->sig.b64 ? xstrndup(st->sig.b64, strnlen(st->sig.b64, 8)) : NULL;
 	st->out.alg = st->sig.alg;
 	if (st->decided)
 		return 0;

@@ -886,6 +886,8 @@ out:
 	return rc;
 }
 
+static void clear_edits(struct seal_result *r);
+
 /* Authentication-Results: fields that claim our authserv-id are forged
  * (RFC 8601 5) and go; ours goes on top. */
 static int
@@ -990,6 +992,7 @@ decide(struct seal_session *s, int *marker_keep)
 	}
 	if (r->decision.verdict != VERDICT_ACCEPT) {
 		const struct action *a = r->decision.reply;
+		clear_edits(r);      /* a refused message is not changed (Authentication-Results included) */
 		set_reply(r, r->decision.verdict, a->code, a->xcode, a->text);
 		return r->already_processed ? "already processed (valid marker), but refused by a rule" : NULL;
 	}

@@ -3,7 +3,8 @@
 # private Postfix on loopback that relays to a sink. Sample mails go through by SMTP
 # and by the sendmail command, and the demo shows what happened to each: the SMTP
 # reply, sealmilter's decision, and the delivered headers; a sealed one is opened with
-# stock openssl cms and with sealctl open. Everything stops at the end.
+# stock openssl cms and with sealctl open; a partner's DKIM-signed mail is verified with
+# its key from a DNS server of the demo's own (dnsmasq). Everything stops at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -32,6 +33,28 @@ templates:
 branding:
   default: { org_name: Example Corp, intro: "{sender} has sent you a protected message.", button: "Read the message" }
 YAML
+# DKIM: a partner's signing key, published by a DNS server of the demo's own (dnsmasq).
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TB/keys/partner-dkim.pem" 2>/dev/null
+printf 's1._domainkey.partner.example\tv=DKIM1; k=rsa; p=%s\n' \
+	"$(openssl rsa -in "$TB/keys/partner-dkim.pem" -pubout -outform DER 2>/dev/null | base64 -w0)" > "$TB/zone.txt"
+e2e_start_dns "$TB/zone.txt" --local=/partner.example/
+cat >> "$TB/sealmilter.yaml" <<YAML
+dns: { nameservers: ["127.0.0.1@$DNS_PORT"], timeout: 5s }
+dkim: { verify_inbound: true, authserv_id: mx.example.com }
+YAML
+/usr/bin/python3 - "$TB/sealmilter.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read().replace("rules:\n", """rules:
+  - name: spoofed-own-domain
+    if: { direction: inbound, from: { in: organization }, not: { dkim: { aligned_with_from: true } } }
+    then: { reject: "5.7.1 Mail from example.com must carry its DKIM signature" }
+  - name: partner-not-authenticated
+    if: { dkim: { domain: partner.example, result: [fail, permerror, policy, none] } }
+    then: { tag: { header: X-Partner-Auth, value: failed } }
+""", 1)
+open(p, "w").write(s)
+PY
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
 MSG=$top/tests/data/msg
@@ -49,7 +72,8 @@ show() {   # show TITLE FILE FROM RCPT: send by SMTP and show what happened
 	echo "   decision:  $(grep 'verdict=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //')"
 	if [ "$rc" -eq 0 ] && tb_wait_files "$SINK_DIR" $((before + 1)) 20 >/dev/null 2>&1; then
 		echo "   delivered headers:"
-		sed -n '1,/^\r\?$/p' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | grep -vE '^(Received:|[[:space:]])' | sed 's/^/     | /'
+		sed -n '1,/^\r\?$/p' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n[[:space:]]\+/ /g' |
+			grep -vE '^(Received:|DKIM-Signature:|$)' | sed 's/^/     | /'
 	else
 		echo "   delivered: nothing (the client was refused)"
 	fi
@@ -90,10 +114,28 @@ tb_wait_files "$SINK_DIR" $((before + 1)) 30 >/dev/null
 echo "   decision:  $(grep 'verdict=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //')"
 grep -E '^(Subject|X-Sealmilter-Rule):' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | sed 's/^/     | /'
 
-bold "== 6. The same policy as a dry run: sealctl explain"
+# DKIM: a partner signs with python3-dkim; the key comes from the demo's DNS server.
+/usr/bin/python3 - "$TB/keys/partner-dkim.pem" "$TB" <<'PY'
+import sys, dkim
+key = open(sys.argv[1], "rb").read()
+msg = (b"From: Alice <alice@partner.example>\r\nTo: Bob <bob@example.com>\r\nSubject: Signed invoice\r\n"
+       b"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <inv-1@partner.example>\r\n\r\n"
+       b"Invoice 4711: please pay 1,200 EUR to the usual account.\r\n")
+signed = dkim.sign(msg, b"s1", b"partner.example", key, canonicalize=(b"relaxed", b"relaxed")) + msg
+open(sys.argv[2] + "/signed.eml", "wb").write(signed.replace(b"\r\n", b"\n"))
+open(sys.argv[2] + "/tampered.eml", "wb").write(signed.replace(b"1,200 EUR to the usual", b"9,900 EUR to a new")
+    .replace(b"inv-1@", b"inv-2@").replace(b"\r\n", b"\n"))
+spoof = msg.replace(b"Alice <alice@partner.example>", b"The CEO <ceo@example.com>").replace(b"inv-1@", b"inv-3@")
+open(sys.argv[2] + "/spoof.eml", "wb").write(spoof.replace(b"\r\n", b"\n"))
+PY
+show "6. Inbound, DKIM-signed by a partner: verified (key from DNS), Authentication-Results added" "$TB/signed.eml" alice@partner.example bob@example.com
+show "7. The same invoice altered on the way: dkim=fail, and the partner rule tags it" "$TB/tampered.eml" alice@partner.example bob@example.com
+show "8. From: ceo@example.com, sent from outside with no signature: rejected as a spoof" "$TB/spoof.eml" mallory@evil.example bob@example.com
+
+bold "== 9. The same policy as a dry run: sealctl explain"
 "$SEALCTL" -c "$TB/sealmilter.yaml" explain "$MSG/card.eml" | sed 's/^/   /'
 
-bold "== 7. A broken policy is refused with its position: sealmilter -n"
+bold "== 10. A broken policy is refused with its position: sealmilter -n"
 printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
 "$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
 
