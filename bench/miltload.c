@@ -8,6 +8,13 @@
  * milter (sealmilter, OpenDKIM) the same way.
  *
  *   miltload -s inet:PORT@127.0.0.1 -m MSG.eml [-c CONNECTIONS] [-n MESSAGES] [-p MILTER_PID]
+ *            [-e NAME~TEXT]
+ *
+ * -e: every end of message must bring a header added, inserted or changed
+ * with that name whose value contains TEXT (for DKIM verification:
+ * -e 'Authentication-Results~dkim=pass'), so a milter that is fast but
+ * wrong does not win; a message without it counts as wrong and the exit
+ * status is 3.
  *
  * Calling rules: a command-line tool. Input faced: the milter's replies
  * (lengths are checked before reading) and the message file.
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -88,9 +96,30 @@ read_reply(int fd, char *buf, size_t *len)
 	return cmd;
 }
 
-/* A reply that ends a step: continue, accept, reject, tempfail, discard. */
+static const char *expect_name, *expect_text;   /* -e NAME~TEXT */
+static size_t expect_nlen;
+
+/* 1 when a header modification (h: add, i: insert, m: change) matches -e. */
 static int
-final_reply(int fd, char *buf)
+matches_expect(char c, const char *buf, size_t len)
+{
+	size_t off = c == 'h' ? 0 : 4, nl, vl;
+	const char *name = buf + off, *value;
+
+	if (expect_name == NULL || (c != 'h' && c != 'i' && c != 'm') || len <= off)
+		return 0;
+	nl = strnlen(name, len - off);
+	if (nl != expect_nlen || strncasecmp(name, expect_name, nl) != 0 || off + nl + 1 >= len)
+		return 0;
+	value = name + nl + 1;
+	vl = strnlen(value, len - off - nl - 1);
+	return memmem(value, vl, expect_text, strlen(expect_text)) != NULL;
+}
+
+/* A reply that ends a step: continue, accept, reject, tempfail, discard.
+ * *seen (when given) is set when a modification matched -e. */
+static int
+final_reply_seen(int fd, char *buf, int *seen)
 {
 	size_t len;
 	char c;
@@ -102,7 +131,15 @@ final_reply(int fd, char *buf)
 		if (strchr("cartdy", c))
 			return c;
 		/* a modification (h, m, b, i, e, +, -, ...) or progress: keep reading */
+		if (seen && matches_expect(c, buf, len))
+			*seen = 1;
 	}
+}
+
+static int
+final_reply(int fd, char *buf)
+{
+	return final_reply_seen(fd, buf, NULL);
 }
 
 static int
@@ -135,7 +172,7 @@ struct msg {
 
 /* One connection: negotiate, connect, then n messages. 0 on success. */
 static int
-run_connection(const char *spec, const struct msg *m, int n, long *rejected)
+run_connection(const char *spec, const struct msg *m, int n, long *rejected, long *wrong)
 {
 	char *buf = malloc(MAX_REPLY);
 	int fd = connect_milter(spec), i, rc = -1;
@@ -196,8 +233,13 @@ run_connection(const char *spec, const struct msg *m, int n, long *rejected)
 					goto out;
 			}
 		}
-		if (send_cmd(fd, 'E', NULL, 0) != 0 || (c = (char)final_reply(fd, buf)) == 0)
-			goto out;
+		{
+			int seen = 0;
+			if (send_cmd(fd, 'E', NULL, 0) != 0 || (c = (char)final_reply_seen(fd, buf, &seen)) == 0)
+				goto out;
+			if (expect_name && !seen)
+				(*wrong)++;
+		}
 		if (c == 'r' || c == 't' || c == 'y')
 			(*rejected)++;
 	}
@@ -264,18 +306,27 @@ main(int argc, char **argv)
 {
 	const char *spec = NULL, *file = NULL;
 	int conns = 1, msgs = 100, ch, i, status, failed = 0;
-	long pid = 0, rejected = 0;
+	long pid = 0, rejected = 0, wrong = 0;
+	char *tilde;
 	struct timeval t0, t1;
 	double cpu0 = 0, cpu1 = 0, secs;
 	struct msg m;
 
-	while ((ch = getopt(argc, argv, "s:m:c:n:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:m:c:n:p:e:")) != -1) {
 		switch (ch) {
 		case 's': spec = optarg; break;
 		case 'm': file = optarg; break;
 		case 'c': conns = (int)strtol(optarg, NULL, 10); break;
 		case 'n': msgs = (int)strtol(optarg, NULL, 10); break;
 		case 'p': pid = strtol(optarg, NULL, 10); break;
+		case 'e':
+			if ((tilde = strchr(optarg, '~')) == NULL)
+				goto usage;
+			*tilde = '\0';
+			expect_name = optarg;
+			expect_nlen = strlen(optarg);
+			expect_text = tilde + 1;
+			break;
 		default: goto usage;
 		}
 	}
@@ -290,9 +341,9 @@ main(int argc, char **argv)
 	gettimeofday(&t0, NULL);
 	for (i = 0; i < conns; i++) {
 		if (fork() == 0) {
-			long rej = 0;
-			int rc = run_connection(spec, &m, msgs / conns, &rej);
-			_exit(rc != 0 ? 1 : rej > 0 ? 2 : 0);
+			long rej = 0, bad = 0;
+			int rc = run_connection(spec, &m, msgs / conns, &rej, &bad);
+			_exit(rc != 0 ? 1 : bad > 0 ? 3 : rej > 0 ? 2 : 0);
 		}
 	}
 	for (i = 0; i < conns; i++) {
@@ -301,6 +352,8 @@ main(int argc, char **argv)
 			failed++;
 		else if (WEXITSTATUS(status) == 2)
 			rejected++;
+		else if (WEXITSTATUS(status) == 3)
+			wrong++;
 	}
 	gettimeofday(&t1, NULL);
 	if (pid)
@@ -311,10 +364,14 @@ main(int argc, char **argv)
 	    secs, msgs / secs, (double)msgs * (double)m.len / secs / 1e6);
 	if (pid)
 		printf(" milter_cpu_s %.3f cpu_ms_per_msg %.3f", cpu1 - cpu0, (cpu1 - cpu0) * 1000.0 / msgs);
-	printf(" failed_connections %d connections_with_rejects %ld\n", failed, rejected);
+	printf(" failed_connections %d connections_with_rejects %ld", failed, rejected);
+	if (expect_name)
+		printf(" connections_missing_%s %ld", expect_name, wrong);
+	printf("\n");
 	free(m.data);
-	return failed ? 1 : 0;
+	return failed ? 1 : wrong ? 3 : 0;
 usage:
-	fprintf(stderr, "usage: miltload -s inet:PORT@127.0.0.1 -m MSG.eml [-c CONNECTIONS] [-n MESSAGES] [-p PID]\n");
+	fprintf(stderr, "usage: miltload -s inet:PORT@127.0.0.1 -m MSG.eml [-c CONNECTIONS] [-n MESSAGES] [-p PID] "
+	    "[-e NAME~TEXT]\n");
 	return 1;
 }

@@ -119,6 +119,13 @@ line_end(struct dkim_body_canon *b)
 	b->content = 0;
 }
 
+/* Plain text needs no decision per byte: a run of it goes out at once. */
+static int
+plain(char c)
+{
+	return c != '\r' && c != '\n' && c != ' ' && c != '\t';
+}
+
 void
 dkim_body_feed(struct dkim_body_canon *b, const char *p, size_t n)
 {
@@ -126,6 +133,20 @@ dkim_body_feed(struct dkim_body_canon *b, const char *p, size_t n)
 
 	for (i = 0; i < n; i++) {
 		char c = p[i];
+		if (!b->cr && plain(c)) {
+			size_t j = i + 1;
+			while (j < n && plain(p[j]))
+				j++;
+			text(b, c);                 /* empty lines and white space held back go first */
+			i++;
+			while (i < j) {
+				size_t k = j - i < sizeof(b->buf) ? j - i : sizeof(b->buf);
+				put(b, p + i, k);
+				i += k;
+			}
+			i--;
+			continue;
+		}
 		if (b->cr) {
 			b->cr = 0;
 			if (c == '\n') {

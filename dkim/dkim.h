@@ -79,6 +79,10 @@ struct dkim_key {
 };
 /* 0, or -1 with *err: the permerror reason (v=, k=, h=, s=, p= problems). */
 int dkim_key_parse(const char *rec, struct dkim_key *k, char **err);
+/* The same, through a small cache of parsed keys (by record text). */
+int dkim_key_get(const char *rec, struct dkim_key *k, char **err);
+/* SHA-256, fetched once. */
+const struct evp_md_st *dkim_sha256(void);
 void dkim_key_free(struct dkim_key *k);
 
 /* ---- signatures (RFC 6376 3.5) ---------------------------------------------- */

@@ -8,13 +8,20 @@
  * 1024 bits (RFC 8301) or over DKIM_MAX_RSA_BITS are refused. Every refusal
  * is a permerror with its reason.
  *
- * Calling rules: pure; thread-safe.
+ * dkim_key_get() keeps the last KEY_CACHE keys parsed, by their exact
+ * record text: OpenSSL 3 decodes a public key through its decoder
+ * machinery, which costs more than verifying with it, and a busy MX sees
+ * the same few keys all day. The text is the cache key, so a key changed
+ * in DNS is a new entry; nothing in it can go stale.
+ *
+ * Calling rules: thread-safe (the cache has its own lock).
  * Untrusted input: the record text (a DNS answer), bounded by its length.
  */
 #include "build-config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -212,4 +219,64 @@ dkim_key_free(struct dkim_key *k)
 {
 	EVP_PKEY_free(k->pkey);
 	k->pkey = NULL;
+}
+
+#define KEY_CACHE 64
+
+static struct {
+	char *rec;
+	struct dkim_key key;
+} cache[KEY_CACHE];
+static size_t cache_next;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+dkim_key_get(const char *rec, struct dkim_key *k, char **err)
+{
+	size_t i;
+
+	pthread_mutex_lock(&cache_lock);
+	for (i = 0; i < KEY_CACHE; i++)
+		if (cache[i].rec && strcmp(cache[i].rec, rec) == 0 && EVP_PKEY_up_ref(cache[i].key.pkey) == 1) {
+			*k = cache[i].key;
+			pthread_mutex_unlock(&cache_lock);
+			*err = NULL;
+			return 0;
+		}
+	pthread_mutex_unlock(&cache_lock);
+	if (dkim_key_parse(rec, k, err) != 0)
+		return -1;
+	if (strlen(rec) <= 4096) {
+		char *copy = strdup(rec);
+		if (copy != NULL && EVP_PKEY_up_ref(k->pkey) == 1) {
+			pthread_mutex_lock(&cache_lock);
+			i = cache_next++ % KEY_CACHE;
+			free(cache[i].rec);
+			EVP_PKEY_free(cache[i].key.pkey);
+			cache[i].rec = copy;
+			cache[i].key = *k;
+			pthread_mutex_unlock(&cache_lock);
+		} else {
+			free(copy);
+		}
+	}
+	return 0;
+}
+
+/* SHA-256, fetched once (an implicit fetch per use takes OpenSSL's locks). */
+static EVP_MD *sha256_md;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *
+dkim_sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();
 }

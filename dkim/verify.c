@@ -165,7 +165,7 @@ start_one(struct dkim_verifier *v, struct sigstate *st, const struct header *h, 
 	if (st->decided)
 		return 0;
 	if (header_data(st, h, nh, self) != 0 || (st->bmd = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(st->bmd, EVP_sha256(), NULL) != 1)
+	    EVP_DigestInit_ex(st->bmd, dkim_sha256(), NULL) != 1)
 		return -1;
 	dkim_body_init(&st->bc, st->sig.bcanon, body_emit, st);
 	if (asprintf(&qname, "%s._domainkey.%s", st->sig.s, st->sig.d) < 0)
@@ -233,11 +233,11 @@ verify_with(struct sigstate *st, EVP_PKEY *pk)
 		/* RFC 8463: Ed25519 signs the SHA-256 hash of the header data. */
 		unsigned char hash[32];
 		unsigned int hl = 0;
-		ok = EVP_Digest(st->hdata.data, st->hdata.len, hash, &hl, EVP_sha256(), NULL) == 1 &&
+		ok = EVP_Digest(st->hdata.data, st->hdata.len, hash, &hl, dkim_sha256(), NULL) == 1 &&
 		    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
 		    EVP_DigestVerify(ctx, st->sig.b, st->sig.blen, hash, hl) == 1;
 	} else {
-		ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+		ok = EVP_DigestVerifyInit(ctx, NULL, dkim_sha256(), NULL, pk) == 1 &&
 		    EVP_DigestVerify(ctx, st->sig.b, st->sig.blen, (const unsigned char *)st->hdata.data, st->hdata.len) == 1;
 	}
 	EVP_MD_CTX_free(ctx);
@@ -280,7 +280,7 @@ finish_one(struct dkim_verifier *v, struct sigstate *st)
 	for (r = 0; r < ans.nrecords && !passed; r++) {
 		struct dkim_key k;
 		char *err = NULL;
-		if (dkim_key_parse(ans.records[r], &k, &err) != 0) {
+		if (dkim_key_get(ans.records[r], &k, &err) != 0) {
 			if (first_err == NULL)
 				first_err = err;
 			else

@@ -35,6 +35,7 @@ struct conn {
 	int can_add;              /* SMFIF_ADDHDRS was negotiated */
 	int can_chgbody;          /* SMFIF_CHGBODY was negotiated */
 	int can_skip;             /* the MTA understands SMFIS_SKIP */
+	int nr_hdr;               /* SMFIP_NR_HDR: headers get no reply (one round trip less per field) */
 	struct seal_session *msg;
 };
 
@@ -128,6 +129,11 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	c->can_skip = (f1 & SMFIP_SKIP) != 0;
 	if (c->can_skip)
 		steps |= SMFIP_SKIP;
+	/* A header is never refused on its own (a problem with one is decided at
+	 * end of message), so the MTA need not wait for a reply to each. */
+	c->nr_hdr = (f1 & SMFIP_NR_HDR) != 0;
+	if (c->nr_hdr)
+		steps |= SMFIP_NR_HDR;
 	*pf0 = want_actions | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = steps;
 	*pf2 = 0;
@@ -206,10 +212,15 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c == NULL || c->msg == NULL || name == NULL)
+	if (c == NULL)
 		return SMFIS_TEMPFAIL;
-	seal_session_header(c->msg, name, value ? value : "");
-	return SMFIS_CONTINUE;
+	if (c->msg != NULL && name != NULL)
+		seal_session_header(c->msg, name, value ? value : "");
+	else if (c->msg != NULL)
+		seal_session_fail(c->msg, "a header field without a name");
+	/* With no message (MAIL was refused) the MTA sends no headers; it is
+	 * not an error to ignore one. */
+	return c->nr_hdr ? SMFIS_NOREPLY : c->msg ? SMFIS_CONTINUE : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
