@@ -45,6 +45,7 @@
 #include "engine/eml.h"
 #include "engine/opener.h"
 #include "dkim/dkim.h"
+#include "dns/resolver.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
 #include "rules/cfgdoc.h"
@@ -203,8 +204,10 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 			printf("  none       (no DKIM-Signature)\n");
 		for (i = 0; i < r->ndkim; i++) {
 			const struct dkim_outcome *d = &r->dkim[i];
-			printf("  %-10s d=%s s=%s%s%s%s\n", dkim_result_name(d->result), d->d ? d->d : "?", d->s ? d->s : "?",
-			    d->reason ? " (" : "", d->reason ? d->reason : "", d->reason ? ")" : "");
+			printf("  %-10s d=%s s=%s%s%s%s%s\n", dkim_result_name(d->result), d->d ? d->d : "?", d->s ? d->s : "?",
+			    d->reason ? " (" : "", d->reason ? d->reason : "", d->reason ? ")" : "",
+			    d->dnssec == DNS_SECURE ? " [key DNSSEC-secure]" : d->dnssec == DNS_BOGUS ? " [key DNSSEC-bogus]"
+			    : d->dnssec == DNS_INSECURE ? " [key not DNSSEC-signed]" : "");
 		}
 	}
 	printf("rules:\n");

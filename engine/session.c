@@ -440,8 +440,9 @@ make_summary(struct seal_session *s, const char *note)
 		if (r->ndkim == 0)
 			sbuf_adds(&b, "none");
 		for (i = 0; i < r->ndkim; i++)
-			sbuf_printf(&b, "%s%s:%s", i ? "," : "", dkim_result_name(r->dkim[i].result),
-			    r->dkim[i].d ? r->dkim[i].d : "?");
+			sbuf_printf(&b, "%s%s:%s%s", i ? "," : "", dkim_result_name(r->dkim[i].result),
+			    r->dkim[i].d ? r->dkim[i].d : "?",
+			    r->dkim[i].dnssec == DNS_SECURE ? "(dnssec)" : r->dkim[i].dnssec == DNS_BOGUS ? "(dnssec-bogus)" : "");
 	}
 	sbuf_adds(&b, " actions=");
 	if (r->nedits == 0)

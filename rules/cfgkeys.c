@@ -96,7 +96,7 @@ const struct cfg_key cfg_keys[] = {
 	{ "dns.trust_anchor_file", CT_PATH, OFF(dns_trust_anchor), NULL, 0, 0, NULL,
 	  "A DNSSEC trust anchor (such as /usr/share/dns/root.key) to validate key records with. Without it "
 	  "nothing is validated; with it, a key record that fails validation gives dkim=temperror, and the "
-	  "log line says which keys were secure." },
+	  "log line marks keys that validated with (dnssec)." },
 	{ "dkim.verify_inbound", CT_BOOL, OFF(dkim_verify), "false", 0, 0, NULL,
 	  "Verify DKIM signatures on inbound mail (RFC 6376; rsa-sha256 and ed25519-sha256), add one "
 	  "Authentication-Results field at the top, and remove any that claim dkim.authserv_id. Rules can then "

@@ -646,6 +646,11 @@ load_dkim(struct load *L)
 		}
 	if (!c->dkim_verify)
 		return;
+	if (c->dns_trust_anchor && access(c->dns_trust_anchor, R_OK) != 0) {
+		find_key("dns.trust_anchor_file", &idx);
+		cfg_error(L->errs, L->seen[idx], "dns.trust_anchor_file: %s: %s", c->dns_trust_anchor, strerror(errno));
+		return;
+	}
 	c->resolver = dns_resolver_new(&c->dns_nameservers, (unsigned)(c->dns_timeout * 1000), c->dns_trust_anchor,
 	    &err);
 	if (c->resolver == NULL) {

@@ -4,7 +4,8 @@
 # record, a NUL byte, the TC bit with no TCP, random bytes, silence, and good keys split
 # into many strings or after a record that is not a key. sealctl explain runs the daemon's
 # pipeline with the daemon's resolver: no crash, a result with its reason, never pass for
-# a broken key, and temperror (not permerror) when DNS itself failed.
+# a broken key, and temperror (not permerror) when DNS itself failed. With a DNSSEC trust
+# anchor, answers that cannot be validated are bogus: temperror.
 set -uo pipefail
 : "${SRCDIR:?}" "${SEALCTL:?}"
 . "$SRCDIR/tests/cli/lib.sh"
@@ -59,4 +60,17 @@ good pass
 many pass
 nxd permerror NXDOMAIN
 CASES
+
+# DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
+# bogus, so temperror (never pass), and sealctl says the key was bogus.
+echo ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D" > "$T/root.key"
+sed "s#timeout: 2s#timeout: 2s, trust_anchor_file: $T/root.key#" "$T/c.yaml" > "$T/ta.yaml"
+out=$("$SEALCTL" -c "$T/ta.yaml" explain "$T/good.eml" --client-ip 192.0.2.1 --from a@example.net --to bob@example.org 2>&1)
+t_check "DNSSEC bogus: temperror" grep -q '^  temperror .*DNSSEC validation failed' <<< "$out"
+t_check "DNSSEC bogus: the key is reported bogus" grep -q 'key DNSSEC-bogus' <<< "$out"
+t_check "without a trust anchor the key is reported unsigned" grep -q 'key not DNSSEC-signed' \
+	<<< "$("$SEALCTL" -c "$T/c.yaml" explain "$T/good.eml" --client-ip 192.0.2.1 --from a@example.net --to bob@example.org)"
+rm -f "$T/root.key"
+out=$("$SEALCTL" -c "$T/ta.yaml" check 2>&1)
+t_check "a missing trust anchor is refused at load, with its position" grep -q 'ta.yaml:3:.*dns.trust_anchor_file: .*No such file' <<< "$out"
 t_done
