@@ -112,10 +112,48 @@ load(const struct opts *o)
 	return c;
 }
 
+/* Give the session its envelope: the options, or else the From, To, Cc
+ * and Bcc headers of the message. Called at end of headers (eml_feed's
+ * hook), where the daemon has the envelope from the MTA. */
+struct envelope_arg {
+	const struct opts *o;
+	const char *path;
+};
+
+static void
+set_envelope(struct seal_session *s, void *arg)
+{
+	const struct envelope_arg *ea = arg;
+	const struct opts *o = ea->o;
+	struct strlist from = { NULL, 0 }, to = { NULL, 0 };
+	const struct strlist *rcpts = o->to.n ? &o->to : &to;
+	const struct header *h;
+	size_t i, n;
+
+	h = seal_session_headers(s, &n);
+	for (i = 0; i < n; i++) {
+		if (!o->from && from.n == 0 && strcasecmp(h[i].name, "From") == 0)
+			mime_addresses(h[i].value, &from);
+		else if (!o->to.n && (strcasecmp(h[i].name, "To") == 0 || strcasecmp(h[i].name, "Cc") == 0 ||
+		    strcasecmp(h[i].name, "Bcc") == 0))
+			mime_addresses(h[i].value, &to);
+	}
+	seal_session_mail(s, o->from ? o->from : from.n ? from.v[0] : "");
+	for (i = 0; i < rcpts->n; i++)
+		if (seal_session_rcpt(s, rcpts->v[i]) != 0) {
+			fprintf(stderr, "sealctl: %s: recipients past limits.max_recipients (%zu) are left out, as the "
+			    "MTA would defer them\n", ea->path, i);
+			break;
+		}
+	strlist_free(&from);
+	strlist_free(&to);
+}
+
 /* Run one file through the pipeline. Returns the session (after eom) or NULL. */
 static struct seal_session *
 run_file(struct seal_config *cfg, const struct opts *o, const char *path, const char **eol)
 {
+	struct envelope_arg ea;
 	struct seal_session *s;
 	FILE *in;
 	char *err = NULL;
@@ -135,7 +173,9 @@ run_file(struct seal_config *cfg, const struct opts *o, const char *path, const 
 	seal_session_client(s, o->client_ip ? o->client_ip : "127.0.0.1", "localhost");
 	seal_session_auth(s, o->auth);
 	seal_session_queue_id(s, "sealctl");
-	if (eml_feed(s, in, eol, &err) != 0) {
+	ea.o = o;
+	ea.path = path;
+	if (eml_feed(s, in, eol, &err, set_envelope, &ea) != 0) {
 		fprintf(stderr, "sealctl: %s: %s\n", path, err ? err : "read error");
 		free(err);
 		seal_session_free(s);
@@ -154,33 +194,11 @@ verdict_name(int v)
 	return v == VERDICT_ACCEPT ? "accept" : v == VERDICT_REJECT ? "reject" : "tempfail";
 }
 
-/* Give the session its envelope: the options, or else the From, To, Cc
- * and Bcc headers of the message, then decide. */
 static const struct seal_result *
 finish(struct seal_session *s, const struct opts *o, const char *path)
 {
-	struct strlist from = { NULL, 0 }, to = { NULL, 0 };
-	const struct strlist *rcpts = o->to.n ? &o->to : &to;
-	const struct header *h;
-	size_t i, n;
-
-	h = seal_session_headers(s, &n);
-	for (i = 0; i < n; i++) {
-		if (!o->from && from.n == 0 && strcasecmp(h[i].name, "From") == 0)
-			mime_addresses(h[i].value, &from);
-		else if (!o->to.n && (strcasecmp(h[i].name, "To") == 0 || strcasecmp(h[i].name, "Cc") == 0 ||
-		    strcasecmp(h[i].name, "Bcc") == 0))
-			mime_addresses(h[i].value, &to);
-	}
-	seal_session_mail(s, o->from ? o->from : from.n ? from.v[0] : "");
-	for (i = 0; i < rcpts->n; i++)
-		if (seal_session_rcpt(s, rcpts->v[i]) != 0) {
-			fprintf(stderr, "sealctl: %s: recipients past limits.max_recipients (%zu) are left out, as the "
-			    "MTA would defer them\n", path, i);
-			break;
-		}
-	strlist_free(&from);
-	strlist_free(&to);
+	(void)o;
+	(void)path;
 	return seal_session_eom(s);
 }
 

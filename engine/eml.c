@@ -104,7 +104,7 @@ emit(struct seal_session *s, struct sbuf *field)
 }
 
 int
-eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
+eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err, eml_at_eoh hook, void *arg)
 {
 	const struct seal_config *cfg = seal_session_config(s);
 	size_t cap = (size_t)cfg->max_header_size + 1024;
@@ -146,6 +146,8 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
 			/* Not a header field: the body starts here, with this line whole
 			 * (the rest of a long one is read below). */
 			emit(s, &field);
+			if (hook)
+				hook(s, arg);
 			seal_session_eoh(s);
 			seal_session_body(s, line.data, line.len);
 			goto body;
@@ -156,6 +158,8 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err)
 			drain_line(in);
 	}
 	emit(s, &field);
+	if (hook)
+		hook(s, arg);
 	seal_session_eoh(s);
 body:
 	seal_session_eol(s, *eol);

@@ -172,14 +172,15 @@ init(void)
 }
 
 /* The envelope as sealctl makes it without --from/--to: the first From
- * address, and every To, Cc and Bcc address. */
+ * address, and every To, Cc and Bcc address; at end of headers, as sealctl. */
 static void
-envelope(struct seal_session *s)
+envelope_hook(struct seal_session *s, void *arg)
 {
 	struct strlist from = { NULL, 0 }, to = { NULL, 0 };
 	const struct header *h;
 	size_t i, n;
 
+	(void)arg;
 	h = seal_session_headers(s, &n);
 	for (i = 0; i < n; i++) {
 		if (from.n == 0 && strcasecmp(h[i].name, "From") == 0)
@@ -219,14 +220,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seal_session_client(s, "127.0.0.1", "localhost");
 	seal_session_auth(s, NULL);
 	seal_session_queue_id(s, "fuzz");
-	if (eml_feed(s, in, &eol, &err) != 0) {
+	if (eml_feed(s, in, &eol, &err, envelope_hook, NULL) != 0) {
 		free(err);
 		seal_session_free(s);
 		fclose(in);
 		return 0;
 	}
 	fclose(in);
-	envelope(s);
 	r = seal_session_eom(s);
 	if (r->summary == NULL || strstr(r->summary, "verdict=") == NULL)
 		abort();    /* every message has its one log line */

@@ -61,6 +61,20 @@ many pass
 nxd permerror NXDOMAIN
 CASES
 
+# sealctl takes the envelope from the options at end of headers, as the daemon has it from the
+# MTA: outbound mail (a sender of the organisation from a trusted client) is not verified.
+out=$("$SEALCTL" -c "$T/c.yaml" explain "$T/good.eml" --from a@example.org --to x@partner.example 2>&1)
+t_check "outbound: not verified" grep -q '^direction: outbound' <<< "$out"
+if grep -qE '^dkim:|Authentication-Results' <<< "$out"; then
+	t_fail "outbound: no dkim results and no Authentication-Results" "$out"
+else
+	t_ok "outbound: no dkim results and no Authentication-Results"
+fi
+"$SEALCTL" -c "$T/c.yaml" process "$T/good.eml" --client-ip 192.0.2.1 --from a@example.net --to bob@example.org \
+	> "$T/processed.eml" 2>/dev/null
+t_check "sealctl process puts the daemon's Authentication-Results on top" \
+	sh -c 'head -n 2 "$1" | tr -d "\r" | tr "\n" " " | grep -q "^Authentication-Results: mx.example.org; 	dkim=pass header.d=example.net header.s=good "' _ "$T/processed.eml"
+
 # DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
 # bogus, so temperror (never pass), and sealctl says the key was bogus.
 echo ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D" > "$T/root.key"

@@ -110,7 +110,7 @@ tu_run(struct seal_config *cfg, const struct tu_msg *m)
 		seal_session_rcpt(s, m->to[i]);
 	if (m->to[0] == NULL)
 		seal_session_rcpt(s, "<bob@partner.test>");
-	ck_assert_int_eq(eml_feed(s, in, &eol, &err), 0);
+	ck_assert_int_eq(eml_feed(s, in, &eol, &err, NULL, NULL), 0);
 	fclose(in);
 	(void)seal_session_eom(s);
 	return s;
