@@ -154,6 +154,30 @@ char *dkim_authres(const char *authserv_id, const struct dkim_outcome *o, size_t
 /* 1 when an Authentication-Results value names authserv_id as its author. */
 int dkim_authres_is_ours(const char *value, const char *authserv_id);
 
+/* ---- signing (dkim/sign.c) ------------------------------------------------ */
+struct dkim_signer {
+	char *domain;                /* d= */
+	char *selector;              /* s= */
+	int alg;                     /* enum dkim_alg, from the key type */
+	enum dkim_canon hcanon, bcanon;
+	void *key;                   /* EVP_PKEY (private) */
+};
+
+/* The body hash over the final body, streamed. */
+struct dkim_body_hasher;
+struct dkim_body_hasher *dkim_body_hasher_new(enum dkim_canon c);
+void dkim_body_hasher_feed(struct dkim_body_hasher *h, const void *p, size_t n);
+int dkim_body_hasher_final(struct dkim_body_hasher *h, unsigned char out[32]);
+void dkim_body_hasher_free(struct dkim_body_hasher *h);
+
+/* The DKIM-Signature value (leading space, folded with LF + TAB) for the
+ * header fields h as they will be delivered and body hash bh. NULL and
+ * *err (malloc'd) on failure. */
+char *dkim_sign(const struct dkim_signer *k, const struct header *h, size_t nh, const unsigned char bh[32],
+    time_t now, char **err);
+/* The signed header set, in words, for the documentation. */
+const char *dkim_sign_headers_doc(void);
+
 /* The organisational domain (public suffix list), lower case; malloc'd. */
 char *dkim_org_domain(const char *domain);
 

@@ -707,6 +707,100 @@ START_TEST(test_dkim_config_errors)
 }
 END_TEST
 
+/* ---- signing: a round trip through the verifier --------------------------------- */
+
+static char *
+pub_record(EVP_PKEY *k)
+{
+	unsigned char raw[64], *der = NULL;
+	size_t rl = sizeof(raw);
+	int len;
+	char b64[2048], *rec = NULL;
+
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519) {
+		ck_assert_int_eq(EVP_PKEY_get_raw_public_key(k, raw, &rl), 1);
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)rl);
+		ck_assert_int_ge(asprintf(&rec, "v=DKIM1; k=ed25519; p=%s", b64), 0);
+	} else {
+		len = i2d_PUBKEY(k, &der);
+		ck_assert_int_gt(len, 0);
+		EVP_EncodeBlock((unsigned char *)b64, der, len);
+		OPENSSL_free(der);
+		ck_assert_int_ge(asprintf(&rec, "v=DKIM1; k=rsa; p=%s", b64), 0);
+	}
+	return rec;
+}
+
+START_TEST(test_sign_roundtrip)
+{
+	static const int algs[] = { DKIM_RSA_SHA256, DKIM_ED25519_SHA256 };
+	int alg = algs[_i / 2];
+	enum dkim_canon canon = _i % 2 ? DKIM_RELAXED : DKIM_SIMPLE;
+	EVP_PKEY *key = alg == DKIM_RSA_SHA256 ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	struct dkim_signer k = { "example.com", "s1", alg, canon, canon, key };
+	struct header h[8] = {
+		{ "Received", " from a by b;\n\tSun, 22 Nov 2026 10:00:00 +0000" },
+		{ "From", " Alice <alice@example.com>" },
+		{ "To", " bob@partner.example,\n\tcarol@partner.example" },
+		{ "Subject", " Quarterly  figures " },
+		{ "Date", " Sun, 22 Nov 2026 10:00:00 +0000" },
+		{ "X-Unsigned", " may change" },
+	};
+	const char *body = "Hello  Bob,\r\n\r\nfigures attached. \r\n\r\n";
+	unsigned char bh[32];
+	struct dkim_body_hasher *bhs = dkim_body_hasher_new(canon);
+	char *err = NULL, *value, *rec = pub_record(key);
+	struct fake_dns t[2] = { { "s1._domainkey.example.com", { rec }, DNS_FOUND }, { NULL, { NULL }, 0 } };
+	struct dkim_opts o = { 5, 1 };
+	struct dkim_lookup lk = { fake_start, fake_wait, fake_cancel, NULL };
+	struct header all[9];
+	size_t n, unchecked;
+
+	ck_assert_ptr_nonnull(key);
+	dkim_body_hasher_feed(bhs, body, strlen(body));
+	ck_assert_int_eq(dkim_body_hasher_final(bhs, bh), 0);
+	dkim_body_hasher_free(bhs);
+	value = dkim_sign(&k, h, 6, bh, 1700000000, &err);
+	ck_assert_msg(value != NULL, "%s", err);
+	/* Over-signed: from twice; unsigned: Received and X-Unsigned; absent names not listed. */
+	{
+		char *flat = strdup(value), *w = flat;
+		for (const char *p = value; *p; p++)
+			if (*p != '\n' && *p != '\t')
+				*w++ = *p;
+		*w = '\0';
+		ck_assert_msg(strstr(flat, "h=from:from:to:to:subject:subject:date:date;") != NULL, "%s", value);
+		free(flat);
+	}
+	ck_assert_ptr_null(strstr(value, "x-unsigned"));
+	for (const char *p = value; *p; p++)
+		ck_assert_msg(*p != '\n' || p[1] == '\t', "folded with LF TAB: %s", value);
+
+	dns_table = t;
+	all[0].name = "DKIM-Signature";
+	all[0].value = value;
+	memcpy(all + 1, h, 6 * sizeof(h[0]));
+	for (int variant = 0; variant < 3; variant++) {
+		struct header copy[9];
+		memcpy(copy, all, sizeof(all));
+		if (variant == 1)
+			copy[6].value = " changed, unsigned";       /* X-Unsigned may change */
+		if (variant == 2)
+			copy[4].value = " Quarterly figures!";      /* Subject may not */
+		struct dkim_verifier *v = dkim_verify_start(copy, 7, &o, &lk, 1700000000);
+		dkim_verify_body(v, body, strlen(body));
+		const struct dkim_outcome *out = dkim_verify_finish(v, &n, &unchecked);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_msg(out[0].result == (variant == 2 ? DKIM_FAIL : DKIM_PASS), "alg %d canon %d variant %d: %s (%s)\n%s",
+		    alg, canon, variant, dkim_result_name(out[0].result), out[0].reason ? out[0].reason : "", value);
+		dkim_verify_free(v);
+	}
+	free(value);
+	free(rec);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
 static Suite *
 dkim_suite(void)
 {
@@ -725,6 +819,7 @@ dkim_suite(void)
 	tcase_add_test(tc, test_txt_rdata);
 	tcase_add_test(tc, test_dkim_conditions);
 	tcase_add_test(tc, test_dkim_config_errors);
+	tcase_add_loop_test(tc, test_sign_roundtrip, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
