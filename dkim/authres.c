@@ -111,7 +111,7 @@ dkim_authres(const char *authserv_id, const struct dkim_outcome *o, size_t n, si
 			rc |= sbuf_adds(&b, " header.s=");
 			rc |= add_value(&b, o[k].s);
 		}
-		if (o[k].i) {
+		if (o[k].i && strlen(o[k].i) <= 256) {        /* a longer one would make an over-long line */
 			rc |= sbuf_adds(&b, " header.i=");
 			rc |= add_identity(&b, o[k].i);
 		}
@@ -167,10 +167,23 @@ dkim_authres_is_ours(const char *value, const char *authserv_id)
 
 	for (e = p; *e && *e != ';' && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\n' && *e != '('; e++)
 		;
-	/* A quoted authserv-id ("mx.example.com") counts too. */
-	if (e - p >= 2 && *p == '"' && e[-1] == '"') {
-		p++;
-		e--;
+	/* A quoted authserv-id ("mx.example.com", "mx.example\.com") counts
+	 * too: compared after its quoted-pairs are undone, as a reader would. */
+	if (*p == '"') {
+		char *u = malloc(strlen(p) + 1), *o = u;
+		const char *q;
+		int ours;
+		if (u == NULL)
+			return 1;      /* no memory: treat it as forged, and remove it */
+		for (q = p + 1; *q && *q != '"'; q++) {
+			if (*q == '\\' && q[1])
+				q++;
+			*o++ = *q;
+		}
+		*o = '\0';
+		ours = strcasecmp(u, authserv_id) == 0;
+		free(u);
+		return ours;
 	}
 	return (size_t)(e - p) == n && strncasecmp(p, authserv_id, n) == 0;
 }

@@ -16,7 +16,9 @@ struct dns_txt;
 /* ---- limits (fixed; documented in docs/dkim.md) -------------------------- */
 #define DKIM_MAX_TAGS 64            /* tags in one tag-list */
 #define DKIM_MAX_SIGNED_HEADERS 128 /* names in h= */
-#define DKIM_MAX_RSA_BITS 8192      /* a larger key is refused (verifying costs grow with it) */
+#define DKIM_MAX_RSA_BITS 4096      /* RFC 8301's upper bound: larger keys cost more to verify */
+#define DKIM_MAX_RSA_E_BITS 32      /* public exponent; OpenSSL bounds it only over 3072 bits */
+#define DKIM_MAX_KEYS_TRIED 2       /* distinct key records tried per signature */
 #define DKIM_MIN_RSA_BITS 1024      /* RFC 8301 */
 #define DKIM_FUTURE_SLACK 3600      /* t= may be this far ahead of our clock */
 
@@ -29,12 +31,15 @@ struct dkim_tag {
 struct dkim_tags {
 	struct dkim_tag *v;
 	size_t n;
+	int long_first;              /* the first tag-spec had a name too long to keep */
 };
 /* 0, or -1 with *err (malloc'd): a tag without '=', an empty tag-spec in
  * the middle, a bad name, a control character, a duplicate, too many. */
 int dkim_tags_parse(const char *s, size_t len, struct dkim_tags *out, char **err);
 const struct dkim_tag *dkim_tag_get(const struct dkim_tags *t, const char *name);
 void dkim_tags_free(struct dkim_tags *t);
+/* 1 when the colon-separated list (white space allowed) holds want. */
+int dkim_list_has(const char *list, const char *want, int nocase);
 /* The value with every white space character removed (b=, bh=, p=). */
 char *dkim_strip_ws(const char *s);
 /* Padded base64 (no white space) to bytes; NULL when it is not. */
@@ -117,6 +122,7 @@ struct dkim_outcome {
 	char *reason;                /* why it is not pass; a note for pass (testing key) */
 	int alg;
 	int dnssec;                  /* enum dns_security of the key answer; -1 when none */
+	int testing;                 /* passed with a key in testing mode (t=y) */
 };
 
 /* ---- the verifier (one per message) ----------------------------------------- */

@@ -5,7 +5,9 @@
  * default, or ed25519), s= (must allow email), t= (y: testing, s: strict),
  * p= (empty: revoked; RSA as SubjectPublicKeyInfo, or a bare RSAPublicKey
  * as some signers publish; Ed25519 as the raw 32-byte key). RSA keys under
- * 1024 bits (RFC 8301) or over DKIM_MAX_RSA_BITS are refused. Every refusal
+ * 1024 bits (RFC 8301) or over DKIM_MAX_RSA_BITS, and RSA keys whose public
+ * exponent is over 32 bits (a verification with a 3000-bit exponent costs
+ * as much as a signature: a cheap way to burn our CPU), are refused. Every refusal
  * is a permerror with its reason.
  *
  * dkim_key_get() keeps the last KEY_CACHE keys parsed, by their exact
@@ -25,6 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -37,31 +41,6 @@ fail(char **err, const char *msg)
 	return -1;
 }
 
-/* 1 when the colon-separated list (white space allowed) holds want. */
-static int
-list_has(const char *list, const char *want)
-{
-	const char *p = list;
-	size_t wl = strlen(want);
-
-	while (*p) {
-		const char *e;
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ':')
-			p++;
-		for (e = p; *e && *e != ':'; e++)
-			;
-		{
-			const char *t = e;
-			while (t > p && (t[-1] == ' ' || t[-1] == '\t' || t[-1] == '\r' || t[-1] == '\n'))
-				t--;
-			if ((size_t)(t - p) == wl && strncasecmp(p, want, wl) == 0)
-				return 1;
-		}
-		p = e;
-	}
-	return 0;
-}
-
 /* base64 without white space -> bytes; NULL when not base64. */
 static unsigned char *
 b64_decode(const char *s, size_t *outlen)
@@ -70,7 +49,12 @@ b64_decode(const char *s, size_t *outlen)
 	unsigned char *out;
 	int len, pad = 0;
 
+	const char *eq = strchr(s, '=');
+
 	if (n == 0 || n % 4 != 0)
+		return NULL;
+	/* Padding only at the end: "AA==AAAA" is not base64 (EVP_DecodeBlock would take '=' as zero bits). */
+	if (eq && (eq < s + n - 2 || (eq == s + n - 2 && s[n - 1] != '=')))
 		return NULL;
 	out = malloc(n / 4 * 3 + 1);
 	if (out == NULL)
@@ -131,21 +115,21 @@ dkim_key_parse(const char *rec, struct dkim_key *k, char **err)
 		return -1;
 	}
 	v = dkim_tag_get(&t, "v");
-	if (v && (v != &t.v[0] || strcmp(v->value, "DKIM1") != 0)) {
+	if (v && (v != &t.v[0] || t.long_first || strcmp(v->value, "DKIM1") != 0)) {
 		fail(err, "key record: v= is not DKIM1 (or not the first tag)");
 		goto out;
 	}
-	if ((h = dkim_tag_get(&t, "h")) && !list_has(h->value, "sha256")) {
+	if ((h = dkim_tag_get(&t, "h")) && !dkim_list_has(h->value, "sha256", 1)) {
 		fail(err, "key record: h= does not allow sha256");
 		goto out;
 	}
-	if ((s = dkim_tag_get(&t, "s")) && !list_has(s->value, "email") && !list_has(s->value, "*")) {
+	if ((s = dkim_tag_get(&t, "s")) && !dkim_list_has(s->value, "email", 1) && !dkim_list_has(s->value, "*", 1)) {
 		fail(err, "key record: s= does not allow email");
 		goto out;
 	}
 	if ((fl = dkim_tag_get(&t, "t")) != NULL) {
-		k->testing = list_has(fl->value, "y");
-		k->strict = list_has(fl->value, "s");
+		k->testing = dkim_list_has(fl->value, "y", 0);
+		k->strict = dkim_list_has(fl->value, "s", 0);
 	}
 	kk = dkim_tag_get(&t, "k");
 	if (kk == NULL || strcmp(kk->value, "rsa") == 0)
@@ -194,6 +178,15 @@ dkim_key_parse(const char *rec, struct dkim_key *k, char **err)
 			    DKIM_MAX_RSA_BITS) < 0)
 				*err = NULL;
 			goto out;
+		}
+		{
+			BIGNUM *e = NULL;
+			int ebits = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) == 1 ? BN_num_bits(e) : -1;
+			BN_free(e);
+			if (ebits < 2 || ebits > DKIM_MAX_RSA_E_BITS) {
+				fail(err, "key record: the RSA public exponent is over 32 bits");
+				goto out;
+			}
 		}
 	}
 	if (k->pkey == NULL) {

@@ -206,7 +206,7 @@ dkim_sig_parse(const char *value, struct dkim_sig *sig, char **err)
 			goto out;
 		}
 	}
-	if ((tg = dkim_tag_get(&t, "q")) != NULL && strstr(tg->value, "dns/txt") == NULL) {
+	if ((tg = dkim_tag_get(&t, "q")) != NULL && !dkim_list_has(tg->value, "dns/txt", 1)) {
 		fail(err, "signature: q= does not offer dns/txt");
 		goto out;
 	}
@@ -230,8 +230,8 @@ dkim_sig_parse(const char *value, struct dkim_sig *sig, char **err)
 			goto out;
 		}
 		sig->has_x = 1;
-		if (sig->has_t && sig->x < sig->t) {
-			fail(err, "signature: x= is before t=");
+		if (sig->has_t && sig->x <= sig->t) {
+			fail(err, "signature: x= is not after t=");
 			goto out;
 		}
 	}

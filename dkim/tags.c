@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dkim/dkim.h"
 
@@ -91,6 +92,8 @@ dkim_tags_parse(const char *s, size_t len, struct dkim_tags *out, char **err)
 			dkim_tags_free(out);
 			return fail(err, "too many tags (most: 64)", "");
 		}
+		if (ne - ns >= sizeof(out->v[0].name) && out->n == 0)
+			out->long_first = 1;      /* never one we know, but "v= first" must still see it */
 		if (ne - ns < sizeof(out->v[0].name)) {
 			char name[16];
 			memcpy(name, s + ns, ne - ns);
@@ -162,4 +165,25 @@ dkim_strip_ws(const char *s)
 			*o++ = *s;
 	*o = '\0';
 	return out;
+}
+
+int
+dkim_list_has(const char *list, const char *want, int nocase)
+{
+	const char *p = list;
+	size_t wl = strlen(want);
+
+	while (*p) {
+		const char *e, *t;
+		while (is_fws(*p) || *p == ':')
+			p++;
+		for (e = p; *e && *e != ':'; e++)
+			;
+		for (t = e; t > p && is_fws(t[-1]); t--)
+			;
+		if ((size_t)(t - p) == wl && (nocase ? strncasecmp(p, want, wl) : strncmp(p, want, wl)) == 0)
+			return 1;
+		p = e;
+	}
+	return 0;
 }

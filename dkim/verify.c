@@ -17,8 +17,10 @@
  * Order of the checks per signature: syntax and times (permerror), the
  * key (temperror for DNS failure, permerror for a missing, revoked,
  * unusable or mismatched key), the body hash (fail), the signature (fail).
- * Several key records are tried in turn (RFC 6376 3.6.2.2 leaves it open);
- * one that verifies is enough. A signature whose l= leaves text after the
+ * Several key records are tried in turn (RFC 6376 3.6.2.2 leaves it open),
+ * identical ones once, at most DKIM_MAX_KEYS_TRIED through the public-key
+ * operation; one that verifies is enough. Signatures with the same body
+ * canonicalisation and l= share one body hash. A signature whose l= leaves text after the
  * signed part verifies, and then gives "policy" (opts.tail_policy) or pass.
  *
  * Calling rules: one thread at a time per verifier, in stage order; free
@@ -38,16 +40,27 @@
 #include "dns/resolver.h"
 #include "rules/policy.h"
 
+/* One body hash, shared by every signature with the same canonicalisation
+ * and l=, so fifty signatures do not hash a large body fifty times. */
+struct bodyhash {
+	enum dkim_canon canon;
+	int has_l;
+	uint64_t l;
+	struct dkim_body_canon bc;
+	EVP_MD_CTX *md;
+	uint64_t hashed;
+	int failed;
+	int finished;
+	unsigned char digest[32];
+};
+
 struct sigstate {
 	struct dkim_verifier *v;
 	struct dkim_sig sig;
 	struct dkim_outcome out;
 	int decided;                 /* out is final (an early permerror) */
 	struct sbuf hdata;           /* canonical header data the signature covers */
-	struct dkim_body_canon bc;
-	EVP_MD_CTX *bmd;
-	uint64_t hashed;
-	int md_failed;
+	size_t bh;                   /* its body hash, in dkim_verifier.bh */
 	void *query;
 };
 
@@ -55,6 +68,8 @@ struct dkim_verifier {
 	struct sigstate *s;
 	size_t n;
 	size_t unchecked;
+	struct bodyhash *bh;         /* at most one per signature */
+	size_t nbh;
 	struct dkim_lookup lk;
 	struct dkim_opts o;
 	struct dkim_outcome *outs;
@@ -91,16 +106,45 @@ decide(struct sigstate *st, int result, const char *reason)
 static void
 body_emit(void *arg, const char *p, size_t n)
 {
-	struct sigstate *st = arg;
+	struct bodyhash *b = arg;
 
-	if (st->sig.has_l) {
-		uint64_t room = st->sig.l > st->hashed ? st->sig.l - st->hashed : 0;
+	if (b->has_l) {
+		uint64_t room = b->l > b->hashed ? b->l - b->hashed : 0;
 		if (n > room)
 			n = (size_t)room;
 	}
-	if (n && EVP_DigestUpdate(st->bmd, p, n) != 1)
-		st->md_failed = 1;
-	st->hashed += n;
+	if (n && EVP_DigestUpdate(b->md, p, n) != 1)
+		b->failed = 1;
+	b->hashed += n;
+}
+
+/* The body hash for this signature: an existing one with the same
+ * canonicalisation and l=, or a new one. -1 on no memory. */
+static int
+attach_bodyhash(struct dkim_verifier *v, struct sigstate *st)
+{
+	size_t i;
+	struct bodyhash *b;
+
+	for (i = 0; i < v->nbh; i++) {
+		b = &v->bh[i];
+		if (b->canon == st->sig.bcanon && b->has_l == st->sig.has_l && (!b->has_l || b->l == st->sig.l)) {
+			st->bh = i;
+			return 0;
+		}
+	}
+	b = &v->bh[v->nbh];
+	memset(b, 0, sizeof(*b));
+	b->canon = st->sig.bcanon;
+	b->has_l = st->sig.has_l;
+	b->l = st->sig.l;
+	if ((b->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(b->md, dkim_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(b->md);
+		return -1;
+	}
+	dkim_body_init(&b->bc, b->canon, body_emit, b);
+	st->bh = v->nbh++;
+	return 0;
 }
 
 /* The header data: the fields h= names, then this field with b= blanked. */
@@ -125,7 +169,9 @@ header_data(struct sigstate *st, const struct header *h, size_t nh, size_t self)
 				break;
 			}
 	}
-	if (rc == 0 && st->sig.b_end <= vlen && st->sig.b_start <= st->sig.b_end) {
+	if (rc == 0 && !(st->sig.b_end <= vlen && st->sig.b_start <= st->sig.b_end))
+		rc = -1;      /* cannot happen (same string, same parse); never sign off on it */
+	if (rc == 0) {
 		blank = malloc(vlen + 1);
 		if (blank == NULL) {
 			rc = -1;
@@ -164,10 +210,8 @@ start_one(struct dkim_verifier *v, struct sigstate *st, const struct header *h, 
 	st->out.alg = st->sig.alg;
 	if (st->decided)
 		return 0;
-	if (header_data(st, h, nh, self) != 0 || (st->bmd = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(st->bmd, dkim_sha256(), NULL) != 1)
+	if (header_data(st, h, nh, self) != 0 || attach_bodyhash(v, st) != 0)
 		return -1;
-	dkim_body_init(&st->bc, st->sig.bcanon, body_emit, st);
 	if (asprintf(&qname, "%s._domainkey.%s", st->sig.s, st->sig.d) < 0)
 		return -1;
 	if (strlen(qname) > 253)
@@ -196,7 +240,8 @@ dkim_verify_start(const struct header *h, size_t nh, const struct dkim_opts *o, 
 		v->unchecked = want - o->max_signatures;
 		want = o->max_signatures;
 	}
-	if (want && (v->s = calloc(want, sizeof(*v->s))) == NULL) {
+	if (want && ((v->s = calloc(want, sizeof(*v->s))) == NULL || (v->bh = calloc(want, sizeof(*v->bh))) == NULL)) {
+		free(v->s);
 		free(v);
 		return NULL;
 	}
@@ -216,9 +261,8 @@ dkim_verify_body(struct dkim_verifier *v, const void *p, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < v->n; i++)
-		if (!v->s[i].decided)
-			dkim_body_feed(&v->s[i].bc, p, n);
+	for (i = 0; i < v->nbh; i++)
+		dkim_body_feed(&v->bh[i].bc, p, n);
 }
 
 static int
@@ -248,14 +292,14 @@ static void
 finish_one(struct dkim_verifier *v, struct sigstate *st)
 {
 	struct dns_txt ans;
-	unsigned char bh[EVP_MAX_MD_SIZE];
-	unsigned int bhl = 0;
+	const struct bodyhash *b = &v->bh[st->bh];
+	const unsigned char *bh = b->digest;
+	unsigned int bhl = sizeof(b->digest);
 	char *first_err = NULL, *msg = NULL;
-	size_t r;
+	size_t r, q;
 	int tried = 0, passed = 0, testing = 0, mismatch = 0;
 	uint64_t total;
 
-	dkim_body_finish(&st->bc);
 	v->lk.wait(v->lk.arg, st->query, &ans);
 	st->query = NULL;
 	st->out.dnssec = ans.status == DNS_TEMPFAIL && ans.security != DNS_BOGUS ? -1 : (int)ans.security;
@@ -272,14 +316,21 @@ finish_one(struct dkim_verifier *v, struct sigstate *st)
 		decide(st, DKIM_PERMERROR, msg ? msg : "no key");
 		goto out;
 	}
-	if (st->md_failed || EVP_DigestFinal_ex(st->bmd, bh, &bhl) != 1) {
+	if (b->failed || !b->finished) {
 		decide(st, DKIM_TEMPERROR, "internal error hashing the body");
 		goto out;
 	}
-	total = st->bc.out;
-	for (r = 0; r < ans.nrecords && !passed; r++) {
+	total = b->bc.out;
+	/* Each distinct record in turn, at most DKIM_MAX_KEYS_TRIED of them
+	 * through the public-key operation (a signer needs one). */
+	for (r = 0; r < ans.nrecords && !passed && tried < DKIM_MAX_KEYS_TRIED; r++) {
 		struct dkim_key k;
 		char *err = NULL;
+		for (q = 0; q < r; q++)
+			if (strcmp(ans.records[q], ans.records[r]) == 0)
+				break;
+		if (q < r)
+			continue;
 		if (dkim_key_get(ans.records[r], &k, &err) != 0) {
 			if (first_err == NULL)
 				first_err = err;
@@ -293,7 +344,7 @@ finish_one(struct dkim_verifier *v, struct sigstate *st)
 			if (first_err == NULL)
 				first_err = strdup("the key is strict (t=s) but i= is a subdomain of d=");
 		} else {
-			tried = 1;
+			tried++;
 			if (bhl == st->sig.bhlen && memcmp(bh, st->sig.bh, bhl) == 0 && (!st->sig.has_l || st->sig.l <= total)) {
 				int ok = verify_with(st, k.pkey);
 				if (ok > 0) {
@@ -312,6 +363,7 @@ finish_one(struct dkim_verifier *v, struct sigstate *st)
 			decide(st, v->o.tail_policy ? DKIM_POLICY : DKIM_PASS, msg);
 		} else {
 			decide(st, DKIM_PASS, testing ? "key in testing mode (t=y)" : NULL);
+			st->out.testing = testing;
 		}
 	} else if (!tried) {
 		decide(st, DKIM_PERMERROR, first_err ? first_err
@@ -338,6 +390,11 @@ dkim_verify_finish(struct dkim_verifier *v, size_t *n, size_t *unchecked)
 		v->outs = calloc(v->n ? v->n : 1, sizeof(*v->outs));
 		if (v->outs == NULL)
 			return NULL;
+		for (i = 0; i < v->nbh; i++) {
+			unsigned int len = 0;
+			dkim_body_finish(&v->bh[i].bc);
+			v->bh[i].finished = EVP_DigestFinal_ex(v->bh[i].md, v->bh[i].digest, &len) == 1 && len == 32;
+		}
 		for (i = 0; i < v->n; i++) {
 			if (!v->s[i].decided)
 				finish_one(v, &v->s[i]);
@@ -362,13 +419,15 @@ dkim_verify_free(struct dkim_verifier *v)
 			v->lk.cancel(v->lk.arg, st->query);
 		dkim_sig_free(&st->sig);
 		sbuf_free(&st->hdata);
-		EVP_MD_CTX_free(st->bmd);
 		free(st->out.d);
 		free(st->out.s);
 		free(st->out.i);
 		free(st->out.b8);
 		free(st->out.reason);
 	}
+	for (i = 0; i < v->nbh; i++)
+		EVP_MD_CTX_free(v->bh[i].md);
+	free(v->bh);
 	free(v->s);
 	free(v->outs);
 	free(v);

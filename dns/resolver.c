@@ -1,6 +1,10 @@
 /*
  * resolver.c - TXT look-ups with a deadline, through libunbound.
  *
+ * Needs libunbound >= 1.13 (configure checks): abandon() relies on
+ * ub_cancel() returning UB_NOID once an answer has been taken for
+ * delivery, and 0 only when the callback will never run.
+ *
  * Why libunbound: it forwards to nameservers given as address@port (what
  * dns.nameservers takes), falls back to /etc/resolv.conf, caches answers,
  * positive and negative, within their TTL, validates DNSSEC when given a
@@ -19,7 +23,9 @@
  *
  * Calling rules: the context and the dispatcher are made at the first
  * query, not by dns_resolver_new(), so a resolver built before a fork is
- * used safely by the child. Queries may be started and waited for from
+ * used safely by the child; when that fails (no file descriptors, a file
+ * unreadable after dropping privileges), queries tempfail with the reason
+ * and it is tried again INIT_RETRY seconds later. Queries may be started and waited for from
  * any thread; each query is waited for (or cancelled) exactly once.
  * dns_resolver_free() only when no query is outstanding.
  * Untrusted input: DNS answers. libunbound parses the packet; the TXT
@@ -55,8 +61,11 @@ struct dns_resolver {
 	struct strlist fwd;
 	char *trust_anchor;
 	unsigned timeout_ms;
-	char *init_error;            /* the context could not be made: every query tempfails */
+	char *init_error;            /* the context could not be made: queries tempfail until a retry */
+	struct timespec init_failed; /* when (CLOCK_MONOTONIC); made again after INIT_RETRY s */
 };
+
+#define INIT_RETRY 30
 
 struct dns_query {
 	struct dns_resolver *r;
@@ -153,8 +162,17 @@ init_locked(struct dns_resolver *r)
 	int rc = 0;
 	size_t i;
 
-	if (r->ctx || r->init_error)
+	if (r->ctx)
 		return;
+	if (r->init_error) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - r->init_failed.tv_sec < INIT_RETRY)
+			return;
+		free(r->init_error);
+		r->init_error = NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r->init_failed);   /* kept only if this fails */
 	ctx = ub_ctx_create();
 	if (ctx == NULL) {
 		r->init_error = strdup("cannot create the resolver (libunbound)");
@@ -178,6 +196,7 @@ init_locked(struct dns_resolver *r)
 	if (rc == 0 && pipe(r->wake) != 0) {
 		rc = -1;    /* UB_SYSERR */
 		what = "pipe";
+		r->wake[0] = r->wake[1] = -1;
 	}
 	if (rc != 0) {
 		if (asprintf(&r->init_error, "resolver setup failed (%s): %s", what, ub_strerror(rc)) < 0)
@@ -188,6 +207,11 @@ init_locked(struct dns_resolver *r)
 	r->ctx = ctx;
 	if (pthread_create(&r->thread, NULL, dispatcher, r) != 0) {
 		r->init_error = strdup("cannot start the resolver's thread");
+		ub_ctx_delete(ctx);
+		r->ctx = NULL;
+		close(r->wake[0]);
+		close(r->wake[1]);
+		r->wake[0] = r->wake[1] = -1;
 		return;
 	}
 	r->thread_started = 1;

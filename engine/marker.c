@@ -4,6 +4,7 @@
  * A processed message carries "<milter.marker_header>: v=1; t=TIME; m=MAC"
  * where MAC = HMAC-SHA256(marker key, "sealmilter-marker-v2" | t | envelope
  * sender | direction | every header field as delivered except trace fields
+ * (an Authentication-Results naming our authserv-id is not a trace field)
  * | SHA-256 of the body), base64. Only a holder of the key can make one, and
  * it verifies only on the same message, from the same sender, in the same
  * direction, with the same header fields and body: a marker copied onto
@@ -31,18 +32,25 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "dkim/dkim.h"
 #include "engine/marker.h"
 
 #define FUTURE_SKEW 300
 
-/* Fields relays add or change in transit, and the marker itself. */
+/* Fields relays add or change in transit, and the marker itself. An
+ * Authentication-Results field that names our own authserv-id (when DKIM
+ * verification is on) is covered, though: on a marked message it is kept
+ * as ours, so one added later (forged) must break the marker. */
 static int
-skipped(const char *name, const char *marker_header)
+skipped(const struct seal_config *cfg, const char *name, const char *value, const char *marker_header)
 {
 	static const char *const trace[] = { "Received", "Return-Path", "Delivered-To", "X-Original-To",
 		"Authentication-Results", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
 		"DKIM-Signature", "X-Spam-Status", "X-Spam-Score", "X-Spam-Level", "X-Spam-Flag", NULL };
 
+	if (cfg->dkim_verify && cfg->dkim_authserv_id && strcasecmp(name, "Authentication-Results") == 0 &&
+	    dkim_authres_is_ours(value, cfg->dkim_authserv_id))
+		return 0;
 	return strcasecmp(name, marker_header) == 0 || strcase_in(name, trace);
 }
 
@@ -76,7 +84,7 @@ compute(const struct seal_config *cfg, const struct marker_subject *m, long long
 	sbuf_printf(&b, "sealmilter-marker-v2%c%lld%c%s%c%s", 0, t, 0, m->sender, 0, m->direction);
 	for (i = 0; i < m->nheaders; i++) {
 		char *v, *p;
-		if (skipped(m->headers[i].name, m->marker_header))
+		if (skipped(cfg, m->headers[i].name, m->headers[i].value, m->marker_header))
 			continue;
 		v = unfold_trim(m->headers[i].value);
 		if (v == NULL)

@@ -892,7 +892,7 @@ static void clear_edits(struct seal_result *r);
 /* Authentication-Results: fields that claim our authserv-id are forged
  * (RFC 8601 5) and go; ours goes on top. */
 static int
-add_authres(struct seal_session *s, const struct dkim_outcome *o, size_t n, size_t unchecked)
+remove_forged_authres(struct seal_session *s)
 {
 	const char *id = s->cfg->dkim_authserv_id;
 	int *keep = calloc(s->nheaders + 1, sizeof(*keep));
@@ -906,6 +906,15 @@ add_authres(struct seal_session *s, const struct dkim_outcome *o, size_t n, size
 		    !dkim_authres_is_ours(s->headers[i].value, id);
 	rc = delete_all(s, "Authentication-Results", keep);
 	free(keep);
+	return rc;
+}
+
+static int
+add_authres(struct seal_session *s, const struct dkim_outcome *o, size_t n, size_t unchecked)
+{
+	const char *id = s->cfg->dkim_authserv_id;
+	int rc = remove_forged_authres(s);
+
 	free(s->res.authres);
 	s->res.authres = rc == 0 ? dkim_authres(id, o, n, unchecked) : NULL;
 	if (s->res.authres == NULL)
@@ -938,9 +947,14 @@ decide(struct seal_session *s, int *marker_keep)
 		r->dkim = o;
 		r->ndkim = n;
 		r->dkim_checked = 1;
-		/* A marked message was verified and given its field by an earlier pass. */
+		/* A marked message was verified and given its field by an earlier
+		 * pass; the marker covers that field, so it cannot have been forged. */
 		if (!r->already_processed && add_authres(s, o, n, unchecked) != 0)
 			goto oom;
+	} else if (s->cfg->dkim_verify && !r->already_processed && remove_forged_authres(s) != 0) {
+		/* Outbound and internal mail is not verified, but no one inside may
+		 * speak for this server either (RFC 8601 5). */
+		goto oom;
 	}
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "Subject") == 0) {

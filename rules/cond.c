@@ -1007,10 +1007,14 @@ eval_dkim(const struct cond *c, struct eval_ctx *ctx)
 	int result, want;
 
 	if (c->dkim_aligned) {
-		/* Alignment needs exactly one author address. */
+		/* Alignment needs exactly one From field with exactly one address:
+		 * with two, which one the reader sees is up to the reader's software. */
 		struct strlist from = { NULL, 0 };
+		size_t fields = 0;
+		for (i = 0; i < f->nheaders; i++)
+			fields += strcasecmp(f->headers[i].name, "From") == 0;
 		from_addresses(f, &from);
-		if (from.n == 1 && *addr_domain(from.v[0]))
+		if (fields == 1 && from.n == 1 && *addr_domain(from.v[0]))
 			from_org = dkim_org_domain(addr_domain(from.v[0]));
 		strlist_free(&from);
 		if (from_org == NULL) {
@@ -1021,7 +1025,9 @@ eval_dkim(const struct cond *c, struct eval_ctx *ctx)
 	for (i = 0; f->dkim_checked && i < f->ndkim; i++) {
 		const struct dkim_outcome *o = &f->dkim[i];
 		int hit = c->dkim_domains.n == 0;
-		if (o->d == NULL)
+		/* RFC 6376 3.6.1: mail signed with a key in testing mode (t=y) is
+		 * treated as unsigned. */
+		if (o->d == NULL || o->testing)
 			continue;
 		for (j = 0; j < c->dkim_domains.n && !hit; j++)
 			hit = domain_matches(o->d, c->dkim_domains.v[j]);

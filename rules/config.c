@@ -633,6 +633,10 @@ load_dkim(struct load *L)
 		host[sizeof(host) - 1] = '\0';
 		c->dkim_authserv_id = strdup(host);
 	}
+	if (c->dkim_authserv_id && *c->dkim_authserv_id == '\0') {
+		cfg_error(L->errs, at, "dkim.authserv_id: must not be empty");
+		return;
+	}
 	/* An RFC 8601 authserv-id is a value: a token, so no white space, ';' or comment. */
 	for (p = c->dkim_authserv_id; p && *p; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("()<>,;:\\\"/[]?=", *p)) {

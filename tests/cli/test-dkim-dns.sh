@@ -70,10 +70,30 @@ if grep -qE '^dkim:|Authentication-Results' <<< "$out"; then
 else
 	t_ok "outbound: no dkim results and no Authentication-Results"
 fi
+{ printf 'Authentication-Results: mx.example.org; dkim=pass header.d=bank.example\r\n'; cat "$T/good.eml"; } > "$T/forged-out.eml"
+"$SEALCTL" -c "$T/c.yaml" process "$T/forged-out.eml" --from a@example.org --to x@partner.example > "$T/out.eml" 2>/dev/null
+t_nogrep "outbound: a field claiming our authserv-id is removed all the same" 'mx.example.org' "$T/out.eml"
 "$SEALCTL" -c "$T/c.yaml" process "$T/good.eml" --client-ip 192.0.2.1 --from a@example.net --to bob@example.org \
 	> "$T/processed.eml" 2>/dev/null
 t_check "sealctl process puts the daemon's Authentication-Results on top" \
 	sh -c 'head -n 2 "$1" | tr -d "\r" | tr "\n" " " | grep -q "^Authentication-Results: mx.example.org; 	dkim=pass header.d=example.net header.s=good "' _ "$T/processed.eml"
+
+# The loop-guard marker covers our own Authentication-Results: a marked message passes through
+# with it, but a forged one added to a marked copy breaks the marker, so it is removed.
+"$SEALCTL" keys generate marker --out "$T/marker.key" >/dev/null
+sed "s#^milter: { spool_dir: \(.*\) }#milter: { spool_dir: \1, marker_key_file: $T/marker.key }#" "$T/c.yaml" > "$T/m.yaml"
+printf 'rules:\n  - name: tag-inbound\n    if: { direction: inbound }\n    then: { tag: { header: X-Seen, value: yes } }\n' >> "$T/m.yaml"
+env_in=(--client-ip 192.0.2.1 --from a@example.net --to bob@example.org)
+"$SEALCTL" -c "$T/m.yaml" process "$T/good.eml" "${env_in[@]}" > "$T/p1.eml" 2>/dev/null
+t_grep "marked: first pass verifies, tags and marks" '^X-Sealmilter-Marker: v=1' "$T/p1.eml"
+"$SEALCTL" -c "$T/m.yaml" process "$T/p1.eml" "${env_in[@]}" > "$T/p2.eml" 2> "$T/p2.log"
+t_grep "marked: a second pass passes it through" 'already processed' "$T/p2.log"
+t_check "marked: with our one Authentication-Results" test "$(grep -c '^Authentication-Results: mx.example.org;' "$T/p2.eml")" -eq 1
+{ printf 'Authentication-Results: mx.example.org; dkim=pass header.d=bank.example\r\n'; cat "$T/p1.eml"; } > "$T/p3.eml"
+"$SEALCTL" -c "$T/m.yaml" process "$T/p3.eml" "${env_in[@]}" > "$T/p4.eml" 2> "$T/p4.log"
+t_nogrep "marked + forged: the forged field is removed" 'header.d=bank.example' "$T/p4.eml"
+t_check "marked + forged: one Authentication-Results of ours, made again" \
+	test "$(grep -c '^Authentication-Results: mx.example.org;' "$T/p4.eml")" -eq 1
 
 # DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
 # bogus, so temperror (never pass), and sealctl says the key was bogus.

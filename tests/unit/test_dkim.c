@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -166,11 +167,33 @@ END_TEST
 static const char *ED_KEY = "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 static const char *RSA_KEY = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB";
 
-/* An RSA public key record of the given size, made here. */
+static char *rsa_record_of(EVP_PKEY *k);
+
+/* An RSA public key record of the given size and public exponent (0: 65537), made here. */
+static char *
+rsa_record_e(int bits, unsigned long long e)
+{
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	BIGNUM *bn = BN_new();
+
+	ck_assert(ctx && bn && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, bits) == 1);
+	ck_assert(BN_set_word(bn, e ? e : 65537) == 1 && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, bn) == 1);
+	ck_assert(EVP_PKEY_keygen(ctx, &k) == 1);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(bn);
+	return rsa_record_of(k);
+}
+
 static char *
 rsa_record(int bits)
 {
-	EVP_PKEY *k = EVP_RSA_gen((unsigned)bits);
+	return rsa_record_e(bits, 0);
+}
+
+static char *
+rsa_record_of(EVP_PKEY *k)
+{
 	unsigned char *der = NULL;
 	int len = i2d_PUBKEY(k, &der);
 	char *b64 = malloc((size_t)len * 2 + 4), *rec = NULL;
@@ -216,6 +239,8 @@ START_TEST(test_key_records)
 		{ "v=DKIM1; k=ed25519; p=AAAA", "32 bytes" },
 		{ "hello world", "key record" },
 		{ "v=DKIM1; p=a; p=b", "duplicate" },
+		{ "averyveryverylongtagname=1; v=DKIM1; p=AAAA", "v= is not DKIM1" },
+		{ "v=DKIM1; k=rsa; p=AA==AAAA", "not base64" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(dkim_key_parse(bad[i].rec, &k, &err) == -1, "accepted: %s", bad[i].rec);
@@ -229,6 +254,18 @@ START_TEST(test_key_records)
 	ck_assert_ptr_nonnull(strstr(err, "768 bits"));
 	free(err);
 	free(small);
+	/* A public exponent over 32 bits makes every verification as dear as a signature: refused. */
+	char *bige = rsa_record_e(2048, (1ULL << 35) + 1);
+	ck_assert_int_eq(dkim_key_parse(bige, &k, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "exponent"));
+	free(err);
+	free(bige);
+	/* RFC 8301's upper bound. */
+	char *big = rsa_record(6144);
+	ck_assert_int_eq(dkim_key_parse(big, &k, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "6144 bits"));
+	free(err);
+	free(big);
 }
 END_TEST
 
@@ -262,11 +299,15 @@ START_TEST(test_sig_fields)
 		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; i=@other.com",
 		  "i= is not within d=" },
 		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; t=10; x=5",
-		  "x= is before t=" },
+		  "x= is not after t=" },
 		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; c=fancy",
 		  "canonicalization" },
 		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; q=http",
 		  "dns/txt" },
+		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; q=xdns/txtx",
+		  "dns/txt" },
+		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; t=10; x=10",
+		  "x= is not after t=" },
 		{ "v=1; a=rsa-sha256; d=e..com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA",
 		  "not a domain" },
 		{ "v=1; a=rsa-sha256; d=e.com; s=s; h=from; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA; l=-1",
@@ -547,6 +588,8 @@ START_TEST(test_authres)
 	ck_assert(!dkim_authres_is_ours(" mx.example.net.evil; dkim=pass", "mx.example.net"));
 	ck_assert(!dkim_authres_is_ours(" other.example; dkim=pass (mx.example.net)", "mx.example.net"));
 	ck_assert(!dkim_authres_is_ours(" (unclosed mx.example.net;", "mx.example.net"));
+	ck_assert(dkim_authres_is_ours(" \"mx.example\\.net\"; dkim=pass", "mx.example.net"));
+	ck_assert(!dkim_authres_is_ours(" \"mx.example.net.x\"; dkim=pass", "mx.example.net"));
 
 	char *d = dkim_org_domain("Mail.Bank.Example");
 	ck_assert_str_eq(d, "bank.example");
@@ -593,8 +636,15 @@ eval_cond(const char *cond, const struct dkim_outcome *o, size_t n, int checked,
 	struct seal_config *cfg;
 	struct msg_facts f;
 	struct decision d;
-	struct header h[1] = { { "From", (char *)from } };
+	struct header h[2] = { { "From", NULL }, { "From", NULL } };
+	char *copy = from ? strdup(from) : NULL, *second = copy ? strstr(copy, "\nFrom:") : NULL;
 	int fired;
+
+	h[0].value = copy;
+	if (second) {
+		*second = '\0';
+		h[1].value = second + 6;
+	}
 
 	ck_assert_int_ge(asprintf(&yaml, DKIM_CFG "rules:\n  - name: r\n    if: %s\n    then: { tag: { header: X-T, value: v } }\n",
 	    cond), 0);
@@ -605,7 +655,7 @@ eval_cond(const char *cond, const struct dkim_outcome *o, size_t n, int checked,
 	f.sender = "";
 	f.direction = DIR_INBOUND;
 	f.headers = h;
-	f.nheaders = from ? 1 : 0;
+	f.nheaders = from ? (second ? 2 : 1) : 0;
 	f.subject = "";
 	f.dkim = o;
 	f.ndkim = n;
@@ -615,6 +665,7 @@ eval_cond(const char *cond, const struct dkim_outcome *o, size_t n, int checked,
 	decision_free(&d);
 	config_unref(cfg);
 	free(yaml);
+	free(copy);
 	return fired;
 }
 
@@ -662,6 +713,17 @@ START_TEST(test_dkim_conditions)
 		    "case %zu: %s with From:%s: want %d", i, cases[i].cond, cases[i].from ? cases[i].from : "(none)",
 		    cases[i].want);
 
+	/* A pass with a key in testing mode counts as unsigned for rules (RFC 6376 3.6.1). */
+	o[0].testing = 1;
+	ck_assert(!eval_cond("{ dkim: { domain: partner.example } }", o, 3, 1, " x@partner.example"));
+	ck_assert(eval_cond("{ dkim: { domain: partner.example, result: none } }", o, 3, 1, " x@partner.example"));
+	o[0].testing = 0;
+	/* Two From fields (one without an address GMime can read): no alignment. */
+	{
+		struct dkim_outcome one = { .result = DKIM_PASS, .d = "partner.example" };
+		ck_assert(eval_cond("{ dkim: { aligned_with_from: true } }", &one, 1, 1, " x@partner.example"));
+		ck_assert(!eval_cond("{ dkim: { aligned_with_from: true } }", &one, 1, 1, " x@partner.example\nFrom: ???"));
+	}
 	/* The best result of a domain counts: a pass beside a fail is a pass. */
 	o[2].result = DKIM_PASS;
 	o[2].d = "bank.example";
@@ -687,6 +749,7 @@ START_TEST(test_dkim_config_errors)
 		{ TU_ORG "dns: { timeout: 0s }\n", "out of range" },
 		{ TU_ORG "dkim: { verify_inbound: maybe }\n", "not true or false" },
 		{ TU_ORG "dkim: { authserv_id: \"mx example\" }\n", "must be a host name" },
+		{ TU_ORG "dkim: { authserv_id: \"\" }\n", "must not be empty" },
 		{ TU_ORG "dkim: { max_signatures: 0 }\n", "out of range" },
 		{ TU_ORG "dkim: { unsigned_tail: maybe }\n", "not one of: policy|pass" },
 		{ TU_ORG "dkm: { verify_inbound: true }\n", "did you mean 'dkim'" },
