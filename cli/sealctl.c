@@ -7,6 +7,7 @@
  *   sealctl -c FILE process MSG.eml [same options]
  *   sealctl -c FILE open MSG.eml [--ignore-expiry]
  *   sealctl config-reference
+ *   sealctl -c FILE keys dkim-record
  *   sealctl keys generate marker --out FILE
  *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
  *   sealctl keys generate issuer [--name NAME] --out DIR
@@ -82,7 +83,8 @@ usage(FILE *f)
 	    "       sealctl keys generate marker --out FILE\n"
 	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
 	    "       sealctl keys generate issuer [--name NAME] --out DIR\n"
-	    "       sealctl -c FILE keys rotate [--bits N] --out DIR\n", f);
+	    "       sealctl -c FILE keys rotate [--bits N] --out DIR\n"
+	    "       sealctl -c FILE keys dkim-record\n", f);
 }
 
 static struct seal_config *
@@ -504,6 +506,53 @@ cmd_rotate(const struct seal_config *cfg, const struct opts *o)
 	return 0;
 }
 
+/* The DNS TXT record to publish for each dkim.keys entry, in zone-file
+ * syntax, split into strings of at most 255 characters. */
+static int
+cmd_dkim_record(const struct seal_config *cfg)
+{
+	size_t i;
+
+	if (cfg->ndkim_signers == 0) {
+		fprintf(stderr, "sealctl: no dkim.keys in %s\n", cfg->path);
+		return 1;
+	}
+	for (i = 0; i < cfg->ndkim_signers; i++) {
+		const struct dkim_signer *k = &cfg->dkim_signers[i];
+		unsigned char raw[64], *der = NULL;
+		size_t rl = sizeof(raw), off, len;
+		int dl = 0;
+		char *b64, *rec = NULL;
+
+		if (k->alg == DKIM_ED25519_SHA256) {
+			if (EVP_PKEY_get_raw_public_key(k->key, raw, &rl) != 1)
+				return 1;
+			der = raw;
+			dl = (int)rl;
+		} else if ((dl = i2d_PUBKEY(k->key, &der)) <= 0) {
+			return 1;
+		}
+		b64 = malloc((size_t)dl * 2 + 4);
+		if (b64 == NULL)
+			return 1;
+		EVP_EncodeBlock((unsigned char *)b64, der, dl);
+		if (der != raw)
+			OPENSSL_free(der);
+		if (asprintf(&rec, "v=DKIM1; k=%s; p=%s", k->alg == DKIM_ED25519_SHA256 ? "ed25519" : "rsa", b64) < 0) {
+			free(b64);
+			return 1;
+		}
+		printf("%s._domainkey.%s. IN TXT (", k->selector, k->domain);
+		len = strlen(rec);
+		for (off = 0; off < len; off += 255)
+			printf(" \"%.*s\"", (int)(len - off < 255 ? len - off : 255), rec + off);
+		printf(" )\n");
+		free(rec);
+		free(b64);
+	}
+	return 0;
+}
+
 static int
 cmd_keys(int argc, char **argv, const struct opts *o)
 {
@@ -611,6 +660,15 @@ main(int argc, char **argv)
 		if ((cfg = load(&o)) == NULL)
 			return 1;
 		rc = cmd_rotate(cfg, &o);
+		config_unref(cfg);
+		strlist_free(&o.to);
+		return rc;
+	}
+	if (strcmp(cmd, "keys") == 0 && optind < argc && strcmp(argv[optind], "dkim-record") == 0) {
+		mime_init();
+		if ((cfg = load(&o)) == NULL)
+			return 1;
+		rc = cmd_dkim_record(cfg);
 		config_unref(cfg);
 		strlist_free(&o.to);
 		return rc;

@@ -73,6 +73,7 @@ struct seal_session {
 	struct seal_result res;
 	char *subject;
 	struct dkim_verifier *dkim;   /* inbound, dkim.verify_inbound: started at end of headers */
+	char *dkim_note;       /* why an outbound message was left unsigned */
 };
 
 static void
@@ -887,6 +888,127 @@ out:
 	return rc;
 }
 
+/* The body as it will be delivered, into a DKIM body hash: the
+ * replacement body when there is one, else the stored original. */
+static int
+hash_delivered_body(struct seal_session *s, struct dkim_body_hasher *h)
+{
+	char buf[65536];
+	size_t i;
+	long n;
+
+	for (i = 0; i < s->res.nedits; i++)
+		if (s->res.edits[i].kind == EDIT_REPLACE_BODY) {
+			const struct edit *e = &s->res.edits[i];
+			size_t off = 0;
+			ssize_t got;
+			while (off < e->len && (got = pread(e->fd, buf, sizeof(buf), (off_t)off)) > 0) {
+				dkim_body_hasher_feed(h, buf, (size_t)got);
+				off += (size_t)got;
+			}
+			return off == e->len ? 0 : -1;
+		}
+	if (s->spool == NULL || s->spool_failed || spool_rewind(s->spool) != 0)
+		return -1;
+	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
+		dkim_body_hasher_feed(h, buf, (size_t)n);
+	return n < 0 ? -1 : 0;
+}
+
+static struct header *delivered_headers(const struct seal_session *s, size_t *count);
+
+/* Sign with the dkim.keys entry of the From domain. Returns a note when
+ * the message stays unsigned on purpose; a failure where a rule asked for
+ * the signature (required) is an error (tempfail). Without a rule
+ * (dkim.sign_outbound), mail whose From domain has no key is left alone. */
+static const char *
+dkim_sign_now(struct seal_session *s, int required)
+{
+	struct strlist from = { NULL, 0 };
+	const struct dkim_signer *k = NULL;
+	struct dkim_body_hasher *bh = NULL;
+	struct header *h = NULL;
+	unsigned char hash[32];
+	char *value = NULL, *err = NULL, *msg = NULL;
+	const char *note = NULL;
+	size_t i, nh, fields = 0;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, "From") == 0) {
+			fields++;
+			mime_addresses(s->headers[i].value, &from);
+		}
+	if (fields == 1 && from.n == 1)
+		k = config_dkim_signer(s->cfg, addr_domain(from.v[0]));
+	if (k == NULL) {
+		if (asprintf(&msg, "not DKIM-signed: %s", fields != 1 || from.n != 1 ? "no single From address"
+		    : "no dkim.keys entry for the From domain") < 0)
+			msg = NULL;
+		goto out;
+	}
+	/* A message this key has signed already (a second pass) is not signed again. */
+	for (i = 0; i < s->nheaders; i++) {
+		struct dkim_sig sig;
+		char *perr = NULL;
+		int same;
+		if (strcasecmp(s->headers[i].name, "DKIM-Signature") != 0)
+			continue;
+		same = dkim_sig_parse(s->headers[i].value, &sig, &perr) == 0 && strcmp(sig.d, k->domain) == 0 &&
+		    strcmp(sig.s, k->selector) == 0;
+		dkim_sig_free(&sig);
+		free(perr);
+		if (same) {
+			note = "already DKIM-signed with this key: not signed again";
+			required = 0;
+			goto out;
+		}
+	}
+	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || hash_delivered_body(s, bh) != 0 ||
+	    dkim_body_hasher_final(bh, hash) != 0) {
+		if (asprintf(&msg, "cannot DKIM-sign for %s: the body could not be read back", k->domain) < 0)
+			msg = NULL;
+		goto fail;
+	}
+	if ((h = delivered_headers(s, &nh)) == NULL)
+		goto oom;
+	value = dkim_sign(k, h, nh, hash, time(NULL), &err);
+	if (value == NULL) {
+		msg = err;
+		err = NULL;
+		goto fail;
+	}
+	if (add_edit(&s->res, EDIT_INSERT_HEADER, "DKIM-Signature", value, 0) != 0)
+		goto oom;
+	goto done;
+oom:
+	msg = strdup("out of memory DKIM-signing");
+fail:
+	seal_session_fail(s, msg ? msg : "DKIM signing failed");
+	goto done;
+out:
+	if (required && note == NULL) {
+		/* A rule asked for a signature that cannot be made: defer, never send it unsigned. */
+		char *m2 = NULL;
+		if (asprintf(&m2, "dkim_sign: %s", msg ? msg + strlen("not DKIM-signed: ") : "no key") < 0)
+			m2 = NULL;
+		seal_session_fail(s, m2 ? m2 : "dkim_sign: cannot sign");
+		free(m2);
+	} else if (note == NULL && msg) {
+		free(s->dkim_note);
+		s->dkim_note = msg;
+		msg = NULL;
+		note = s->dkim_note;
+	}
+done:
+	free(msg);
+	free(err);
+	free(value);
+	free(h);
+	dkim_body_hasher_free(bh);
+	strlist_free(&from);
+	return note;
+}
+
 static void clear_edits(struct seal_result *r);
 
 /* Authentication-Results: fields that claim our authserv-id are forged
@@ -1090,6 +1212,15 @@ decide(struct seal_session *s, int *marker_keep)
 			goto oom;
 		}
 		free(m);
+	}
+	/* DKIM signing comes last, over the message exactly as delivered. */
+	if (r->direction == DIR_OUTBOUND && (r->decision.dkim_sign || s->cfg->dkim_sign_outbound) &&
+	    s->cfg->ndkim_signers > 0) {
+		const char *why = dkim_sign_now(s, r->decision.dkim_sign);
+		if (s->error)
+			return NULL;      /* tempfail */
+		if (why && note == NULL)
+			note = why;
 	}
 	return note;
 oom:
@@ -1356,6 +1487,7 @@ seal_session_free(struct seal_session *s)
 	free(s->res.text);
 	free(s->res.summary);
 	free(s->res.authres);
+	free(s->dkim_note);
 	dkim_verify_free(s->dkim);
 	free(s->client_ip);
 	free(s->client_host);

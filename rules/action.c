@@ -45,6 +45,10 @@ const struct key_doc action_docs[] = {
 	  "signature, content and policy are valid, and whose policy allows every recipient, is delivered as "
 	  "its original, with an X-Sealmilter-Decrypted header naming the policy; otherwise it is delivered "
 	  "sealed, untouched, and the log says why. Needs a tenant private key (keys.tenant[].key)." },
+	{ "dkim_sign", "dkim_sign: true",
+	  "DKIM-sign the message (outbound mail) with the dkim.keys entry of its From domain, last, over the "
+	  "message as delivered. When no key fits, or signing fails, the message is deferred (tempfail), never "
+	  "sent unsigned. dkim.sign_outbound: true does this for all outbound mail from the signing domains." },
 	{ "stop", "stop: true", "Evaluate no further rules once this rule fires." },
 };
 const size_t action_ndocs = sizeof(action_docs) / sizeof(action_docs[0]);
@@ -297,6 +301,21 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			if ((a = push_action(r)) == NULL)
 				return -1;
 			a->kind = A_DECRYPT;
+		} else if (strcmp(k, "dkim_sign") == 0) {
+			int on = 0;
+			if (yscalar_bool(v, &on) != 0 || !on) {
+				cfg_error(errs, v, "rule '%s': dkim_sign: expected true", r->name);
+				rc = -1;
+				continue;
+			}
+			if (cfg->ndkim_signers == 0) {
+				cfg_error(errs, v, "rule '%s': dkim_sign: needs a signing key (dkim.keys)", r->name);
+				rc = -1;
+				continue;
+			}
+			if ((a = push_action(r)) == NULL)
+				return -1;
+			a->kind = A_DKIM_SIGN;
 		} else if (strcmp(k, "stop") == 0) {
 			if (yscalar_bool(v, &r->stop) != 0) {
 				cfg_error(errs, v, "stop: expected true or false");
@@ -304,7 +323,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "seal, decrypt, stop)", r->name, k);
+			    "seal, decrypt, dkim_sign, stop)", r->name, k);
 			rc = -1;
 		}
 	}

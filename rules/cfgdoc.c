@@ -29,6 +29,7 @@ type_name(enum cfg_type t)
 	case CT_HEADER_NAME: return "header field name";
 	case CT_BOOL: return "true or false";
 	case CT_NAMESERVERS: return "list of address or address@port";
+	case CT_NODE: return "list of mappings";
 	default: return "section";
 	}
 }

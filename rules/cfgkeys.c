@@ -111,6 +111,16 @@ const struct cfg_key cfg_keys[] = {
 	  "A signature with l= that verifies, but leaves text after the signed part of the body: policy "
 	  "(dkim=policy, so a rule asking for pass or alignment does not trust appended text) or pass (as "
 	  "python3-dkim and OpenDKIM do)." },
+	{ "dkim.sign_outbound", CT_BOOL, OFF(dkim_sign_outbound), "false", 0, 0, NULL,
+	  "DKIM-sign all outbound mail whose From domain has a key in dkim.keys (a rule can ask for it with "
+	  "dkim_sign: true instead). The signature is made last, over the message exactly as it is delivered "
+	  "(after sealing and tags)." },
+	{ "dkim.keys", CT_NODE, 0, NULL, 0, 0, NULL,
+	  "Signing keys, one per domain: a list of { domain: example.com, selector: s2026, key: FILE or "
+	  "pkcs11: URI, canonicalization: relaxed/relaxed }. An RSA key (1024 to 4096 bits; 2048 is the "
+	  "norm) signs rsa-sha256, an Ed25519 key ed25519-sha256 (RFC 8463). A message is signed with the key "
+	  "of its From domain, or of the closest parent domain listed. Publish the public key with "
+	  "`sealctl keys dkim-record`." },
 	{ "patterns", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Named data-loss patterns for body conditions: NAME: { regex: '...', check: luhn|none, "
 	  "description: '...' }. check: luhn keeps only matches whose digits pass the Luhn checksum (card "

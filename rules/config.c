@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "dkim/dkim.h"
 #include "dns/resolver.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
@@ -44,6 +45,7 @@ struct load {
 	struct ytree tree;
 	const struct seal_config *prev;
 	const struct ynode *seen[CFG_MAX_KEYS];   /* indexed like cfg_keys */
+	const struct ynode *nodes[CFG_MAX_KEYS];  /* CT_NODE values, for their builders */
 	const struct ynode **pattern_lists;
 	size_t npattern_lists;
 	const struct ynode **rule_lists;
@@ -330,6 +332,9 @@ load_section(struct load *L, const char *section, const struct ynode *map)
 		} else if (L->seen[idx]) {
 			cfg_error(L->errs, kn, "%s is already set at %s:%d:%d", full, L->seen[idx]->file,
 			    L->seen[idx]->line, L->seen[idx]->col);
+		} else if (k->type == CT_NODE) {
+			L->seen[idx] = kn;
+			L->nodes[idx] = vn;
 		} else {
 			L->seen[idx] = kn;
 			set_value(L, k, vn, NULL);
@@ -614,6 +619,118 @@ index_body_conds(struct seal_config *c, struct cond *k)
 }
 
 /* Walk every rule's condition tree and actions once. */
+/* dkim.keys: { domain, selector, key, canonicalization } per signing domain. */
+static void
+load_dkim_signers(struct load *L)
+{
+	static const char *const keys[] = { "domain", "selector", "key", "canonicalization", NULL };
+	struct seal_config *c = L->c;
+	const struct ynode *list, *mod;
+	size_t idx = 0, i, j;
+
+	find_key("dkim.keys", &idx);
+	list = L->nodes[idx];
+	if (list == NULL)
+		return;
+	if (list->kind != Y_SEQ || list->n == 0) {
+		cfg_error(L->errs, list, "dkim.keys: expected a list of { domain, selector, key }");
+		return;
+	}
+	mod = L->keys && L->keys->kind == Y_MAP ? ymap_get(L->keys, "pkcs11_module") : NULL;
+	c->dkim_signers = calloc(list->n, sizeof(*c->dkim_signers));
+	if (c->dkim_signers == NULL) {
+		cfg_error(L->errs, list, "out of memory");
+		return;
+	}
+	for (i = 0; i < list->n; i++) {
+		const struct ynode *e = list->items[i], *d, *sel, *key, *canon;
+		struct dkim_signer *k = &c->dkim_signers[c->ndkim_signers];
+		EVP_PKEY *pk;
+		int bad = 0;
+		if (e->kind != Y_MAP) {
+			cfg_error(L->errs, e, "dkim.keys: each entry is { domain, selector, key }");
+			continue;
+		}
+		bad |= cfg_check_keys(L->errs, e, "dkim.keys", keys);
+		d = ymap_get(e, "domain");
+		sel = ymap_get(e, "selector");
+		key = ymap_get(e, "key");
+		canon = ymap_get(e, "canonicalization");
+		if (d == NULL || d->kind != Y_SCALAR || !valid_domain(d->value)) {
+			cfg_error(L->errs, d ? d : e, "dkim.keys: domain: is required and must be a domain name");
+			bad = 1;
+		}
+		if (sel == NULL || sel->kind != Y_SCALAR || !valid_domain(sel->value)) {
+			cfg_error(L->errs, sel ? sel : e, "dkim.keys: selector: is required (letters, digits, '-' and '.')");
+			bad = 1;
+		}
+		if (key == NULL || key->kind != Y_SCALAR) {
+			cfg_error(L->errs, key ? key : e, "dkim.keys: key: is required (a PEM file or a pkcs11: URI)");
+			bad = 1;
+		}
+		k->hcanon = k->bcanon = DKIM_RELAXED;
+		if (canon) {
+			const char *v = canon->kind == Y_SCALAR ? canon->value : "";
+			const char *slash = strchr(v, '/');
+			size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+			int okh = (hl == 6 && strncmp(v, "simple", 6) == 0) || (hl == 7 && strncmp(v, "relaxed", 7) == 0);
+			int okb = slash && (strcmp(slash + 1, "simple") == 0 || strcmp(slash + 1, "relaxed") == 0);
+			if (!okh || !okb) {
+				cfg_error(L->errs, canon, "dkim.keys: canonicalization: expected relaxed/relaxed, relaxed/simple, "
+				    "simple/relaxed or simple/simple");
+				bad = 1;
+			} else {
+				k->hcanon = v[0] == 'r' ? DKIM_RELAXED : DKIM_SIMPLE;
+				k->bcanon = slash[1] == 'r' ? DKIM_RELAXED : DKIM_SIMPLE;
+			}
+		}
+		if (bad)
+			continue;
+		for (j = 0; j < c->ndkim_signers; j++)
+			if (strcasecmp(c->dkim_signers[j].domain, d->value) == 0) {
+				cfg_error(L->errs, d, "dkim.keys: %s has a key already", d->value);
+				bad = 1;
+			}
+		if (bad || (pk = seal_key_read(&c->keys, mod && mod->kind == Y_SCALAR ? mod->value : NULL, key, key->value,
+		    L->errs)) == NULL)
+			continue;
+		if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519) {
+			k->alg = DKIM_ED25519_SHA256;
+		} else if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA && EVP_PKEY_get_bits(pk) >= DKIM_MIN_RSA_BITS &&
+		    EVP_PKEY_get_bits(pk) <= DKIM_MAX_RSA_BITS) {
+			k->alg = DKIM_RSA_SHA256;
+		} else {
+			cfg_error(L->errs, key, "dkim.keys: %s must be an RSA key of 1024 to 4096 bits or an Ed25519 key",
+			    key->value);
+			EVP_PKEY_free(pk);
+			continue;
+		}
+		k->key = pk;
+		k->domain = strdup(d->value);
+		k->selector = strdup(sel->value);
+		if (k->domain == NULL || k->selector == NULL) {
+			cfg_error(L->errs, e, "out of memory");
+			continue;
+		}
+		for (char *p = k->domain; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		c->ndkim_signers++;
+	}
+}
+
+const struct dkim_signer *
+config_dkim_signer(const struct seal_config *c, const char *domain)
+{
+	const struct dkim_signer *best = NULL;
+	size_t i;
+
+	for (i = 0; i < c->ndkim_signers; i++)
+		if (domain_matches(domain, c->dkim_signers[i].domain) &&
+		    (best == NULL || strlen(c->dkim_signers[i].domain) > strlen(best->domain)))
+			best = &c->dkim_signers[i];
+	return best;
+}
+
 /* dkim.authserv_id (default: the host name) and the resolver for key
  * look-ups. The resolver opens nothing until its first query. */
 static void
@@ -672,13 +789,15 @@ config_needs(const struct seal_config *cfg)
 
 	if (cfg->max_message_size)
 		need |= NEED_BODY;           /* the size can only be counted from the body */
-	if (cfg->dkim_verify)
-		need |= NEED_BODY | NEED_ADD_HEADERS;   /* the body hash; Authentication-Results */
+	if (cfg->dkim_verify || (cfg->dkim_sign_outbound && cfg->ndkim_signers))
+		need |= NEED_BODY | NEED_ADD_HEADERS;   /* the body hash; Authentication-Results, DKIM-Signature */
 	for (i = 0; i < cfg->nrules; i++) {
 		size_t sp = 0;
 		for (j = 0; j < cfg->rules[i].nactions; j++)
 			if (cfg->rules[i].actions[j].kind == A_TAG)
 				need |= NEED_ADD_HEADERS;
+			else if (cfg->rules[i].actions[j].kind == A_DKIM_SIGN)
+				need |= NEED_BODY | NEED_ADD_HEADERS;
 			else if (cfg->rules[i].actions[j].kind == A_SEAL || cfg->rules[i].actions[j].kind == A_DECRYPT)
 				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;
 		if (cfg->rules[i].cond)
@@ -781,7 +900,7 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	/* Defaults for everything not given, then required keys. */
 	for (i = 0; i < cfg_nkeys; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
-		if (k->type == CT_SECTION || L.seen[i] || k->def == NULL)
+		if (k->type == CT_SECTION || k->type == CT_NODE || L.seen[i] || k->def == NULL)
 			continue;
 		set_value(&L, k, NULL, k->def);
 	}
@@ -806,6 +925,7 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
 	    errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
+	load_dkim_signers(&L);
 	build_rules(&L);
 	for (i = 0; i < c->nrules; i++)
 		if (index_body_conds(c, c->rules[i].cond) != 0) {
@@ -858,6 +978,12 @@ config_unref(struct seal_config *c)
 		rule_clear(&c->rules[i]);
 	free(c->rules);
 	free(c->body_conds);
+	for (i = 0; i < c->ndkim_signers; i++) {
+		EVP_PKEY_free(c->dkim_signers[i].key);    /* before the engine that may hold it goes */
+		free(c->dkim_signers[i].domain);
+		free(c->dkim_signers[i].selector);
+	}
+	free(c->dkim_signers);
 	seal_keys_free(&c->keys);
 	seal_templates_free(&c->templates);
 	dns_resolver_free(c->resolver);

@@ -15,6 +15,7 @@ struct rule;
 struct pattern;
 struct cond;
 struct dns_resolver;
+struct dkim_signer;
 
 enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
 enum unsigned_tail { TAIL_POLICY, TAIL_PASS };
@@ -77,6 +78,9 @@ struct seal_config {
 	uint64_t dkim_max_signatures;
 	int dkim_unsigned_tail;        /* enum unsigned_tail */
 	struct dns_resolver *resolver; /* made at load when dkim.verify_inbound is on */
+	int dkim_sign_outbound;
+	struct dkim_signer *dkim_signers;   /* dkim.keys: one per signing domain */
+	size_t ndkim_signers;
 
 	/* keys, templates, branding */
 	struct seal_keys keys;
@@ -93,7 +97,7 @@ struct seal_config {
  * the generated reference (docs/config-reference.md). */
 enum cfg_type {
 	CT_STRING, CT_PATH, CT_ENUM, CT_SIZE, CT_DURATION, CT_UINT, CT_DOMAINS,
-	CT_NETWORKS, CT_HEADER_NAME, CT_BOOL, CT_NAMESERVERS, CT_SECTION
+	CT_NETWORKS, CT_HEADER_NAME, CT_BOOL, CT_NAMESERVERS, CT_NODE, CT_SECTION
 };
 
 struct cfg_key {
@@ -127,6 +131,10 @@ struct seal_config *config_reload(const char *path, unsigned flags, const struct
  * so a reload never changes the rules under a message in flight. */
 struct seal_config *config_ref(struct seal_config *c);
 void config_unref(struct seal_config *c);
+
+/* The dkim.keys entry that signs for domain (lower case): the one whose
+ * domain equals it, else the longest one it is a subdomain of; NULL. */
+const struct dkim_signer *config_dkim_signer(const struct seal_config *c, const char *domain);
 
 /* 1 when domain (lower case) is one of the organisation's domains or a
  * subdomain of one. */

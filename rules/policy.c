@@ -88,6 +88,8 @@ policy_eval(const struct seal_config *cfg, const struct msg_facts *f, struct dec
 			const struct action *a = &r->actions[j];
 			if (a->kind == A_DECRYPT)
 				d->decrypt = 1;
+			if (a->kind == A_DKIM_SIGN)
+				d->dkim_sign = 1;
 			if (a->kind == A_SEAL && d->seal == NULL) {
 				d->seal = a;
 				d->seal_rule = r;

@@ -127,7 +127,7 @@ struct cond {
 
 /* ---- actions and rules -------------------------------------------------- */
 
-enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL, A_DECRYPT };
+enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL, A_DECRYPT, A_DKIM_SIGN };
 
 struct action {
 	enum action_kind kind;
@@ -213,6 +213,7 @@ struct decision {
 	const struct action *seal;   /* the first seal action of the rules that fired, or NULL */
 	const struct rule *seal_rule;
 	int decrypt;                 /* a rule that fired asked for transport decryption */
+	int dkim_sign;               /* a rule that fired asked for a DKIM signature */
 	char *error;                 /* evaluation error: on_error applies */
 };
 

@@ -136,8 +136,8 @@ read_p11_key(struct seal_keys *keys, const char *module, const struct ynode *at,
 	return k;
 }
 
-static EVP_PKEY *
-read_key(struct seal_keys *keys, const char *module, const struct ynode *at, const char *path,
+EVP_PKEY *
+seal_key_read(struct seal_keys *keys, const char *module, const struct ynode *at, const char *path,
     struct cfg_errors *errs)
 {
 	char *why;
@@ -227,7 +227,7 @@ load_tenant(struct seal_keys *sk, const char *module, const struct ynode *n, str
 		return -1;
 	}
 	if ((key = string_key(n, "key", "keys.tenant", 0, errs)) != NULL && (t->key_path = strdup(key->value)) != NULL &&
-	    ((t->key = read_key(sk, module, key, key->value, errs)) == NULL ||
+	    ((t->key = seal_key_read(sk, module, key, key->value, errs)) == NULL ||
 	    pair_ok(key, t->cert, t->key, "keys.tenant", errs)))
 		return -1;
 	return rc;
@@ -286,7 +286,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 	    (out->issuer_cert = read_cert(cert, cert->value, errs)) == NULL)
 		return -1;
 	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL ||
-	    (out->issuer_key = read_key(out, module, key, key->value, errs)) == NULL)
+	    (out->issuer_key = seal_key_read(out, module, key, key->value, errs)) == NULL)
 		return -1;
 	rc |= pair_ok(key, out->issuer_cert, out->issuer_key, "keys.issuer", errs);
 	if (EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_EC && EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_RSA) {

@@ -31,6 +31,12 @@ struct seal_keys {
 int seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_errors *errs);
 void seal_keys_free(struct seal_keys *k);
 
+/* A private key: a PEM file (refused when group or others can read it) or
+ * a PKCS#11 URI through the pkcs11 engine (kept in keys). NULL with an
+ * error at the position of at. */
+EVP_PKEY *seal_key_read(struct seal_keys *keys, const char *module, const struct ynode *at, const char *path,
+    struct cfg_errors *errs);
+
 /* A private key file must be a regular file that group and others cannot
  * read. NULL when it is fine, else a malloc'd reason. */
 char *seal_key_file_problem(const char *path);

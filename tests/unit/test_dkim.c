@@ -11,6 +11,8 @@
 
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -753,6 +755,15 @@ START_TEST(test_dkim_config_errors)
 		{ TU_ORG "dkim: { max_signatures: 0 }\n", "out of range" },
 		{ TU_ORG "dkim: { unsigned_tail: maybe }\n", "not one of: policy|pass" },
 		{ TU_ORG "dkm: { verify_inbound: true }\n", "did you mean 'dkim'" },
+		{ TU_ORG "dkim: { keys: { domain: example.com } }\n", "expected a list" },
+		{ TU_ORG "dkim: { keys: [ { domain: example.com, selector: s1 } ] }\n", "key: is required" },
+		{ TU_ORG "dkim: { keys: [ { domain: 'not a domain', selector: s1, key: /x } ] }\n", "domain: is required" },
+		{ TU_ORG "dkim: { keys: [ { domain: example.com, selector: s1, key: /nonexistent/k.pem } ] }\n",
+		  "/nonexistent/k.pem" },
+		{ TU_ORG "dkim: { keys: [ { domain: example.com, selector: s1, key: /x, canonicalization: fancy } ] }\n",
+		  "canonicalization: expected" },
+		{ TU_ORG "dkim: { keys: [ { domain: example.com, selector: s1, key: /x, algo: rsa } ] }\n", "algo" },
+		{ TU_ORG "rules:\n  - name: r\n    then: { dkim_sign: true }\n", "needs a signing key (dkim.keys)" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *errors = NULL;
@@ -793,6 +804,57 @@ pub_record(EVP_PKEY *k)
 	}
 	return rec;
 }
+
+/* dkim.keys: real key files of the wrong kind are refused with their name. */
+START_TEST(test_dkim_keys_config)
+{
+	char dir[] = "/tmp/sealdkimkeys-XXXXXX", *yaml = NULL, *errors = NULL, path[64];
+	EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *rsa = EVP_RSA_gen(2048);
+	struct seal_config *c;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ec.pem", dir);
+	f = fopen(path, "w");
+	PEM_write_PrivateKey(f, ec, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	chmod(path, 0600);
+	snprintf(path, sizeof(path), "%s/rsa.pem", dir);
+	f = fopen(path, "w");
+	PEM_write_PrivateKey(f, rsa, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	chmod(path, 0600);
+	ck_assert_int_ge(asprintf(&yaml, TU_ORG "dkim:\n  keys:\n    - { domain: example.com, selector: s1, key: %s/ec.pem }\n", dir), 0);
+	c = tu_load(yaml, &errors);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(errors && strstr(errors, "must be an RSA key of 1024 to 4096 bits or an Ed25519 key"), "%s", errors);
+	free(errors);
+	free(yaml);
+	/* A good one; a second key for the same domain is refused. */
+	ck_assert_int_ge(asprintf(&yaml, TU_ORG "dkim:\n  keys:\n    - { domain: example.com, selector: s1, key: %s/rsa.pem }\n"
+	    "    - { domain: Example.com, selector: s2, key: %s/rsa.pem }\n", dir, dir), 0);
+	c = tu_load(yaml, &errors);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(errors && strstr(errors, "has a key already"), "%s", errors);
+	free(errors);
+	free(yaml);
+	ck_assert_int_ge(asprintf(&yaml, TU_ORG "dkim:\n  sign_outbound: true\n  keys:\n"
+	    "    - { domain: example.com, selector: s1, key: %s/rsa.pem, canonicalization: simple/relaxed }\n", dir), 0);
+	c = tu_config(yaml);
+	ck_assert_uint_eq(c->ndkim_signers, 1);
+	ck_assert(c->dkim_signers[0].hcanon == DKIM_SIMPLE && c->dkim_signers[0].bcanon == DKIM_RELAXED);
+	ck_assert_ptr_eq(config_dkim_signer(c, "mail.example.com"), &c->dkim_signers[0]);
+	ck_assert_ptr_null(config_dkim_signer(c, "example.org"));
+	ck_assert(c->needs & NEED_ADD_HEADERS);
+	config_unref(c);
+	free(yaml);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+	ck_assert_int_ge(asprintf(&yaml, "rm -rf %s", dir), 0);
+	ck_assert_int_eq(system(yaml), 0);
+	free(yaml);
+}
+END_TEST
 
 START_TEST(test_sign_roundtrip)
 {
@@ -883,6 +945,7 @@ dkim_suite(void)
 	tcase_add_test(tc, test_dkim_conditions);
 	tcase_add_test(tc, test_dkim_config_errors);
 	tcase_add_loop_test(tc, test_sign_roundtrip, 0, 4);
+	tcase_add_test(tc, test_dkim_keys_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
