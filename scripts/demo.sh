@@ -38,9 +38,16 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TB/keys/part
 printf 's1._domainkey.partner.example\tv=DKIM1; k=rsa; p=%s\n' \
 	"$(openssl rsa -in "$TB/keys/partner-dkim.pem" -pubout -outform DER 2>/dev/null | base64 -w0)" > "$TB/zone.txt"
 e2e_start_dns "$TB/zone.txt" --local=/partner.example/
+# And our own signing key: outbound mail from example.com is DKIM-signed, last.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TB/keys/dkim.key" 2>/dev/null
+chmod 600 "$TB/keys/dkim.key"
 cat >> "$TB/sealmilter.yaml" <<YAML
 dns: { nameservers: ["127.0.0.1@$DNS_PORT"], timeout: 5s }
-dkim: { verify_inbound: true, authserv_id: mx.example.com }
+dkim:
+  verify_inbound: true
+  authserv_id: mx.example.com
+  sign_outbound: true
+  keys: [ { domain: example.com, selector: demo, key: $TB/keys/dkim.key } ]
 YAML
 /usr/bin/python3 - "$TB/sealmilter.yaml" <<'PY'
 import sys
@@ -50,7 +57,7 @@ s = open(p).read().replace("rules:\n", """rules:
     if: { direction: inbound, from: { in: organization }, not: { dkim: { aligned_with_from: true } } }
     then: { reject: "5.7.1 Mail from example.com must carry its DKIM signature" }
   - name: partner-not-authenticated
-    if: { dkim: { domain: partner.example, result: [fail, permerror, policy, none] } }
+    if: { direction: inbound, from: [partner.example], dkim: { domain: partner.example, result: [fail, permerror, policy, none] } }
     then: { tag: { header: X-Partner-Auth, value: failed } }
 """, 1)
 open(p, "w").write(s)
@@ -73,7 +80,7 @@ show() {   # show TITLE FILE FROM RCPT: send by SMTP and show what happened
 	if [ "$rc" -eq 0 ] && tb_wait_files "$SINK_DIR" $((before + 1)) 20 >/dev/null 2>&1; then
 		echo "   delivered headers:"
 		sed -n '1,/^\r\?$/p' "$(e2e_latest "$SINK_DIR")" | tr -d '\r' | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n[[:space:]]\+/ /g' |
-			grep -vE '^(Received:|DKIM-Signature:|$)' | sed 's/^/     | /'
+			grep -vE '^(Received:|$)' | cut -c1-150 | sed 's/^/     | /'
 	else
 		echo "   delivered: nothing (the client was refused)"
 	fi
@@ -84,7 +91,20 @@ echo "Policy ($TB/sealmilter.yaml):"
 sed -n '/^rules:/,$p' "$TB/sealmilter.yaml" | sed 's/^/  /'
 
 show "1. Outbound, the sender asked for encryption: subject trigger stripped, tagged" "$MSG/secure.eml" alice@example.com bob@partner.test
-show "2. Outbound, nothing special: delivered unchanged" "$MSG/plain.eml" alice@example.com bob@partner.test
+show "2. Outbound, nothing special: delivered unchanged, DKIM-signed" "$MSG/plain.eml" alice@example.com bob@partner.test
+"$SEALCTL" -c "$TB/sealmilter.yaml" keys dkim-record > "$TB/dkim-record.txt"
+echo "   the record to publish (sealctl keys dkim-record): $(cut -c1-90 "$TB/dkim-record.txt")..."
+sed '/^X-Env-/d' "$(e2e_latest "$SINK_DIR")" > "$TB/signed-out.eml"
+/usr/bin/python3 - "$TB/dkim-record.txt" "$TB/signed-out.eml" <<'PY'
+import re, sys, dkim
+line = open(sys.argv[1]).read()
+rec = "".join(re.findall(r'"([^"]*)"', line)).encode()
+ok = dkim.verify(open(sys.argv[2], "rb").read(), dnsfunc=lambda name, timeout=5: rec)
+print("   python3-dkim verifies the delivered signature:", "yes" if ok else "NO")
+PY
+printf 'demo._domainkey.example.com %s\n' "$(grep -o '"[^"]*"' "$TB/dkim-record.txt" | tr -d '"\n')" > "$TB/testdns.txt"
+printf 'Mode v\nSyslog no\nTestDNSData file:%s\n' "$TB/testdns.txt" > "$TB/opendkim.conf"
+echo "   OpenDKIM: $(opendkim -x "$TB/opendkim.conf" -t "$TB/signed-out.eml" 2>&1 | sed 's/^opendkim: //')"
 show "3. A card number in the body (data-loss pattern with a Luhn check): tagged" "$MSG/card.eml" carol@example.com dan@partner.test
 show "4. Inbound, an executable attachment: rejected at SMTP time" "$MSG/exe.eml" mallory@evil.test bob@example.com
 

@@ -46,7 +46,7 @@ rules:
     if: { direction: inbound, from: { in: organization }, not: { dkim: { aligned_with_from: true } } }
     then: { reject: "5.7.1 Mail from example.org must carry its DKIM signature" }
   - name: partner-failed
-    if: { dkim: { domain: example.net, result: [fail, permerror, none] } }
+    if: { direction: inbound, from: [example.net], dkim: { domain: example.net, result: [fail, permerror, none] } }
     then: { tag: { header: X-Partner-Auth, value: failed } }
 YAML
 e2e_start_milter "$TB/sealmilter.yaml"
