@@ -47,6 +47,7 @@
 #include "seal/cms.h"
 #include "seal/envelope.h"
 #include "seal/sealpolicy.h"
+#include "seal/smime.h"
 
 struct seal_session {
 	struct seal_config *cfg;
@@ -888,6 +889,181 @@ out:
 	return rc;
 }
 
+/* The body as it will be delivered, appended to b: the replacement
+ * body when there is one, else the stored original. */
+static int
+delivered_body(struct seal_session *s, struct sbuf *b)
+{
+	char buf[65536];
+	size_t i;
+	long n;
+
+	for (i = 0; i < s->res.nedits; i++)
+		if (s->res.edits[i].kind == EDIT_REPLACE_BODY) {
+			const struct edit *e = &s->res.edits[i];
+			size_t off = 0;
+			ssize_t got;
+			while (off < e->len && (got = pread(e->fd, buf, sizeof(buf), (off_t)off)) > 0) {
+				if (sbuf_add(b, buf, (size_t)got) != 0)
+					return -1;
+				off += (size_t)got;
+			}
+			return off == e->len ? 0 : -1;
+		}
+	if (s->spool == NULL || s->spool_failed || spool_rewind(s->spool) != 0)
+		return -1;
+	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
+		if (sbuf_add(b, buf, (size_t)n) != 0)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+static int
+is_content_field(const char *name)
+{
+	return strncasecmp(name, "Content-", 8) == 0;
+}
+
+static struct header *delivered_headers(const struct seal_session *s, size_t *count);
+
+/* S/MIME-sign the message as it stands (sealed or not). *signed_now is set
+ * when it was signed; a note says why not; an error (s->error) defers it. */
+static const char *
+smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
+{
+	struct seal_result *r = &s->res;
+	struct strlist from = { NULL, 0 };
+	const struct smime_identity *id = NULL;
+	struct header *h = NULL;
+	struct sbuf entity;
+	char *msg = NULL, *err = NULL, *ctype = NULL;
+	const char *note = NULL, *problem;
+	size_t i, j, nh, fields = 0;
+	int fd = -1, has_mime_version = 0;
+
+	*signed_now = 0;
+	sbuf_init(&entity, 0);
+	if ((h = delivered_headers(s, &nh)) == NULL)
+		goto oom;
+	for (i = 0; i < nh; i++) {
+		if (strcasecmp(h[i].name, "Content-Type") == 0 &&
+		    memcasemem(h[i].value, strlen(h[i].value), "multipart/signed", 16) != NULL) {
+			note = "already S/MIME-signed: not signed again";
+			goto done;
+		}
+		if (strcasecmp(h[i].name, "MIME-Version") == 0)
+			has_mime_version = 1;
+	}
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, "From") == 0) {
+			fields++;
+			mime_addresses(s->headers[i].value, &from);
+		}
+	if (a->identity)
+		id = smime_identity_for(&s->cfg->signing, "", a->identity);
+	else if (fields == 1 && from.n == 1)
+		id = smime_identity_for(&s->cfg->signing, from.v[0], NULL);
+	if (id == NULL) {
+		if (asprintf(&msg, "sign: no S/MIME identity for %s%s%s", fields == 1 && from.n == 1 ? "<" : "",
+		    fields == 1 && from.n == 1 ? from.v[0] : "a message without a single From address",
+		    fields == 1 && from.n == 1 ? ">" : "") < 0)
+			msg = NULL;
+		if (s->cfg->signing.missing == MISSING_SKIP) {
+			free(s->dkim_note);
+			s->dkim_note = msg;     /* the note outlives this call */
+			msg = NULL;
+			note = s->dkim_note;
+		} else {
+			seal_session_fail(s, msg ? msg : "sign: no S/MIME identity");
+		}
+		goto done;
+	}
+	if ((problem = smime_identity_problem(id, time(NULL))) != NULL) {
+		if (asprintf(&msg, "sign: the S/MIME identity %s cannot sign: %s (%s)", id->name, problem, id->cert_path) < 0)
+			msg = NULL;
+		seal_session_fail(s, msg ? msg : "sign: the identity cannot sign");
+		goto done;
+	}
+	/* The entity: the Content-* fields as they will be delivered, then the body. */
+	for (i = 0; i < nh; i++)
+		if (is_content_field(h[i].name)) {
+			const char *v;
+			if (sbuf_printf(&entity, "%s:", h[i].name) != 0)
+				goto oom;
+			for (v = h[i].value; *v; v++)
+				if (*v != '\r' && (*v == '\n' ? sbuf_add(&entity, "\r\n", 2) : sbuf_addc(&entity, *v)) != 0)
+					goto oom;
+			if (sbuf_add(&entity, "\r\n", 2) != 0)
+				goto oom;
+		}
+	if (sbuf_add(&entity, "\r\n", 2) != 0 || delivered_body(s, &entity) != 0)
+		goto oom;
+	fd = spool_tempfd_sized(s->cfg->spool_dir, entity.len * 2, s->cfg->spool_threshold);
+	if (fd < 0) {
+		if (asprintf(&msg, "sign: cannot create a temp file in spool_dir %s: %s", s->cfg->spool_dir,
+		    strerror(errno)) < 0)
+			msg = NULL;
+		seal_session_fail(s, msg ? msg : "sign: no temp file");
+		goto done;
+	}
+	if (smime_sign_entity(id, entity.data ? entity.data : "", entity.len, fd, &ctype, &err) != 0) {
+		seal_session_fail(s, err ? err : "sign: S/MIME signing failed");
+		goto done;
+	}
+	/* Headers: the Content-* fields go (those received and those an edit
+	 * added), the multipart/signed Content-Type comes. */
+	for (i = 0; i < s->nheaders; i++)
+		if (!s->gone[i] && is_content_field(s->headers[i].name) && delete_all(s, s->headers[i].name, NULL) != 0)
+			goto oom;
+	for (i = 0, j = 0; i < r->nedits; i++) {
+		if (r->edits[i].kind == EDIT_ADD_HEADER && is_content_field(r->edits[i].name)) {
+			free(r->edits[i].name);
+			free(r->edits[i].value);
+			continue;
+		}
+		r->edits[j++] = r->edits[i];
+	}
+	r->nedits = j;
+	if ((!has_mime_version && add_edit(r, EDIT_ADD_HEADER, "MIME-Version", " 1.0", 0) != 0) ||
+	    add_edit(r, EDIT_ADD_HEADER, "Content-Type", ctype, 0) != 0)
+		goto oom;
+	/* The body: the signed one replaces whatever was there (the sealed body included). */
+	for (i = 0; i < r->nedits; i++)
+		if (r->edits[i].kind == EDIT_REPLACE_BODY) {
+			close(r->edits[i].fd);
+			r->edits[i].fd = fd;
+			r->edits[i].len = (size_t)lseek(fd, 0, SEEK_END);
+			fd = -1;
+			if (hash_body_fd(s, r->edits[i].fd, r->edits[i].len) != 0) {
+				seal_session_fail(s, "sign: cannot read back the signed body");
+				goto done;
+			}
+			break;
+		}
+	if (fd >= 0) {
+		int f = fd;
+		fd = -1;
+		if (add_body_edit_fd(s, f) != 0) {
+			seal_session_fail(s, "sign: cannot read back the signed body");
+			goto done;
+		}
+	}
+	*signed_now = 1;
+	goto done;
+oom:
+	seal_session_fail(s, "out of memory S/MIME-signing");
+done:
+	if (fd >= 0)
+		close(fd);
+	free(msg);
+	free(err);
+	free(ctype);
+	free(h);
+	sbuf_free(&entity);
+	strlist_free(&from);
+	return note;
+}
+
 /* The body as it will be delivered, into a DKIM body hash: the
  * replacement body when there is one, else the stored original. */
 static int
@@ -1195,6 +1371,16 @@ decide(struct seal_session *s, int *marker_keep)
 				return NULL;     /* s->error is set: tempfail */
 			modified = 1;
 		}
+	}
+	/* S/MIME signing, after sealing: the signature covers the notice and the attachment. */
+	if (r->decision.sign && r->direction == DIR_OUTBOUND && !decrypted) {
+		int signed_now = 0;
+		const char *why = smime_sign_now(s, r->decision.sign, &signed_now);
+		if (s->error)
+			return NULL;     /* tempfail: never sent unsigned */
+		if (why && note == NULL)
+			note = why;
+		modified |= signed_now;
 	}
 	if (modified) {
 		/* Over the header block as it will be delivered. */

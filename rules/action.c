@@ -49,6 +49,12 @@ const struct key_doc action_docs[] = {
 	  "DKIM-sign the message (outbound mail) with the dkim.keys entry of its From domain, last, over the "
 	  "message as delivered. When no key fits, or signing fails, the message is deferred (tempfail), never "
 	  "sent unsigned. dkim.sign_outbound: true does this for all outbound mail from the signing domains." },
+	{ "sign", "sign: true | IDENTITY",
+	  "S/MIME-sign the message (multipart/signed, SHA-256) with the identity (signing.identities) that "
+	  "matches its From address, or the one named. It is made safe for transport first (8-bit parts "
+	  "re-encoded, long lines and trailing white space protected), and signed after sealing, so the "
+	  "signature covers the notice and the attachment. An identity whose certificate has expired, or no "
+	  "identity (with signing.missing_identity: tempfail), defers the message: it is never sent unsigned." },
 	{ "stop", "stop: true", "Evaluate no further rules once this rule fires." },
 };
 const size_t action_ndocs = sizeof(action_docs) / sizeof(action_docs[0]);
@@ -301,6 +307,28 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			if ((a = push_action(r)) == NULL)
 				return -1;
 			a->kind = A_DECRYPT;
+		} else if (strcmp(k, "sign") == 0) {
+			int on = 0;
+			if (cfg->signing.n == 0) {
+				cfg_error(errs, v, "rule '%s': sign: needs signing.identities", r->name);
+				rc = -1;
+				continue;
+			}
+			if (v->kind != Y_SCALAR || (yscalar_bool(v, &on) == 0 && !on)) {
+				cfg_error(errs, v, "rule '%s': sign: expected true or an identity's name", r->name);
+				rc = -1;
+				continue;
+			}
+			if (yscalar_bool(v, &on) != 0 && smime_identity_for(&cfg->signing, "", v->value) == NULL) {
+				cfg_error(errs, v, "rule '%s': sign: no identity named %s in signing.identities", r->name, v->value);
+				rc = -1;
+				continue;
+			}
+			if ((a = push_action(r)) == NULL)
+				return -1;
+			a->kind = A_SIGN;
+			if (yscalar_bool(v, &on) != 0 && (a->identity = strdup(v->value)) == NULL)
+				return -1;
 		} else if (strcmp(k, "dkim_sign") == 0) {
 			int on = 0;
 			if (yscalar_bool(v, &on) != 0 || !on) {
@@ -323,7 +351,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "seal, decrypt, dkim_sign, stop)", r->name, k);
+			    "seal, decrypt, sign, dkim_sign, stop)", r->name, k);
 			rc = -1;
 		}
 	}
@@ -345,6 +373,7 @@ rule_clear(struct rule *r)
 		free(r->actions[i].code);
 		free(r->actions[i].xcode);
 		free(r->actions[i].text);
+		free(r->actions[i].identity);
 	}
 	free(r->actions);
 	cond_free(r->cond);

@@ -146,6 +146,13 @@ const struct cfg_key cfg_keys[] = {
 	  "How the notice of a sealed message looks: NAME: { org_name (100), intro (500; placeholders {sender} "
 	  "and {org}), button (60), disclaimer (2000), color: \"#rrggbb\", logo: a PNG or JPEG of at most 40 KB }; "
 	  "the numbers are the most characters allowed." },
+	{ "signing", CT_SECTION, 0, NULL, 0, 0, NULL,
+	  "S/MIME signing identities: `identities:` a list of { match: ADDRESS or GLOB (*@example.com), cert, "
+	  "key (PEM file or pkcs11: URI), chain: [CA files] } or { match, pkcs12: FILE, password_file: FILE }, "
+	  "with an optional name: for `sign: NAME`; the most specific match for the From address wins (an "
+	  "exact address, then the glob with the most literal characters). `missing_identity:` tempfail (the "
+	  "default: a message a rule wants signed is never sent unsigned) or skip. Each certificate must match "
+	  "its key and allow S/MIME signing." },
 	{ "include", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "A file name or a list of them, relative to the including file. Included files have the same "
 	  "sections; their patterns and rules are appended in order, and a setting may be given only once "

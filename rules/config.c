@@ -52,6 +52,7 @@ struct load {
 	size_t nrule_lists;
 	const struct ynode *keys;         /* the keys: section, wherever it was given */
 	const struct ynode *templates_node, *branding_node;
+	const struct ynode *signing_node;
 	unsigned flags;
 };
 
@@ -443,6 +444,12 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				    (*slot)->col);
 			else
 				*slot = vn;
+		} else if (strcmp(k, "signing") == 0) {
+			if (L->signing_node)
+				cfg_error(L->errs, kn, "signing: is already given at %s:%d:%d", L->signing_node->file,
+				    L->signing_node->line, L->signing_node->col);
+			else
+				L->signing_node = vn;
 		} else if (strcmp(k, "keys") == 0) {
 			if (L->keys)
 				cfg_error(L->errs, kn, "keys: is already given at %s:%d:%d", L->keys->file, L->keys->line,
@@ -451,7 +458,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				L->keys = vn;
 		} else {
 			static const char *const sections[] = { "organization", "milter", "limits", "dns", "dkim",
-				"patterns", "rules", "include", "keys", "templates", "branding" };
+				"patterns", "rules", "include", "keys", "templates", "branding", "signing" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -463,7 +470,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, dns, "
-				    "dkim, patterns, rules, include, keys, templates, branding)", k);
+				    "dkim, patterns, rules, include, keys, templates, branding, signing)", k);
 		}
 	}
 }
@@ -796,6 +803,8 @@ config_needs(const struct seal_config *cfg)
 		for (j = 0; j < cfg->rules[i].nactions; j++)
 			if (cfg->rules[i].actions[j].kind == A_TAG)
 				need |= NEED_ADD_HEADERS;
+			else if (cfg->rules[i].actions[j].kind == A_SIGN)
+				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;
 			else if (cfg->rules[i].actions[j].kind == A_DKIM_SIGN)
 				need |= NEED_BODY | NEED_ADD_HEADERS;
 			else if (cfg->rules[i].actions[j].kind == A_SEAL || cfg->rules[i].actions[j].kind == A_DECRYPT)
@@ -925,6 +934,12 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
 	    errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
+	{
+		const struct ynode *mod = L.keys && L.keys->kind == Y_MAP ? ymap_get(L.keys, "pkcs11_module") : NULL;
+		if (smime_identities_load(L.signing_node, &c->keys, mod && mod->kind == Y_SCALAR ? mod->value : NULL,
+		    &c->signing, errs) != 0 && errs->count + errs->dropped == errs_before)
+			cfg_error_at(errs, path, 0, 0, "signing: cannot be loaded");
+	}
 	load_dkim_signers(&L);
 	build_rules(&L);
 	for (i = 0; i < c->nrules; i++)
@@ -984,6 +999,7 @@ config_unref(struct seal_config *c)
 		free(c->dkim_signers[i].selector);
 	}
 	free(c->dkim_signers);
+	smime_identities_free(&c->signing);    /* before the engine that may hold a key */
 	seal_keys_free(&c->keys);
 	seal_templates_free(&c->templates);
 	dns_resolver_free(c->resolver);

@@ -8,6 +8,7 @@
 #include "common/netaddr.h"
 #include "common/util.h"
 #include "seal/keys.h"
+#include "seal/smime.h"
 #include "seal/template.h"
 
 struct cfg_errors;
@@ -85,13 +86,14 @@ struct seal_config {
 	/* keys, templates, branding */
 	struct seal_keys keys;
 	struct seal_templates templates;
+	struct smime_identities signing;   /* signing: S/MIME identities */
 };
 
 /* What a configuration needs from the MTA (computed at load), so the milter
  * negotiates no more than that. */
 #define NEED_BODY        1u   /* body, attachment or size conditions, or limits.max_message_size */
 #define NEED_ADD_HEADERS 2u   /* tags, or a change that gets the marker */
-#define NEED_CHANGE_BODY 4u   /* seal: the body is replaced */
+#define NEED_CHANGE_BODY 4u   /* seal, sign: the body is replaced */
 
 /* The table of scalar settings: it drives the loader, `sealmilter -n` and
  * the generated reference (docs/config-reference.md). */

@@ -90,6 +90,8 @@ policy_eval(const struct seal_config *cfg, const struct msg_facts *f, struct dec
 				d->decrypt = 1;
 			if (a->kind == A_DKIM_SIGN)
 				d->dkim_sign = 1;
+			if (a->kind == A_SIGN && d->sign == NULL)
+				d->sign = a;
 			if (a->kind == A_SEAL && d->seal == NULL) {
 				d->seal = a;
 				d->seal_rule = r;

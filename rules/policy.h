@@ -127,7 +127,7 @@ struct cond {
 
 /* ---- actions and rules -------------------------------------------------- */
 
-enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL, A_DECRYPT, A_DKIM_SIGN };
+enum action_kind { A_TAG, A_REJECT, A_TEMPFAIL, A_SEAL, A_DECRYPT, A_DKIM_SIGN, A_SIGN };
 
 struct action {
 	enum action_kind kind;
@@ -137,6 +137,7 @@ struct action {
 	char *xcode;                 /* "5.7.1" */
 	char *text;
 	const struct seal_template *tpl;   /* seal */
+	char *identity;              /* sign: a named identity, or NULL (by the From address) */
 };
 
 struct rule {
@@ -214,6 +215,7 @@ struct decision {
 	const struct rule *seal_rule;
 	int decrypt;                 /* a rule that fired asked for transport decryption */
 	int dkim_sign;               /* a rule that fired asked for a DKIM signature */
+	const struct action *sign;   /* the first S/MIME sign action of the rules that fired, or NULL */
 	char *error;                 /* evaluation error: on_error applies */
 };
 

@@ -12,7 +12,7 @@ PKGS=(
 	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev libunbound-dev libpsl-dev publicsuffix check
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
-	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools
+	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
 	iproute2 procps util-linux openssl
 )
 

@@ -1,0 +1,553 @@
+/*
+ * smime.c - S/MIME signing: the identities of "signing:", and a message's
+ * MIME entity turned into a multipart/signed body (RFC 8551, RFC 1847).
+ *
+ * The entity (the message's Content-* fields and body) is first made safe
+ * for transport, so no relay needs to touch what was signed: GMime
+ * re-encodes every part that is 8-bit or binary or has a line over 998
+ * octets (text as quoted-printable, the rest as base64); a 7-bit part with
+ * trailing white space, a line starting "From " or a bare CR is re-encoded
+ * the same way; the result is written with CRLF line ends. That entity is
+ * signed as a detached CMS SignedData with SHA-256 (micalg=sha-256), whose
+ * signed attributes carry the signing time and the S/MIME capabilities,
+ * and which carries the signer's certificate and chain.
+ *
+ * Calling rules: identities are loaded once (config load) and read-only
+ * afterwards; smime_sign_entity() is thread-safe. mime_init() must have
+ * run (GMime).
+ * Untrusted input: the entity (a message from a local user, after the
+ * policy's MIME limits); the configuration's certificate and key files.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rand.h>
+
+#include "mime/hdrdecode.h"
+#include "rules/cfgerr.h"
+#include "rules/yamltree.h"
+#include "seal/keys.h"
+#include "seal/smime.h"
+
+/* ---- identities ------------------------------------------------------------ */
+
+static X509 *
+read_pem_cert(const char *path, const struct ynode *at, struct cfg_errors *errs)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	if (f == NULL) {
+		cfg_error(errs, at, "signing: cannot open certificate %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL)
+		cfg_error(errs, at, "signing: %s is not a PEM certificate", path);
+	return x;
+}
+
+/* A PKCS#12 file and the first line of its password file. */
+static int
+read_p12(struct smime_identity *id, const char *path, const char *passfile, const struct ynode *at,
+    struct cfg_errors *errs)
+{
+	char pass[1024] = "", *why;
+	FILE *f;
+	PKCS12 *p12;
+	STACK_OF(X509) *ca = NULL;
+	int ok;
+
+	if ((why = seal_key_file_problem(path)) != NULL) {
+		cfg_error(errs, at, "signing: %s", why);
+		free(why);
+		return -1;
+	}
+	if (passfile) {
+		if ((why = seal_key_file_problem(passfile)) != NULL) {
+			cfg_error(errs, at, "signing: password_file: %s", why);
+			free(why);
+			return -1;
+		}
+		if ((f = fopen(passfile, "r")) == NULL) {
+			cfg_error(errs, at, "signing: cannot open password_file %s: %s", passfile, strerror(errno));
+			return -1;
+		}
+		if (fgets(pass, sizeof(pass), f) == NULL)
+			pass[0] = '\0';
+		fclose(f);
+		pass[strcspn(pass, "\r\n")] = '\0';
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		cfg_error(errs, at, "signing: cannot open %s: %s", path, strerror(errno));
+		OPENSSL_cleanse(pass, sizeof(pass));
+		return -1;
+	}
+	p12 = d2i_PKCS12_fp(f, NULL);
+	fclose(f);
+	ok = p12 != NULL && PKCS12_parse(p12, pass, &id->key, &id->cert, &ca) == 1;
+	OPENSSL_cleanse(pass, sizeof(pass));
+	PKCS12_free(p12);
+	if (!ok || id->key == NULL || id->cert == NULL) {
+		cfg_error(errs, at, "signing: %s: not a PKCS#12 file, or the password (password_file) is wrong", path);
+		sk_X509_pop_free(ca, X509_free);
+		return -1;
+	}
+	if (ca) {
+		while (sk_X509_num(ca) > 0)
+			sk_X509_push(id->chain, sk_X509_shift(ca));
+		sk_X509_free(ca);
+	}
+	return 0;
+}
+
+static const char *
+scalar(const struct ynode *map, const char *key)
+{
+	const struct ynode *v = ymap_get(map, key);
+
+	return v && v->kind == Y_SCALAR ? v->value : NULL;
+}
+
+static int
+load_identity(const struct ynode *e, struct seal_keys *keys, const char *module, struct smime_identity *id,
+    struct cfg_errors *errs)
+{
+	static const char *const allowed[] = { "name", "match", "cert", "key", "chain", "pkcs12", "password_file",
+		NULL };
+	const char *match, *cert, *key, *p12, *pass, *name;
+	const struct ynode *chain;
+	size_t i;
+
+	if (e->kind != Y_MAP) {
+		cfg_error(errs, e, "signing.identities: each entry is { match, cert, key } or { match, pkcs12, "
+		    "password_file }");
+		return -1;
+	}
+	if (cfg_check_keys(errs, e, "signing.identities", allowed) != 0)
+		return -1;
+	match = scalar(e, "match");
+	cert = scalar(e, "cert");
+	key = scalar(e, "key");
+	p12 = scalar(e, "pkcs12");
+	pass = scalar(e, "password_file");
+	name = scalar(e, "name");
+	if (match == NULL || *match == '\0') {
+		cfg_error(errs, e, "signing.identities: match: is required (an address or a glob like *@example.com)");
+		return -1;
+	}
+	if (!p12 == !(cert && key) || (p12 && (cert || key))) {
+		cfg_error(errs, e, "signing.identities: give either cert and key, or pkcs12 (with password_file)");
+		return -1;
+	}
+	id->match = strdup(match);
+	id->name = strdup(name ? name : match);
+	id->chain = sk_X509_new_null();
+	if (id->match == NULL || id->name == NULL || id->chain == NULL)
+		return -1;
+	if (p12) {
+		if (read_p12(id, p12, pass, ymap_get(e, "pkcs12"), errs) != 0)
+			return -1;
+		id->cert_path = strdup(p12);
+	} else {
+		if ((id->cert = read_pem_cert(cert, ymap_get(e, "cert"), errs)) == NULL)
+			return -1;
+		id->cert_path = strdup(cert);
+		if ((id->key = seal_key_read(keys, module, ymap_get(e, "key"), key, errs)) == NULL)
+			return -1;
+	}
+	if ((chain = ymap_get(e, "chain")) != NULL) {
+		if (chain->kind != Y_SEQ) {
+			cfg_error(errs, chain, "signing.identities: chain: expected a list of certificate files");
+			return -1;
+		}
+		for (i = 0; i < chain->n; i++) {
+			X509 *x;
+			if (chain->items[i]->kind != Y_SCALAR ||
+			    (x = read_pem_cert(chain->items[i]->value, chain->items[i], errs)) == NULL)
+				return -1;
+			sk_X509_push(id->chain, x);
+		}
+	}
+	if (X509_check_private_key(id->cert, id->key) != 1) {
+		cfg_error(errs, ymap_get(e, p12 ? "pkcs12" : "key"), "signing.identities: %s: the key does not match the "
+		    "certificate %s", id->name, id->cert_path);
+		ERR_clear_error();
+		return -1;
+	}
+	if (X509_check_purpose(id->cert, X509_PURPOSE_SMIME_SIGN, 0) != 1) {
+		cfg_error(errs, ymap_get(e, p12 ? "pkcs12" : "cert"), "signing.identities: %s: the certificate %s does "
+		    "not allow S/MIME signing (key usage digitalSignature, extended key usage emailProtection)", id->name,
+		    id->cert_path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+smime_identities_load(const struct ynode *node, struct seal_keys *keys, const char *pkcs11_module,
+    struct smime_identities *out, struct cfg_errors *errs)
+{
+	static const char *const top[] = { "identities", "missing_identity", NULL };
+	const struct ynode *list, *missing;
+	size_t i, j;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (node == NULL)
+		return 0;
+	if (node->kind != Y_MAP) {
+		cfg_error(errs, node, "signing: expected { identities: [...], missing_identity: tempfail|skip }");
+		return -1;
+	}
+	rc |= cfg_check_keys(errs, node, "signing", top);
+	if ((missing = ymap_get(node, "missing_identity")) != NULL) {
+		if (missing->kind == Y_SCALAR && strcmp(missing->value, "tempfail") == 0)
+			out->missing = MISSING_TEMPFAIL;
+		else if (missing->kind == Y_SCALAR && strcmp(missing->value, "skip") == 0)
+			out->missing = MISSING_SKIP;
+		else {
+			cfg_error(errs, missing, "signing.missing_identity: expected tempfail or skip");
+			rc = -1;
+		}
+	}
+	list = ymap_get(node, "identities");
+	if (list == NULL || list->kind != Y_SEQ || list->n == 0) {
+		cfg_error(errs, list ? list : node, "signing.identities: expected a list of at least one identity");
+		return -1;
+	}
+	if ((out->v = calloc(list->n, sizeof(*out->v))) == NULL)
+		return -1;
+	for (i = 0; i < list->n; i++) {
+		if (load_identity(list->items[i], keys, pkcs11_module, &out->v[out->n], errs) != 0)
+			rc = -1;
+		out->n++;
+		for (j = 0; j + 1 < out->n && out->v[out->n - 1].name; j++)
+			if (out->v[j].name && strcmp(out->v[j].name, out->v[out->n - 1].name) == 0) {
+				cfg_error(errs, list->items[i], "signing.identities: the name %s is used twice", out->v[j].name);
+				rc = -1;
+			}
+	}
+	return rc ? -1 : 0;
+}
+
+void
+smime_identities_free(struct smime_identities *ids)
+{
+	size_t i;
+
+	for (i = 0; i < ids->n; i++) {
+		free(ids->v[i].name);
+		free(ids->v[i].match);
+		free(ids->v[i].cert_path);
+		X509_free(ids->v[i].cert);
+		EVP_PKEY_free(ids->v[i].key);
+		sk_X509_pop_free(ids->v[i].chain, X509_free);
+	}
+	free(ids->v);
+	memset(ids, 0, sizeof(*ids));
+}
+
+/* How specific a pattern is: an exact address beats any glob; then the
+ * more literal characters, the more specific. */
+static size_t
+specificity(const char *pattern)
+{
+	size_t n = 0;
+
+	if (strpbrk(pattern, "*?[") == NULL)
+		return (size_t)-1;
+	for (; *pattern; pattern++)
+		if (*pattern != '*' && *pattern != '?')
+			n++;
+	return n;
+}
+
+const struct smime_identity *
+smime_identity_for(const struct smime_identities *ids, const char *addr, const char *name)
+{
+	const struct smime_identity *best = NULL;
+	size_t i, bs = 0;
+
+	for (i = 0; i < ids->n; i++) {
+		const struct smime_identity *id = &ids->v[i];
+		if (id->cert == NULL || id->key == NULL)
+			continue;
+		if (name) {
+			if (strcmp(id->name, name) == 0)
+				return id;
+			continue;
+		}
+		if (fnmatch(id->match, addr, FNM_CASEFOLD) == 0 && (best == NULL || specificity(id->match) > bs)) {
+			best = id;
+			bs = specificity(id->match);
+		}
+	}
+	return best;
+}
+
+const char *
+smime_identity_problem(const struct smime_identity *id, time_t now)
+{
+	if (X509_cmp_time(X509_get0_notAfter(id->cert), &now) < 0)
+		return "its certificate has expired";
+	if (X509_cmp_time(X509_get0_notBefore(id->cert), &now) > 0)
+		return "its certificate is not valid yet";
+	return NULL;
+}
+
+/* ---- transport safety ---------------------------------------------------------- */
+
+/* 1 when 7-bit content still needs protecting: trailing white space, a
+ * line starting "From ", a bare CR, a NUL. */
+static int
+needs_protection(const unsigned char *p, size_t n)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t' ||
+			    (p[i - 1] == '\r' && i > 1 && (p[i - 2] == ' ' || p[i - 2] == '\t'))))
+				return 1;
+			col = 0;
+			continue;
+		}
+		if (p[i] == '\0' || (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n')))
+			return 1;
+		if (col == 0 && n - i >= 5 && memcmp(p + i, "From ", 5) == 0)
+			return 1;
+		col++;
+	}
+	return n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t');
+}
+
+static void
+protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	GMimeContentEncoding enc;
+	GMimeDataWrapper *w;
+	GMimeStream *mem;
+	GByteArray *arr;
+	int *failed = data;
+
+	(void)parent;
+	if (!GMIME_IS_PART(part))
+		return;
+	enc = g_mime_part_get_content_encoding(GMIME_PART(part));
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE)
+		return;
+	w = g_mime_part_get_content(GMIME_PART(part));
+	if (w == NULL)
+		return;
+	mem = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(w, mem) < 0) {
+		*failed = 1;
+		g_object_unref(mem);
+		return;
+	}
+	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	if (needs_protection(arr->data, arr->len)) {
+		GMimeContentType *ct = g_mime_object_get_content_type(part);
+		g_mime_part_set_content_encoding(GMIME_PART(part),
+		    ct && g_mime_content_type_is_type(ct, "text", "*") ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+		    : GMIME_CONTENT_ENCODING_BASE64);
+	}
+	g_object_unref(mem);
+}
+
+/* The entity, re-encoded for transport and written with CRLF. */
+static GByteArray *
+transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
+{
+	GMimeStream *src = g_mime_stream_mem_new_with_buffer(in, inlen), *out;
+	GMimeParser *parser = g_mime_parser_new_with_stream(src);
+	GMimeObject *obj = g_mime_parser_construct_part(parser, NULL);
+	GMimeFormatOptions *fo;
+	int failed = 0;
+
+	g_object_unref(parser);
+	g_object_unref(src);
+	if (obj == NULL) {
+		*err = strdup("the message cannot be parsed as MIME");
+		return NULL;
+	}
+	g_mime_object_encode(obj, GMIME_ENCODING_CONSTRAINT_7BIT);
+	if (GMIME_IS_MULTIPART(obj))
+		g_mime_multipart_foreach(GMIME_MULTIPART(obj), protect_part, &failed);
+	else
+		protect_part(NULL, obj, &failed);
+	fo = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	out = g_mime_stream_mem_new();
+	if (failed || g_mime_object_write_to_stream(obj, fo, out) < 0) {
+		g_mime_format_options_free(fo);
+		g_object_unref(obj);
+		g_object_unref(out);
+		*err = strdup("the message could not be re-encoded for signing");
+		return NULL;
+	}
+	g_mime_format_options_free(fo);
+	g_object_unref(obj);
+	*keep = out;
+	return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+}
+
+/* Canonical CRLF: GMime's DOS newline format leaves a multipart preamble
+ * and epilogue with bare LF, which every relay (and every verifier) turns
+ * into CRLF; sign what they will see. A bare CR becomes CRLF too. */
+static char *
+crlf(const unsigned char *p, size_t n, size_t *outlen)
+{
+	char *out = malloc(n * 2 + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\r') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			if (i + 1 < n && p[i + 1] == '\n')
+				i++;
+		} else if (p[i] == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+		} else {
+			out[o++] = (char)p[i];
+		}
+	}
+	*outlen = o;
+	return out;
+}
+
+/* ---- signing ------------------------------------------------------------------- */
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen, int out_fd, char **ctype,
+    char **err)
+{
+	GMimeStream *keep = NULL;
+	GByteArray *entity;
+	BIO *data = NULL, *der = NULL;
+	CMS_ContentInfo *cms = NULL;
+	unsigned char rnd[12], *dp;
+	char boundary[64], *b64 = NULL, *head = NULL, *canon = NULL;
+	long dl;
+	int i, rc = -1;
+	size_t off, clen = 0;
+
+	*err = NULL;
+	*ctype = NULL;
+	mime_init();
+	if ((entity = transport_safe(in, inlen, &keep, err)) == NULL)
+		return -1;
+	if ((canon = crlf(entity->data, entity->len, &clen)) == NULL) {
+		g_object_unref(keep);
+		*err = strdup("out of memory signing");
+		return -1;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		goto fail;
+	snprintf(boundary, sizeof(boundary), "=_sealmilter-signed-");
+	for (i = 0; i < (int)sizeof(rnd); i++)
+		snprintf(boundary + strlen(boundary), sizeof(boundary) - strlen(boundary), "%02x", rnd[i]);
+	data = BIO_new_mem_buf(canon, (int)clen);
+	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
+	if (data == NULL || cms == NULL || CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)
+		goto fail;
+	for (i = 0; i < sk_X509_num(id->chain); i++)
+		if (CMS_add1_cert(cms, sk_X509_value(id->chain, i)) != 1)
+			goto fail;
+	if (CMS_final(cms, data, NULL, CMS_DETACHED | CMS_BINARY) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
+	    i2d_CMS_bio(der, cms) != 1)
+		goto fail;
+	dl = BIO_get_mem_data(der, (char **)&dp);
+	if (dl <= 0 || (b64 = malloc((size_t)dl / 3 * 4 + 8)) == NULL)
+		goto fail;
+	EVP_EncodeBlock((unsigned char *)b64, dp, (int)dl);
+	if (asprintf(&head, "This is an S/MIME signed message.\r\n\r\n--%s\r\n", boundary) < 0) {
+		head = NULL;
+		goto fail;
+	}
+	if (write_all(out_fd, head, strlen(head)) != 0 || write_all(out_fd, canon, clen) != 0)
+		goto io;
+	free(head);
+	if (asprintf(&head, "\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+	    "Content-Description: S/MIME Cryptographic Signature\r\n\r\n", boundary) < 0) {
+		head = NULL;
+		goto fail;
+	}
+	if (write_all(out_fd, head, strlen(head)) != 0)
+		goto io;
+	for (off = 0; off < strlen(b64); off += 76)
+		if (write_all(out_fd, b64 + off, strlen(b64 + off) < 76 ? strlen(b64 + off) : 76) != 0 ||
+		    write_all(out_fd, "\r\n", 2) != 0)
+			goto io;
+	free(head);
+	if (asprintf(&head, "--%s--\r\n", boundary) < 0) {
+		head = NULL;
+		goto fail;
+	}
+	if (write_all(out_fd, head, strlen(head)) != 0)
+		goto io;
+	if (asprintf(ctype, " multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n"
+	    "\tboundary=\"%s\"", boundary) < 0) {
+		*ctype = NULL;
+		goto fail;
+	}
+	rc = 0;
+	goto out;
+io:
+	if (asprintf(err, "cannot write the signed message: %s", strerror(errno)) < 0)
+		*err = NULL;
+	goto out;
+fail:
+	if (asprintf(err, "S/MIME signing as %s failed (%s)", id->name,
+	    ERR_reason_error_string(ERR_peek_last_error()) ? ERR_reason_error_string(ERR_peek_last_error())
+	    : "out of memory") < 0)
+		*err = NULL;
+	ERR_clear_error();
+out:
+	free(head);
+	free(b64);
+	free(canon);
+	BIO_free(data);
+	BIO_free(der);
+	CMS_ContentInfo_free(cms);
+	if (keep)
+		g_object_unref(keep);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/* smime.h - S/MIME signing identities and multipart/signed messages. */
+#ifndef SEAL_SMIME_H
+#define SEAL_SMIME_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct ynode;
+struct cfg_errors;
+struct seal_keys;
+
+struct smime_identity {
+	char *name;                  /* for "sign: NAME"; default: the match pattern */
+	char *match;                 /* an address or a glob ("*@example.com") */
+	char *cert_path;
+	X509 *cert;
+	EVP_PKEY *key;
+	STACK_OF(X509) *chain;       /* intermediates (and the root, if given) to carry */
+};
+
+enum missing_identity { MISSING_TEMPFAIL, MISSING_SKIP };
+
+struct smime_identities {
+	struct smime_identity *v;
+	size_t n;
+	int missing;                 /* enum missing_identity */
+};
+
+/* Load "signing:" (node may be NULL). Keys are PEM files, PKCS#12 files
+ * with a password file, or PKCS#11 URIs (through keys' engine). Each
+ * certificate must match its key and allow digital signatures for e-mail.
+ * 0, or -1 with errors at their positions. */
+int smime_identities_load(const struct ynode *node, struct seal_keys *keys, const char *pkcs11_module,
+    struct smime_identities *out, struct cfg_errors *errs);
+void smime_identities_free(struct smime_identities *ids);
+
+/* The identity for addr: the one named name when given; else the most
+ * specific match (an exact address, then the glob with the most literal
+ * characters; the first listed on a tie). NULL when none. */
+const struct smime_identity *smime_identity_for(const struct smime_identities *ids, const char *addr,
+    const char *name);
+
+/* Why the identity cannot sign at time now (expired, not yet valid), or
+ * NULL when it can. Static text. */
+const char *smime_identity_problem(const struct smime_identity *id, time_t now);
+
+/* Sign the MIME entity in (Content-* header fields, a blank line, the
+ * body; LF or CRLF), made safe for transport first (8-bit and binary parts
+ * re-encoded, lines within 998 octets, trailing white space protected,
+ * CRLF), into out as the body of a multipart/signed message. *ctype gets
+ * its Content-Type value (malloc'd, with a leading space). 0, or -1 with
+ * *err (malloc'd). */
+int smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen, int out_fd, char **ctype,
+    char **err);
+
+#endif
