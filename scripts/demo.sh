@@ -4,7 +4,9 @@
 # and by the sendmail command, and the demo shows what happened to each: the SMTP
 # reply, sealmilter's decision, and the delivered headers; a sealed one is opened with
 # stock openssl cms and with sealctl open; a partner's DKIM-signed mail is verified with
-# its key from a DNS server of the demo's own (dnsmasq). Everything stops at the end.
+# its key from a DNS server of the demo's own (dnsmasq); outbound mail is DKIM-signed, and
+# S/MIME-signed on request, each checked by openssl, python3-dkim and OpenDKIM. Everything
+# stops at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -38,6 +40,29 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TB/keys/part
 printf 's1._domainkey.partner.example\tv=DKIM1; k=rsa; p=%s\n' \
 	"$(openssl rsa -in "$TB/keys/partner-dkim.pem" -pubout -outform DER 2>/dev/null | base64 -w0)" > "$TB/zone.txt"
 e2e_start_dns "$TB/zone.txt" --local=/partner.example/
+# S/MIME: a demo CA and a signing certificate for *@example.com.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TB/keys/ca.key" -out "$TB/keys/ca.pem" -days 30 \
+	-subj "/CN=Demo CA" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$TB/keys/sign.key" -out "$TB/keys/sign.csr" -subj "/CN=Example Corp" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=email:alice@example.com\n' \
+	> "$TB/keys/sign.ext"
+openssl x509 -req -in "$TB/keys/sign.csr" -CA "$TB/keys/ca.pem" -CAkey "$TB/keys/ca.key" -CAcreateserial \
+	-out "$TB/keys/sign.pem" -days 30 -extfile "$TB/keys/sign.ext" 2>/dev/null
+chmod 600 "$TB/keys/sign.key"
+cat >> "$TB/sealmilter.yaml" <<YAML
+signing:
+  identities: [ { match: "*@example.com", cert: $TB/keys/sign.pem, key: $TB/keys/sign.key, chain: [$TB/keys/ca.pem] } ]
+YAML
+/usr/bin/python3 - "$TB/sealmilter.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read().replace("rules:\n", """rules:
+  - name: sign-on-request
+    if: { direction: outbound, subject: { contains: ["[signed]"], strip: true } }
+    then: { sign: true }
+""", 1)
+open(p, "w").write(s)
+PY
 # And our own signing key: outbound mail from example.com is DKIM-signed, last.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TB/keys/dkim.key" 2>/dev/null
 chmod 600 "$TB/keys/dkim.key"
@@ -152,10 +177,17 @@ show "6. Inbound, DKIM-signed by a partner: verified (key from DNS), Authenticat
 show "7. The same invoice altered on the way: dkim=fail, and the partner rule tags it" "$TB/tampered.eml" alice@partner.example bob@example.com
 show "8. From: ceo@example.com, sent from outside with no signature: rejected as a spoof" "$TB/spoof.eml" mallory@evil.example bob@example.com
 
-bold "== 9. The same policy as a dry run: sealctl explain"
+sed 's/^Subject: Lunch/Subject: [signed] Lunch/; s/plain-1@/signed-1@/' "$MSG/plain.eml" > "$TB/tosign.eml"
+show "9. Outbound, [signed] in the subject: S/MIME-signed, then DKIM-signed" "$TB/tosign.eml" alice@example.com bob@partner.test
+sed '/^X-Env-/d' "$(e2e_latest "$SINK_DIR")" > "$TB/smime.eml"
+echo "   openssl cms -verify -CAfile ca.pem -purpose smimesign: $(openssl cms -verify -in "$TB/smime.eml" -CAfile "$TB/keys/ca.pem" \
+	-purpose smimesign -out /dev/null 2>&1 | tail -n 1)"
+echo "   OpenDKIM on the same message: $(opendkim -x "$TB/opendkim.conf" -t "$TB/smime.eml" 2>&1 | sed 's/^opendkim: [^:]*: //')"
+
+bold "== 10. The same policy as a dry run: sealctl explain"
 "$SEALCTL" -c "$TB/sealmilter.yaml" explain "$MSG/card.eml" | sed 's/^/   /'
 
-bold "== 10. A broken policy is refused with its position: sealmilter -n"
+bold "== 11. A broken policy is refused with its position: sealmilter -n"
 printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
 "$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
 
