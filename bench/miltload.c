@@ -224,12 +224,16 @@ run_connection(const char *spec, const struct msg *m, int n, long *rejected, lon
 			}
 			p = e + 1;
 		}
-		if (send_cmd(fd, 'N', NULL, 0) != 0 || final_reply(fd, buf) < 0)
+		if (send_cmd(fd, 'N', NULL, 0) != 0 || (!(proto & 0x40000) && final_reply(fd, buf) < 0))   /* SMFIP_NR_EOH */
 			goto out;
 		if (!(proto & 0x10)) {       /* SMFIP_NOBODY not asked */
 			for (off = m->body; off < m->len; off += 65535) {
 				size_t chunk = m->len - off < 65535 ? m->len - off : 65535;
-				if (send_cmd(fd, 'B', m->data + off, chunk) != 0 || ((c = (char)final_reply(fd, buf)) != 'c' && c != 's'))
+				if (send_cmd(fd, 'B', m->data + off, chunk) != 0)
+					goto out;
+				if (proto & 0x80000)       /* SMFIP_NR_BODY: no reply to wait for */
+					continue;
+				if ((c = (char)final_reply(fd, buf)) != 'c' && c != 's')
 					goto out;
 			}
 		}

@@ -57,6 +57,25 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 		taskset -c 1 "$B/bench/miltload" -s "inet:$pport@127.0.0.1" -m "$W/$1.eml" -c 8 -n "$2" -p "$pworker"
 	done
 	kill "$!" 2>/dev/null || true
+	# Seal, then S/MIME-sign (RSA-2048), pinned the same way: the signing issue's target.
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 2 -subj "/CN=Bench CA" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$W/sign.key" -out "$W/sign.csr" -subj "/CN=Bench" 2>/dev/null
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n' > "$W/sign.ext"
+	openssl x509 -req -in "$W/sign.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -out "$W/sign.pem" -days 2 \
+		-extfile "$W/sign.ext" 2>/dev/null
+	chmod 600 "$W/sign.key"
+	sed 's/    then: { seal: do-not-forward }/    then: { seal: do-not-forward, sign: true }/' "$W/seal.yaml" > "$W/sign.yaml"
+	printf 'signing:\n  identities: [ { match: "*@example.com", cert: %s/sign.pem, key: %s/sign.key, chain: [%s/ca.pem] } ]\n' \
+		"$W" "$W" "$W" >> "$W/sign.yaml"
+	sport=$((port + 3))
+	taskset -c 0 "$B/sealmilter" -f -c "$W/sign.yaml" -p "inet:$sport@127.0.0.1" > "$W/sign.log" 2>&1 &
+	sleep 1
+	sworker=$(pgrep -P "$!" | head -n 1)
+	printf '%-10s %-5s c=8  ' "seal+sign" "10k"
+	taskset -c 1 "$B/bench/miltload" -s "inet:$sport@127.0.0.1" -m "$W/10k.eml" -c 8 -n 4000 -p "$sworker" \
+		-e 'Content-Type~multipart/signed'
+	kill "$!" 2>/dev/null || true
 fi
 if command -v opendkim >/dev/null && command -v opendkim-genkey >/dev/null; then
 	opendkim-genkey -b 2048 -s sel -d example.com -D "$W"

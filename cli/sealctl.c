@@ -8,6 +8,7 @@
  *   sealctl -c FILE open MSG.eml [--ignore-expiry]
  *   sealctl config-reference
  *   sealctl -c FILE keys dkim-record
+ *   sealctl -c FILE keys check       (certificates: days left, chains; exit 0, 1 warning, 2 expired)
  *   sealctl keys generate marker --out FILE
  *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
  *   sealctl keys generate issuer [--name NAME] --out DIR
@@ -46,6 +47,7 @@
 #include "engine/eml.h"
 #include "engine/opener.h"
 #include "dkim/dkim.h"
+#include "seal/certcheck.h"
 #include "dns/resolver.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
@@ -84,7 +86,8 @@ usage(FILE *f)
 	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
 	    "       sealctl keys generate issuer [--name NAME] --out DIR\n"
 	    "       sealctl -c FILE keys rotate [--bits N] --out DIR\n"
-	    "       sealctl -c FILE keys dkim-record\n", f);
+	    "       sealctl -c FILE keys dkim-record\n"
+	    "       sealctl -c FILE keys check\n", f);
 }
 
 static struct seal_config *
@@ -660,6 +663,16 @@ main(int argc, char **argv)
 		if ((cfg = load(&o)) == NULL)
 			return 1;
 		rc = cmd_rotate(cfg, &o);
+		config_unref(cfg);
+		strlist_free(&o.to);
+		return rc;
+	}
+	if (strcmp(cmd, "keys") == 0 && optind < argc && strcmp(argv[optind], "check") == 0) {
+		/* Exit 0: all fine; 1: something expires within 30 days or a chain does not verify; 2: expired. */
+		mime_init();
+		if ((cfg = load(&o)) == NULL)
+			return 3;
+		rc = cert_report(cfg, stdout, CERT_WARN_DAYS);
 		config_unref(cfg);
 		strlist_free(&o.to);
 		return rc;

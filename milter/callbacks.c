@@ -36,6 +36,8 @@ struct conn {
 	int can_chgbody;          /* SMFIF_CHGBODY was negotiated */
 	int can_skip;             /* the MTA understands SMFIS_SKIP */
 	int nr_hdr;               /* SMFIP_NR_HDR: headers get no reply (one round trip less per field) */
+	int nr_eoh;               /* SMFIP_NR_EOH: end of headers gets no reply */
+	int nr_body;              /* SMFIP_NR_BODY: body chunks get no reply */
 	struct seal_session *msg;
 };
 
@@ -126,7 +128,14 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	c->have_body = !(steps & SMFIP_NOBODY);
 	c->can_add = (want_actions & SMFIF_ADDHDRS) != 0;
 	c->can_chgbody = (want_actions & SMFIF_CHGBODY) != 0;
-	c->can_skip = (f1 & SMFIP_SKIP) != 0;
+	/* Body chunks need no reply either: a round trip per 64K chunk saved
+	 * on every message is worth more than skipping the rest of a body
+	 * once a limit is passed (SMFIS_SKIP needs a reply), which only saves
+	 * work on mail that is rejected anyway. */
+	c->nr_body = (f1 & SMFIP_NR_BODY) != 0;
+	c->can_skip = !c->nr_body && (f1 & SMFIP_SKIP) != 0;
+	if (c->nr_body)
+		steps |= SMFIP_NR_BODY;
 	if (c->can_skip)
 		steps |= SMFIP_SKIP;
 	/* A header is never refused on its own (a problem with one is decided at
@@ -134,6 +143,10 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	c->nr_hdr = (f1 & SMFIP_NR_HDR) != 0;
 	if (c->nr_hdr)
 		steps |= SMFIP_NR_HDR;
+	/* Nor is the end of headers: the key look-ups start there, the verdict comes at end of message. */
+	c->nr_eoh = (f1 & SMFIP_NR_EOH) != 0;
+	if (c->nr_eoh)
+		steps |= SMFIP_NR_EOH;
 	*pf0 = want_actions | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = steps;
 	*pf2 = 0;
@@ -228,10 +241,11 @@ cb_eoh(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL)
 		return SMFIS_TEMPFAIL;
-	seal_session_eoh(c->msg);
-	return SMFIS_CONTINUE;
+	if (c->msg != NULL)
+		seal_session_eoh(c->msg);
+	return c->nr_eoh ? SMFIS_NOREPLY : c->msg ? SMFIS_CONTINUE : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
@@ -239,9 +253,14 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL)
 		return SMFIS_TEMPFAIL;
-	seal_session_body(c->msg, p, n);
+	if (c->msg != NULL)
+		seal_session_body(c->msg, p, n);
+	if (c->nr_body)
+		return SMFIS_NOREPLY;
+	if (c->msg == NULL)
+		return SMFIS_TEMPFAIL;
 	if (c->can_skip && seal_session_body_done(c->msg))
 		return SMFIS_SKIP;
 	return SMFIS_CONTINUE;

@@ -48,6 +48,7 @@
 #include "common/log.h"
 #include "mime/hdrdecode.h"
 #include "milter/milter.h"
+#include "seal/certcheck.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
 
@@ -453,6 +454,8 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
+		/* Certificate care: days left and chains (sealctl keys check exits with the worst). */
+		cert_report(cfg, stdout, CERT_WARN_DAYS);
 		rc = 0;
 		goto out;
 	}

@@ -435,6 +435,38 @@ crlf(const unsigned char *p, size_t n, size_t *outlen)
 	return out;
 }
 
+/* 1 when every byte is 7-bit and not NUL, every line is within 998
+ * octets, no line ends in white space or starts with "From ", and CR
+ * appears only before LF: nothing for GMime to re-encode. */
+static int
+already_safe(const unsigned char *p, size_t n)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (c == '\n') {
+			if (col > 998)
+				return 0;
+			col = 0;
+			continue;
+		}
+		if (c >= 0x80 || c == '\0')
+			return 0;
+		if (c == '\r') {
+			if (i + 1 >= n || p[i + 1] != '\n')
+				return 0;
+			continue;
+		}
+		if ((c == ' ' || c == '\t') && (i + 1 >= n || p[i + 1] == '\r' || p[i + 1] == '\n'))
+			return 0;
+		if (col == 0 && c == 'F' && n - i >= 5 && memcmp(p + i, "From ", 5) == 0)
+			return 0;
+		col++;
+	}
+	return col <= 998;
+}
+
 /* ---- signing ------------------------------------------------------------------- */
 
 static int
@@ -471,10 +503,19 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 	*err = NULL;
 	*ctype = NULL;
 	mime_init();
-	if ((entity = transport_safe(in, inlen, &keep, err)) == NULL)
-		return -1;
-	if ((canon = crlf(entity->data, entity->len, &clen)) == NULL) {
-		g_object_unref(keep);
+	/* An entity that is safe already (7-bit, short lines, nothing a relay
+	 * would touch: the common case, and every sealed message) is signed as
+	 * it is; only the others go through GMime. */
+	if (already_safe((const unsigned char *)in, inlen)) {
+		canon = crlf((const unsigned char *)in, inlen, &clen);
+	} else {
+		if ((entity = transport_safe(in, inlen, &keep, err)) == NULL)
+			return -1;
+		canon = crlf(entity->data, entity->len, &clen);
+	}
+	if (canon == NULL) {
+		if (keep)
+			g_object_unref(keep);
 		*err = strdup("out of memory signing");
 		return -1;
 	}

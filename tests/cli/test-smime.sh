@@ -3,8 +3,9 @@
 # loads, each with its position and a reason: a key that does not match its certificate, a
 # PKCS#12 file with the wrong password, a certificate without S/MIME signing, a PKCS#11 token
 # that is absent. A good PKCS#12 identity signs, and stock openssl verifies the result.
+# Certificate care: keys check reports days left, expiry and chains, with an exit status.
 set -uo pipefail
-: "${SRCDIR:?}" "${SEALCTL:?}"
+: "${SRCDIR:?}" "${SEALCTL:?}" "${SEALMILTER:?}"
 . "$SRCDIR/tests/cli/lib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -66,6 +67,41 @@ if [ -f "$MODULE" ] && command -v softhsm2-util >/dev/null; then
 else
 	t_fail "softhsm2 is installed (scripts/install-deps.sh)"
 fi
+
+# Certificate care: sealctl keys check (and sealmilter -n) report days left and chains.
+mkdir ca2
+touch ca2/index.txt
+echo 01 > ca2/serial
+printf '[ca]\ndefault_ca=d\n[d]\ndir=%s/ca2\ndatabase=$dir/index.txt\nserial=$dir/serial\nnew_certs_dir=$dir\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n[x]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n' \
+	"$T" > ca2.cnf
+openssl ca -batch -config ca2.cnf -cert ca.pem -keyfile ca.key -in good.csr -out long.pem -days 400 -extensions x >/dev/null 2>&1
+openssl ca -batch -config ca2.cnf -cert ca.pem -keyfile ca.key -in good.csr -out old.pem -startdate 20200101000000Z \
+	-enddate 20210101000000Z -extensions x >/dev/null 2>&1
+keys_check() {   # NAME IDENTITY-YAML WANT-EXIT WANT-LINE
+	printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - %s\n' \
+		"$T" "$2" > k.yaml
+	out=$("$SEALCTL" -c k.yaml keys check 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$3" ] && grep -q -- "$4" <<< "$out"; then
+		t_ok "keys check: $1"
+	else
+		t_fail "keys check: $1" "exit $rc (want $3): $out"
+	fi
+}
+keys_check "a year left, chain to the root: ok" "{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	0 '^ok       signing \*@example.com: .*long.pem: [0-9]* days left .*chain verifies'
+keys_check "29 days left: a warning with the days" "{ match: '*@example.com', cert: $T/good.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	1 '^WARNING  signing .*good.pem: expires in [0-9]* days'
+keys_check "expired: an error" "{ match: '*@example.com', cert: $T/old.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	2 '^ERROR    signing .*old.pem: expired [0-9]* days ago (2021-01-01)'
+keys_check "no root in chain: a warning" "{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key }" \
+	1 'chain not verifiable: chain: holds no self-signed root'
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca3.key -out ca3.pem -days 30 -subj "/CN=Other CA" \
+	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+keys_check "a chain to another root: a warning" "{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key, chain: [$T/ca3.pem] }" \
+	1 'chain does not verify: unable to get local issuer certificate'
+out=$("$SEALMILTER" -n -c "$T/k.yaml" 2>&1)
+t_check "sealmilter -n prints the same report" grep -q 'WARNING  signing .*chain does not verify' <<< "$out"
 
 # A good PKCS#12 identity signs; stock openssl verifies.
 printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - { match: "*@example.com", pkcs12: %s/good.p12, password_file: %s/good.pass }\nrules:\n  - name: s\n    then: { sign: true }\n' \

@@ -1,0 +1,16 @@
+/* certcheck.h - days left and chains of a configuration's certificates. */
+#ifndef SEAL_CERTCHECK_H
+#define SEAL_CERTCHECK_H
+
+#include <stdio.h>
+
+struct seal_config;
+
+#define CERT_WARN_DAYS 30
+
+/* One line per certificate to out. Returns 0 when all are fine, 1 when
+ * one expires within warn_days or a chain does not verify, 2 when one has
+ * expired (or is not valid yet) where it is still used to sign or seal. */
+int cert_report(const struct seal_config *cfg, FILE *out, int warn_days);
+
+#endif
