@@ -210,3 +210,26 @@ strcase_in(const char *s, const char *const *list)
 			return 1;
 	return 0;
 }
+
+char *
+crlf_canon(const void *in, size_t n, size_t *outlen)
+{
+	const unsigned char *p = in;
+	char *out = malloc(n * 2 + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\r' || p[i] == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
+				i++;
+		} else {
+			out[o++] = (char)p[i];
+		}
+	}
+	*outlen = o;
+	return out;
+}

@@ -44,6 +44,10 @@ int valid_header_name(const char *h);
 /* 1 when s equals one of list (NULL-terminated), ASCII case-insensitively. */
 int strcase_in(const char *s, const char *const *list);
 
+/* A copy of p[0..n) with every line end (LF, CR, CRLF) made CRLF; NULL on
+ * no memory. */
+char *crlf_canon(const void *p, size_t n, size_t *outlen);
+
 /* Constant-time comparison of n bytes. */
 int ct_equal(const void *a, const void *b, size_t n);
 

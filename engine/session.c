@@ -48,6 +48,7 @@
 #include "seal/envelope.h"
 #include "seal/sealpolicy.h"
 #include "seal/smime.h"
+#include "seal/smimeenc.h"
 
 struct seal_session {
 	struct seal_config *cfg;
@@ -74,7 +75,7 @@ struct seal_session {
 	struct seal_result res;
 	char *subject;
 	struct dkim_verifier *dkim;   /* inbound, dkim.verify_inbound: started at end of headers */
-	char *dkim_note;       /* why an outbound message was left unsigned */
+	char *extra_note;      /* why a message was left unsigned or sealed rather than encrypted */
 };
 
 static void
@@ -926,34 +927,101 @@ is_content_field(const char *name)
 
 static struct header *delivered_headers(const struct seal_session *s, size_t *count);
 
+/* The message's MIME entity as it will be delivered: its Content-*
+ * fields (CRLF) and a blank line, then the body. *has_mime_version says
+ * whether a MIME-Version field will be delivered. */
+static int
+entity_of(struct seal_session *s, struct sbuf *entity, int *has_mime_version)
+{
+	struct header *h;
+	size_t i, nh;
+	int rc = 0;
+
+	*has_mime_version = 0;
+	if ((h = delivered_headers(s, &nh)) == NULL)
+		return -1;
+	for (i = 0; i < nh && rc == 0; i++) {
+		const char *v;
+		if (strcasecmp(h[i].name, "MIME-Version") == 0)
+			*has_mime_version = 1;
+		if (!is_content_field(h[i].name))
+			continue;
+		rc |= sbuf_printf(entity, "%s:", h[i].name);
+		for (v = h[i].value; rc == 0 && *v; v++)
+			if (*v != '\r')
+				rc |= *v == '\n' ? sbuf_add(entity, "\r\n", 2) : sbuf_addc(entity, *v);
+		rc |= sbuf_add(entity, "\r\n", 2);
+	}
+	free(h);
+	if (rc == 0 && (sbuf_add(entity, "\r\n", 2) != 0 || delivered_body(s, entity) != 0))
+		rc = -1;
+	return rc;
+}
+
+/* Give the message a new MIME structure: its Content-* fields go (those
+ * received and those an edit added), the given fields come, and the body
+ * in fd (taken over) replaces whatever was there, a sealed body included. */
+static int
+replace_content(struct seal_session *s, int fd, const char *const *names, const char *const *values, size_t n,
+    int has_mime_version)
+{
+	struct seal_result *r = &s->res;
+	size_t i, j;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (!s->gone[i] && is_content_field(s->headers[i].name) && delete_all(s, s->headers[i].name, NULL) != 0)
+			goto fail;
+	for (i = 0, j = 0; i < r->nedits; i++) {
+		if (r->edits[i].kind == EDIT_ADD_HEADER && is_content_field(r->edits[i].name)) {
+			free(r->edits[i].name);
+			free(r->edits[i].value);
+			continue;
+		}
+		r->edits[j++] = r->edits[i];
+	}
+	r->nedits = j;
+	if (!has_mime_version && add_edit(r, EDIT_ADD_HEADER, "MIME-Version", " 1.0", 0) != 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (add_edit(r, EDIT_ADD_HEADER, names[i], values[i], 0) != 0)
+			goto fail;
+	for (i = 0; i < r->nedits; i++)
+		if (r->edits[i].kind == EDIT_REPLACE_BODY) {
+			close(r->edits[i].fd);
+			r->edits[i].fd = fd;
+			r->edits[i].len = (size_t)lseek(fd, 0, SEEK_END);
+			return hash_body_fd(s, fd, r->edits[i].len);
+		}
+	return add_body_edit_fd(s, fd);
+fail:
+	close(fd);
+	return -1;
+}
+
 /* S/MIME-sign the message as it stands (sealed or not). *signed_now is set
  * when it was signed; a note says why not; an error (s->error) defers it. */
 static const char *
 smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 {
-	struct seal_result *r = &s->res;
 	struct strlist from = { NULL, 0 };
 	const struct smime_identity *id = NULL;
 	struct header *h = NULL;
 	struct sbuf entity;
 	char *msg = NULL, *err = NULL, *ctype = NULL;
 	const char *note = NULL, *problem;
-	size_t i, j, nh, fields = 0;
+	size_t i, nh, fields = 0;
 	int fd = -1, has_mime_version = 0;
 
 	*signed_now = 0;
 	sbuf_init(&entity, 0);
 	if ((h = delivered_headers(s, &nh)) == NULL)
 		goto oom;
-	for (i = 0; i < nh; i++) {
+	for (i = 0; i < nh; i++)
 		if (strcasecmp(h[i].name, "Content-Type") == 0 &&
 		    memcasemem(h[i].value, strlen(h[i].value), "multipart/signed", 16) != NULL) {
 			note = "already S/MIME-signed: not signed again";
 			goto done;
 		}
-		if (strcasecmp(h[i].name, "MIME-Version") == 0)
-			has_mime_version = 1;
-	}
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "From") == 0) {
 			fields++;
@@ -969,10 +1037,10 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		    fields == 1 && from.n == 1 ? ">" : "") < 0)
 			msg = NULL;
 		if (s->cfg->signing.missing == MISSING_SKIP) {
-			free(s->dkim_note);
-			s->dkim_note = msg;     /* the note outlives this call */
+			free(s->extra_note);
+			s->extra_note = msg;     /* the note outlives this call */
 			msg = NULL;
-			note = s->dkim_note;
+			note = s->extra_note;
 		} else {
 			seal_session_fail(s, msg ? msg : "sign: no S/MIME identity");
 		}
@@ -984,19 +1052,7 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		seal_session_fail(s, msg ? msg : "sign: the identity cannot sign");
 		goto done;
 	}
-	/* The entity: the Content-* fields as they will be delivered, then the body. */
-	for (i = 0; i < nh; i++)
-		if (is_content_field(h[i].name)) {
-			const char *v;
-			if (sbuf_printf(&entity, "%s:", h[i].name) != 0)
-				goto oom;
-			for (v = h[i].value; *v; v++)
-				if (*v != '\r' && (*v == '\n' ? sbuf_add(&entity, "\r\n", 2) : sbuf_addc(&entity, *v)) != 0)
-					goto oom;
-			if (sbuf_add(&entity, "\r\n", 2) != 0)
-				goto oom;
-		}
-	if (sbuf_add(&entity, "\r\n", 2) != 0 || delivered_body(s, &entity) != 0)
+	if (entity_of(s, &entity, &has_mime_version) != 0)
 		goto oom;
 	fd = spool_tempfd_sized(s->cfg->spool_dir, entity.len * 2, s->cfg->spool_threshold);
 	if (fd < 0) {
@@ -1010,41 +1066,12 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		seal_session_fail(s, err ? err : "sign: S/MIME signing failed");
 		goto done;
 	}
-	/* Headers: the Content-* fields go (those received and those an edit
-	 * added), the multipart/signed Content-Type comes. */
-	for (i = 0; i < s->nheaders; i++)
-		if (!s->gone[i] && is_content_field(s->headers[i].name) && delete_all(s, s->headers[i].name, NULL) != 0)
-			goto oom;
-	for (i = 0, j = 0; i < r->nedits; i++) {
-		if (r->edits[i].kind == EDIT_ADD_HEADER && is_content_field(r->edits[i].name)) {
-			free(r->edits[i].name);
-			free(r->edits[i].value);
-			continue;
-		}
-		r->edits[j++] = r->edits[i];
-	}
-	r->nedits = j;
-	if ((!has_mime_version && add_edit(r, EDIT_ADD_HEADER, "MIME-Version", " 1.0", 0) != 0) ||
-	    add_edit(r, EDIT_ADD_HEADER, "Content-Type", ctype, 0) != 0)
-		goto oom;
-	/* The body: the signed one replaces whatever was there (the sealed body included). */
-	for (i = 0; i < r->nedits; i++)
-		if (r->edits[i].kind == EDIT_REPLACE_BODY) {
-			close(r->edits[i].fd);
-			r->edits[i].fd = fd;
-			r->edits[i].len = (size_t)lseek(fd, 0, SEEK_END);
-			fd = -1;
-			if (hash_body_fd(s, r->edits[i].fd, r->edits[i].len) != 0) {
-				seal_session_fail(s, "sign: cannot read back the signed body");
-				goto done;
-			}
-			break;
-		}
-	if (fd >= 0) {
+	{
+		const char *names[] = { "Content-Type" }, *values[] = { ctype };
 		int f = fd;
 		fd = -1;
-		if (add_body_edit_fd(s, f) != 0) {
-			seal_session_fail(s, "sign: cannot read back the signed body");
+		if (replace_content(s, f, names, values, 1, has_mime_version) != 0) {
+			seal_session_fail(s, "sign: cannot put the signed message in place");
 			goto done;
 		}
 	}
@@ -1062,6 +1089,85 @@ done:
 	sbuf_free(&entity);
 	strlist_free(&from);
 	return note;
+}
+
+/* prefer_smime: when every recipient has a usable certificate, encrypt as
+ * S/MIME to them and to the sealing tenant certificate. 1 when encrypted;
+ * 0 when the message is to be sealed instead (*note says why); -1 on an
+ * error (s->error set). */
+static int
+smime_encrypt_now(struct seal_session *s, const char **note)
+{
+	X509 **certs = calloc(s->rcpts.n + 1, sizeof(*certs));
+	struct sbuf entity;
+	char *why = NULL, *err = NULL, *ctype = NULL, *marker = NULL;
+	size_t i, n = 0;
+	int fd = -1, has_mime_version, rc = -1;
+	time_t now = time(NULL);
+
+	sbuf_init(&entity, 0);
+	if (certs == NULL)
+		goto oom;
+	for (i = 0; i < s->rcpts.n; i++) {
+		if ((certs[n] = smime_recipient_cert(s->cfg->smime_cert_dir, s->rcpts.v[i], now, &why)) == NULL) {
+			free(s->extra_note);
+			if (asprintf(&s->extra_note, "sealed, not S/MIME-encrypted: <%s>: %s", s->rcpts.v[i],
+			    why ? why : "no usable certificate") < 0)
+				s->extra_note = NULL;
+			*note = s->extra_note;
+			rc = 0;
+			goto done;
+		}
+		n++;
+	}
+	if (n == 0) {
+		rc = 0;
+		goto done;
+	}
+	if (entity_of(s, &entity, &has_mime_version) != 0)
+		goto oom;
+	fd = spool_tempfd_sized(s->cfg->spool_dir, entity.len * 2, s->cfg->spool_threshold);
+	if (fd < 0) {
+		seal_session_fail(s, "S/MIME encryption: cannot create a temp file in spool_dir");
+		goto done;
+	}
+	if (smime_encrypt_entity(certs, n, s->cfg->keys.ntenant ? s->cfg->keys.tenant[0].cert : NULL,
+	    s->cfg->smime_cipher == SMIME_CBC, entity.data, entity.len, fd, &ctype, &err) != 0) {
+		seal_session_fail(s, err ? err : "S/MIME encryption failed");
+		goto done;
+	}
+	if (asprintf(&marker, " v=1; smime; cipher=%s; recipients=%zu", s->cfg->smime_cipher == SMIME_CBC ? "aes-256-cbc"
+	    : "aes-256-gcm", n) < 0) {
+		marker = NULL;
+		goto oom;
+	}
+	{
+		const char *names[] = { "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
+			"X-Sealmilter-Encrypted" };
+		const char *values[] = { ctype, " base64", " attachment; filename=\"smime.p7m\"", marker };
+		int f = fd;
+		fd = -1;
+		if (replace_content(s, f, names, values, 4, has_mime_version) != 0) {
+			seal_session_fail(s, "S/MIME encryption: cannot put the encrypted message in place");
+			goto done;
+		}
+	}
+	rc = 1;
+	goto done;
+oom:
+	seal_session_fail(s, "out of memory S/MIME-encrypting");
+done:
+	for (i = 0; certs && i < n; i++)
+		X509_free(certs[i]);
+	free(certs);
+	if (fd >= 0)
+		close(fd);
+	free(why);
+	free(err);
+	free(ctype);
+	free(marker);
+	sbuf_free(&entity);
+	return s->error ? -1 : rc;
 }
 
 /* The body as it will be delivered, into a DKIM body hash: the
@@ -1170,10 +1276,10 @@ out:
 		seal_session_fail(s, m2 ? m2 : "dkim_sign: cannot sign");
 		free(m2);
 	} else if (note == NULL && msg) {
-		free(s->dkim_note);
-		s->dkim_note = msg;
+		free(s->extra_note);
+		s->extra_note = msg;
 		msg = NULL;
-		note = s->dkim_note;
+		note = s->extra_note;
 	}
 done:
 	free(msg);
@@ -1367,7 +1473,11 @@ decide(struct seal_session *s, int *marker_keep)
 		if (why) {
 			note = why;
 		} else {
-			if (seal_now(s, r->decision.seal->tpl) != 0)
+			int enc = 0;
+			if (r->decision.seal->prefer_smime && s->cfg->smime_cert_dir &&
+			    (enc = smime_encrypt_now(s, &note)) < 0)
+				return NULL;     /* s->error is set: tempfail */
+			if (!enc && seal_now(s, r->decision.seal->tpl) != 0)
 				return NULL;     /* s->error is set: tempfail */
 			modified = 1;
 		}
@@ -1673,7 +1783,7 @@ seal_session_free(struct seal_session *s)
 	free(s->res.text);
 	free(s->res.summary);
 	free(s->res.authres);
-	free(s->dkim_note);
+	free(s->extra_note);
 	dkim_verify_free(s->dkim);
 	free(s->client_ip);
 	free(s->client_host);

@@ -40,6 +40,11 @@ const struct key_doc action_docs[] = {
 	  "message.sealed of a notice, with its usage policy signed (docs/format.md). Needs keys.tenant and "
 	  "keys.issuer. Mail already sealed or S/MIME-encrypted is not sealed again. When several rules "
 	  "seal, the first one's template applies." },
+	{ "prefer_smime", "prefer_smime: true (beside seal:)",
+	  "When every recipient has a usable certificate in smime.cert_dir, encrypt the message as standard "
+	  "S/MIME (application/pkcs7-mime) to them and to the tenant certificate instead of sealing it; "
+	  "otherwise seal it with the template, and the log says which recipient had no usable certificate "
+	  "and why." },
 	{ "decrypt", "decrypt: true",
 	  "Transport decryption (for inbound mail to the organisation's own recipients): a sealed message whose "
 	  "signature, content and policy are valid, and whose policy allows every recipient, is delivered as "
@@ -238,7 +243,7 @@ int
 actions_build(const struct ynode *node, struct rule *r, const struct seal_config *cfg, struct cfg_errors *errs)
 {
 	size_t i, j;
-	int rc = 0, terminal = 0;
+	int rc = 0, terminal = 0, prefer_smime = 0;
 
 	if (node->kind != Y_MAP || node->n == 0) {
 		cfg_error(errs, node, "rule '%s': then: expected a mapping of actions (tag, reject, tempfail, seal, stop)",
@@ -344,6 +349,20 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			if ((a = push_action(r)) == NULL)
 				return -1;
 			a->kind = A_DKIM_SIGN;
+		} else if (strcmp(k, "prefer_smime") == 0) {
+			int on = 0;
+			if (yscalar_bool(v, &on) != 0 || !on) {
+				cfg_error(errs, v, "rule '%s': prefer_smime: expected true", r->name);
+				rc = -1;
+			} else if (!ymap_get(node, "seal")) {
+				cfg_error(errs, v, "rule '%s': prefer_smime: goes beside a seal: action", r->name);
+				rc = -1;
+			} else if (cfg->smime_cert_dir == NULL) {
+				cfg_error(errs, v, "rule '%s': prefer_smime: needs smime.cert_dir", r->name);
+				rc = -1;
+			} else {
+				prefer_smime = 1;
+			}
 		} else if (strcmp(k, "stop") == 0) {
 			if (yscalar_bool(v, &r->stop) != 0) {
 				cfg_error(errs, v, "stop: expected true or false");
@@ -351,7 +370,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "seal, decrypt, sign, dkim_sign, stop)", r->name, k);
+			    "seal, prefer_smime, decrypt, sign, dkim_sign, stop)", r->name, k);
 			rc = -1;
 		}
 	}
@@ -359,6 +378,9 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 		cfg_error(errs, node, "rule '%s': then: has no action", r->name);
 		rc = -1;
 	}
+	for (i = 0; prefer_smime && i < r->nactions; i++)
+		if (r->actions[i].kind == A_SEAL)
+			r->actions[i].prefer_smime = 1;
 	return rc;
 }
 

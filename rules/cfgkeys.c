@@ -121,6 +121,13 @@ const struct cfg_key cfg_keys[] = {
 	  "norm) signs rsa-sha256, an Ed25519 key ed25519-sha256 (RFC 8463). A message is signed with the key "
 	  "of its From domain, or of the closest parent domain listed. Publish the public key with "
 	  "`sealctl keys dkim-record`." },
+	{ "smime.cert_dir", CT_PATH, OFF(smime_cert_dir), NULL, 0, 0, NULL,
+	  "Directory of recipients' S/MIME certificates, one PEM file per address named after it in lower "
+	  "case (bob@partner.example.pem). A seal action with prefer_smime: true encrypts as S/MIME instead "
+	  "of sealing when every recipient has a usable certificate here. See docs/smime.md." },
+	{ "smime.cipher", CT_ENUM, OFF(smime_cipher), "aes-256-gcm", 0, 0, "aes-256-gcm|aes-256-cbc",
+	  "Content encryption for S/MIME: aes-256-gcm (AuthEnvelopedData, RFC 5083) or aes-256-cbc "
+	  "(EnvelopedData, for older clients)." },
 	{ "patterns", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Named data-loss patterns for body conditions: NAME: { regex: '...', check: luhn|none, "
 	  "description: '...' }. check: luhn keeps only matches whose digits pass the Luhn checksum (card "

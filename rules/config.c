@@ -423,7 +423,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 		const char *k = kn->value;
 
 		if (strcmp(k, "organization") == 0 || strcmp(k, "milter") == 0 || strcmp(k, "limits") == 0 ||
-		    strcmp(k, "dns") == 0 || strcmp(k, "dkim") == 0) {
+		    strcmp(k, "dns") == 0 || strcmp(k, "dkim") == 0 || strcmp(k, "smime") == 0) {
 			load_section(L, k, vn);
 		} else if (strcmp(k, "patterns") == 0) {
 			if (vn->kind != Y_MAP)
@@ -458,7 +458,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				L->keys = vn;
 		} else {
 			static const char *const sections[] = { "organization", "milter", "limits", "dns", "dkim",
-				"patterns", "rules", "include", "keys", "templates", "branding", "signing" };
+				"patterns", "rules", "include", "keys", "templates", "branding", "signing", "smime" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -470,7 +470,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, dns, "
-				    "dkim, patterns, rules, include, keys, templates, branding, signing)", k);
+				    "dkim, smime, patterns, rules, include, keys, templates, branding, signing)", k);
 		}
 	}
 }

@@ -20,6 +20,7 @@ struct dkim_signer;
 
 enum on_error { ON_ERROR_TEMPFAIL, ON_ERROR_ACCEPT };
 enum unsigned_tail { TAIL_POLICY, TAIL_PASS };
+enum smime_cipher { SMIME_GCM, SMIME_CBC };
 
 
 #define MARKER_KEY_MIN 32
@@ -87,6 +88,8 @@ struct seal_config {
 	struct seal_keys keys;
 	struct seal_templates templates;
 	struct smime_identities signing;   /* signing: S/MIME identities */
+	char *smime_cert_dir;          /* smime.cert_dir: recipients' certificates */
+	int smime_cipher;              /* enum smime_cipher */
 };
 
 /* What a configuration needs from the MTA (computed at load), so the milter

@@ -138,6 +138,7 @@ struct action {
 	char *text;
 	const struct seal_template *tpl;   /* seal */
 	char *identity;              /* sign: a named identity, or NULL (by the From address) */
+	int prefer_smime;            /* seal: S/MIME-encrypt instead when every recipient has a certificate */
 };
 
 struct rule {

@@ -35,6 +35,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 
+#include "common/util.h"
 #include "mime/hdrdecode.h"
 #include "rules/cfgerr.h"
 #include "rules/yamltree.h"
@@ -407,33 +408,9 @@ transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
 	return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
 }
 
-/* Canonical CRLF: GMime's DOS newline format leaves a multipart preamble
- * and epilogue with bare LF, which every relay (and every verifier) turns
- * into CRLF; sign what they will see. A bare CR becomes CRLF too. */
-static char *
-crlf(const unsigned char *p, size_t n, size_t *outlen)
-{
-	char *out = malloc(n * 2 + 1);
-	size_t i, o = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\r') {
-			out[o++] = '\r';
-			out[o++] = '\n';
-			if (i + 1 < n && p[i + 1] == '\n')
-				i++;
-		} else if (p[i] == '\n') {
-			out[o++] = '\r';
-			out[o++] = '\n';
-		} else {
-			out[o++] = (char)p[i];
-		}
-	}
-	*outlen = o;
-	return out;
-}
+/* Canonical CRLF (crlf_canon): GMime's DOS newline format leaves a
+ * multipart preamble and epilogue with bare LF, which every relay (and
+ * every verifier) turns into CRLF; sign what they will see. */
 
 /* 1 when every byte is 7-bit and not NUL, every line is within 998
  * octets, no line ends in white space or starts with "From ", and CR
@@ -507,11 +484,11 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 	 * would touch: the common case, and every sealed message) is signed as
 	 * it is; only the others go through GMime. */
 	if (already_safe((const unsigned char *)in, inlen)) {
-		canon = crlf((const unsigned char *)in, inlen, &clen);
+		canon = crlf_canon(in, inlen, &clen);
 	} else {
 		if ((entity = transport_safe(in, inlen, &keep, err)) == NULL)
 			return -1;
-		canon = crlf(entity->data, entity->len, &clen);
+		canon = crlf_canon(entity->data, entity->len, &clen);
 	}
 	if (canon == NULL) {
 		if (keep)

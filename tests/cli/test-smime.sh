@@ -103,6 +103,18 @@ keys_check "a chain to another root: a warning" "{ match: '*@example.com', cert:
 out=$("$SEALMILTER" -n -c "$T/k.yaml" 2>&1)
 t_check "sealmilter -n prints the same report" grep -q 'WARNING  signing .*chain does not verify' <<< "$out"
 
+# prefer_smime looks certificates up by address: an address that is not plain never names a file.
+mkdir certs
+cp good.pem "certs/alice@example.com.pem"
+"$SEALCTL" keys generate tenant --name t --out "$T" >/dev/null 2>&1 || true
+"$SEALCTL" keys generate issuer --out "$T" >/dev/null 2>&1 || true
+printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nkeys:\n  tenant: [ { id: t, cert: %s/t.pem, key: %s/t.key } ]\n  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\ntemplates:\n  dnf: { rights: [view] }\nsmime: { cert_dir: %s/certs }\nrules:\n  - name: p\n    if: { direction: outbound }\n    then: { seal: dnf, prefer_smime: true }\n' \
+	"$T" "$T" "$T" "$T" "$T" "$T" > p.yaml
+printf 'From: alice@example.com\nSubject: s\n\nsecret\n' > p.eml
+out=$("$SEALCTL" -c p.yaml process p.eml --from alice@example.com --to "../certs/alice@example.com" 2>&1 >/dev/null)
+t_check "a recipient address with a path in it: no file is read, the message is sealed" \
+	grep -q 'sealed, not S/MIME-encrypted: <../certs/alice@example.com>: not a plain address' <<< "$out"
+
 # A good PKCS#12 identity signs; stock openssl verifies.
 printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - { match: "*@example.com", pkcs12: %s/good.p12, password_file: %s/good.pass }\nrules:\n  - name: s\n    then: { sign: true }\n' \
 	"$T" "$T" "$T" > c.yaml
