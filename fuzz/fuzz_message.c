@@ -5,7 +5,8 @@
  * (engine/session.c), which streams the body through the MIME scanner and
  * the spool, takes its envelope from the From/To/Cc/Bcc headers as sealctl
  * does, decides at end of message, and, when the message is accepted,
- * writes the delivered message (seal_session_write) to /dev/null.
+ * writes the delivered message (seal_session_write) to /dev/null. Outbound
+ * mail is S/MIME-signed, so GMime's re-encoding of hostile MIME is covered.
  *
  * Input faced: anything a sender can put in a message file - malformed or
  * missing MIME boundaries, deep nesting, NUL bytes, 8-bit and invalid
@@ -38,6 +39,7 @@
 #include "mime/hdrdecode.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "seal/keys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -113,7 +115,10 @@ static const char config_text[] =
 	"    then: { tempfail: \"4.7.1 Too big for now\", stop: true }\n"
 	"  - name: recipients-none\n"
 	"    if: { recipients: { none: { regex: '^postmaster@' } }, subject: stopnow }\n"
-	"    then: { stop: true }\n";
+	"    then: { stop: true }\n"
+	"  - name: sign-outbound\n"
+	"    if: { direction: outbound }\n"
+	"    then: { sign: true }\n";
 
 static struct seal_config *cfg;
 static FILE *devnull;
@@ -149,15 +154,30 @@ init(void)
 		perror("fuzz_message: mkdtemp");
 		abort();
 	}
+	/* An S/MIME signing identity (a self-signed ECDSA key with digitalSignature), so
+	 * outbound mail goes through S/MIME signing and GMime's re-encoding. */
+	{
+		char *kerr = NULL;
+		if (seal_keys_generate("issuer", 0, dir, "sign", &kerr) != 0) {
+			fprintf(stderr, "fuzz_message: %s\n", kerr ? kerr : "key generation failed");
+			abort();
+		}
+	}
 	snprintf(path, sizeof(path), "%s/sealmilter.yaml", dir);
 	f = fopen(path, "w");
 	if (f == NULL || at == NULL || fwrite(config_text, 1, (size_t)(at - config_text), f) == 0 ||
-	    fputs(t, f) == EOF || fputs(at + 7, f) == EOF || fclose(f) != 0) {
+	    fputs(t, f) == EOF || fputs(at + 7, f) == EOF ||
+	    fprintf(f, "signing:\n  identities: [ { match: \"*\", cert: %s/sign.pem, key: %s/sign.key } ]\n"
+	    "  missing_identity: skip\n", dir, dir) < 0 || fclose(f) != 0) {
 		perror("fuzz_message: writing the configuration");
 		abort();
 	}
 	memset(&errs, 0, sizeof(errs));
 	cfg = config_load(path, 0, &errs);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/sign.pem", dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/sign.key", dir);
 	(void)unlink(path);
 	(void)rmdir(dir);
 	for (i = 0; i < errs.count; i++)

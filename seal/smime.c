@@ -3,11 +3,11 @@
  * MIME entity turned into a multipart/signed body (RFC 8551, RFC 1847).
  *
  * The entity (the message's Content-* fields and body) is first made safe
- * for transport, so no relay needs to touch what was signed: GMime
- * re-encodes every part that is 8-bit or binary or has a line over 998
- * octets (text as quoted-printable, the rest as base64); a 7-bit part with
- * trailing white space, a line starting "From " or a bare CR is re-encoded
- * the same way; the result is written with CRLF line ends. That entity is
+ * for transport, so no relay needs to touch what was signed: every part
+ * that is 8-bit or binary, or has a line over 998 octets, trailing white
+ * space, a line starting "From " or a bare CR, is re-encoded by GMime (text
+ * as quoted-printable, the rest as base64); the result is written with
+ * CRLF line ends. That entity is
  * signed as a detached CMS SignedData with SHA-256 (micalg=sha-256), whose
  * signed attributes carry the signing time and the S/MIME capabilities,
  * and which carries the signer's certificate and chain.
@@ -312,14 +312,17 @@ smime_identity_problem(const struct smime_identity *id, time_t now)
 
 /* ---- transport safety ---------------------------------------------------------- */
 
-/* 1 when 7-bit content still needs protecting: trailing white space, a
- * line starting "From ", a bare CR, a NUL. */
+/* 1 when content must be re-encoded for transport: an 8-bit byte, a line
+ * over 998 octets, trailing white space, a line starting "From ", a bare
+ * CR, a NUL. */
 static int
 needs_protection(const unsigned char *p, size_t n)
 {
 	size_t i, col = 0;
 
 	for (i = 0; i < n; i++) {
+		if (p[i] >= 0x80 || col > 998)
+			return 1;
 		if (p[i] == '\n') {
 			if (i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t' ||
 			    (p[i - 1] == '\r' && i > 1 && (p[i - 2] == ' ' || p[i - 2] == '\t'))))
@@ -371,6 +374,22 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	g_object_unref(mem);
 }
 
+/* A part the parser left without content (a hostile or truncated one)
+ * gets empty content: GMime's encoder would otherwise trip over it. */
+static void
+fill_empty(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	(void)parent;
+	(void)data;
+	if (GMIME_IS_PART(part) && g_mime_part_get_content(GMIME_PART(part)) == NULL) {
+		GMimeStream *st = g_mime_stream_mem_new();
+		GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
+		g_mime_part_set_content(GMIME_PART(part), dw);
+		g_object_unref(dw);
+		g_object_unref(st);
+	}
+}
+
 /* The entity, re-encoded for transport and written with CRLF. */
 static GByteArray *
 transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
@@ -387,7 +406,10 @@ transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
 		*err = strdup("the message cannot be parsed as MIME");
 		return NULL;
 	}
-	g_mime_object_encode(obj, GMIME_ENCODING_CONSTRAINT_7BIT);
+	if (GMIME_IS_MULTIPART(obj))
+		g_mime_multipart_foreach(GMIME_MULTIPART(obj), fill_empty, NULL);
+	else
+		fill_empty(NULL, obj, NULL);
 	if (GMIME_IS_MULTIPART(obj))
 		g_mime_multipart_foreach(GMIME_MULTIPART(obj), protect_part, &failed);
 	else
