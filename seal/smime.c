@@ -339,6 +339,22 @@ needs_protection(const unsigned char *p, size_t n)
 	return n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t');
 }
 
+/* A part the parser left without content (a hostile or truncated one)
+ * gets empty content: GMime's encoder would otherwise trip over it. */
+static void
+fill_empty(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	(void)parent;
+	(void)data;
+	if (GMIME_IS_PART(part) && g_mime_part_get_content(GMIME_PART(part)) == NULL) {
+		GMimeStream *st = g_mime_stream_mem_new();
+		GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
+		g_mime_part_set_content(GMIME_PART(part), dw);
+		g_object_unref(dw);
+		g_object_unref(st);
+	}
+}
+
 static void
 protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 {
@@ -349,6 +365,20 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	int *failed = data;
 
 	(void)parent;
+	if (GMIME_IS_MESSAGE_PART(part)) {
+		/* A forwarded message: its parts need the same care (depth is
+		 * bounded: the policy's MIME limits passed before signing). */
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+		GMimeObject *body = m ? g_mime_message_get_mime_part(m) : NULL;
+		if (body && GMIME_IS_MULTIPART(body)) {
+			g_mime_multipart_foreach(GMIME_MULTIPART(body), fill_empty, NULL);
+			g_mime_multipart_foreach(GMIME_MULTIPART(body), protect_part, data);
+		} else if (body) {
+			fill_empty(NULL, body, NULL);
+			protect_part(NULL, body, data);
+		}
+		return;
+	}
 	if (!GMIME_IS_PART(part))
 		return;
 	enc = g_mime_part_get_content_encoding(GMIME_PART(part));
@@ -372,22 +402,6 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 		    : GMIME_CONTENT_ENCODING_BASE64);
 	}
 	g_object_unref(mem);
-}
-
-/* A part the parser left without content (a hostile or truncated one)
- * gets empty content: GMime's encoder would otherwise trip over it. */
-static void
-fill_empty(GMimeObject *parent, GMimeObject *part, gpointer data)
-{
-	(void)parent;
-	(void)data;
-	if (GMIME_IS_PART(part) && g_mime_part_get_content(GMIME_PART(part)) == NULL) {
-		GMimeStream *st = g_mime_stream_mem_new();
-		GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
-		g_mime_part_set_content(GMIME_PART(part), dw);
-		g_object_unref(dw);
-		g_object_unref(st);
-	}
 }
 
 /* The entity, re-encoded for transport and written with CRLF. */

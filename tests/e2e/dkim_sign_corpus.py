@@ -58,6 +58,13 @@ def corpus(presign_key):
                               b"\r\nline with trailing spaces   \r\nand a tab\t\r\n   \r\n")
     out["sealed"] = (b"alice@example.com", head(b"Alice <alice@example.com>", b"[secure] Contract", b"sealed@example.com") +
                      b"\r\nThe contract terms are below.\r\n")
+    out["forwarded-8bit"] = (b"alice@example.com", head(
+        b"Alice <alice@example.com>", b"Fwd: Angebot", b"fwd@example.com",
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"fw\"\r\n") +
+        b"\r\n--fw\r\nContent-Type: text/plain\r\n\r\nSee the forwarded message.\r\n"
+        b"--fw\r\nContent-Type: message/rfc822\r\n\r\nFrom: Dora <dora@partner.example>\r\nSubject: Angebot\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+        "Grüße, das Angebot gilt bis Freitag.   \r\n".encode("utf-8") + b"--fw--\r\n")
     pre = head(b"Alice <alice@example.com>", b"Already signed", b"presigned@example.com") + b"\r\nSigned by the list.\r\n"
     sig = dkim.sign(pre, b"l1", b"lists.example", presign_key, canonicalize=(b"relaxed", b"relaxed"))
     out["already-signed"] = (b"alice@example.com", sig + pre)
