@@ -14,6 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <unistd.h>
+#include <openssl/evp.h>
+
 #include "common/util.h"
 
 char *
@@ -232,4 +235,36 @@ crlf_canon(const void *in, size_t n, size_t *outlen)
 	}
 	*outlen = o;
 	return out;
+}
+
+int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+write_base64_lines(int fd, const unsigned char *p, size_t n)
+{
+	unsigned char line[80];
+	size_t off;
+
+	/* 57 input bytes make one 76-character line. */
+	for (off = 0; off < n; off += 57) {
+		int len = EVP_EncodeBlock(line, p + off, (int)(n - off < 57 ? n - off : 57));
+		if (write_all(fd, line, (size_t)len) != 0 || write_all(fd, "\r\n", 2) != 0)
+			return -1;
+	}
+	return 0;
 }

@@ -48,6 +48,12 @@ int strcase_in(const char *s, const char *const *list);
  * no memory. */
 char *crlf_canon(const void *p, size_t n, size_t *outlen);
 
+/* Write all n bytes to fd (retrying on EINTR and short writes). 0, or -1
+ * with errno set. */
+int write_all(int fd, const void *p, size_t n);
+/* bytes as base64 lines of 76 characters ending in CRLF, to fd. 0 or -1. */
+int write_base64_lines(int fd, const unsigned char *p, size_t n);
+
 /* Constant-time comparison of n bytes. */
 int ct_equal(const void *a, const void *b, size_t n);
 

@@ -890,10 +890,10 @@ out:
 	return rc;
 }
 
-/* The body as it will be delivered, appended to b: the replacement
- * body when there is one, else the stored original. */
+/* The body as it will be delivered, chunk by chunk to fn: the
+ * replacement body when there is one, else the stored original. */
 static int
-delivered_body(struct seal_session *s, struct sbuf *b)
+each_body_chunk(struct seal_session *s, int (*fn)(void *arg, const char *p, size_t n), void *arg)
 {
 	char buf[65536];
 	size_t i;
@@ -905,7 +905,7 @@ delivered_body(struct seal_session *s, struct sbuf *b)
 			size_t off = 0;
 			ssize_t got;
 			while (off < e->len && (got = pread(e->fd, buf, sizeof(buf), (off_t)off)) > 0) {
-				if (sbuf_add(b, buf, (size_t)got) != 0)
+				if (fn(arg, buf, (size_t)got) != 0)
 					return -1;
 				off += (size_t)got;
 			}
@@ -914,9 +914,21 @@ delivered_body(struct seal_session *s, struct sbuf *b)
 	if (s->spool == NULL || s->spool_failed || spool_rewind(s->spool) != 0)
 		return -1;
 	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
-		if (sbuf_add(b, buf, (size_t)n) != 0)
+		if (fn(arg, buf, (size_t)n) != 0)
 			return -1;
 	return n < 0 ? -1 : 0;
+}
+
+static int
+to_sbuf(void *arg, const char *p, size_t n)
+{
+	return sbuf_add(arg, p, n);
+}
+
+static int
+delivered_body(struct seal_session *s, struct sbuf *b)
+{
+	return each_body_chunk(s, to_sbuf, b);
 }
 
 static int
@@ -1170,31 +1182,11 @@ done:
 	return s->error ? -1 : rc;
 }
 
-/* The body as it will be delivered, into a DKIM body hash: the
- * replacement body when there is one, else the stored original. */
 static int
-hash_delivered_body(struct seal_session *s, struct dkim_body_hasher *h)
+to_hasher(void *arg, const char *p, size_t n)
 {
-	char buf[65536];
-	size_t i;
-	long n;
-
-	for (i = 0; i < s->res.nedits; i++)
-		if (s->res.edits[i].kind == EDIT_REPLACE_BODY) {
-			const struct edit *e = &s->res.edits[i];
-			size_t off = 0;
-			ssize_t got;
-			while (off < e->len && (got = pread(e->fd, buf, sizeof(buf), (off_t)off)) > 0) {
-				dkim_body_hasher_feed(h, buf, (size_t)got);
-				off += (size_t)got;
-			}
-			return off == e->len ? 0 : -1;
-		}
-	if (s->spool == NULL || s->spool_failed || spool_rewind(s->spool) != 0)
-		return -1;
-	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
-		dkim_body_hasher_feed(h, buf, (size_t)n);
-	return n < 0 ? -1 : 0;
+	dkim_body_hasher_feed(arg, p, n);
+	return 0;
 }
 
 static struct header *delivered_headers(const struct seal_session *s, size_t *count);
@@ -1245,7 +1237,7 @@ dkim_sign_now(struct seal_session *s, int required)
 			goto out;
 		}
 	}
-	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || hash_delivered_body(s, bh) != 0 ||
+	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || each_body_chunk(s, to_hasher, bh) != 0 ||
 	    dkim_body_hasher_final(bh, hash) != 0) {
 		if (asprintf(&msg, "cannot DKIM-sign for %s: the body could not be read back", k->domain) < 0)
 			msg = NULL;

@@ -67,8 +67,8 @@ seal_key_file_problem(const char *path)
 	return why;
 }
 
-static X509 *
-read_cert(const struct ynode *at, const char *path, struct cfg_errors *errs)
+X509 *
+seal_cert_read(const struct ynode *at, const char *path, struct cfg_errors *errs)
 {
 	FILE *f = fopen(path, "r");
 	X509 *x;
@@ -217,7 +217,7 @@ load_tenant(struct seal_keys *sk, const char *module, const struct ynode *n, str
 	if ((cert = string_key(n, "cert", "keys.tenant", 1, errs)) == NULL)
 		return -1;
 	t->cert_path = strdup(cert->value);
-	if ((t->cert = read_cert(cert, cert->value, errs)) == NULL)
+	if ((t->cert = seal_cert_read(cert, cert->value, errs)) == NULL)
 		return -1;
 	pub = X509_get0_pubkey(t->cert);
 	bits = pub ? EVP_PKEY_get_bits(pub) : 0;
@@ -283,7 +283,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 	}
 	rc |= cfg_check_keys(errs, is, "keys.issuer", issuer_keys);
 	if ((cert = string_key(is, "cert", "keys.issuer", 1, errs)) == NULL ||
-	    (out->issuer_cert = read_cert(cert, cert->value, errs)) == NULL)
+	    (out->issuer_cert = seal_cert_read(cert, cert->value, errs)) == NULL)
 		return -1;
 	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL ||
 	    (out->issuer_key = seal_key_read(out, module, key, key->value, errs)) == NULL)

@@ -31,6 +31,9 @@ struct seal_keys {
 int seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_errors *errs);
 void seal_keys_free(struct seal_keys *k);
 
+/* A PEM certificate; NULL with an error at the position of at. */
+X509 *seal_cert_read(const struct ynode *at, const char *path, struct cfg_errors *errs);
+
 /* A private key: a PEM file (refused when group or others can read it) or
  * a PKCS#11 URI through the pkcs11 engine (kept in keys). NULL with an
  * error at the position of at. */

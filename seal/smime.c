@@ -44,23 +44,6 @@
 
 /* ---- identities ------------------------------------------------------------ */
 
-static X509 *
-read_pem_cert(const char *path, const struct ynode *at, struct cfg_errors *errs)
-{
-	FILE *f = fopen(path, "r");
-	X509 *x;
-
-	if (f == NULL) {
-		cfg_error(errs, at, "signing: cannot open certificate %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (x == NULL)
-		cfg_error(errs, at, "signing: %s is not a PEM certificate", path);
-	return x;
-}
-
 /* A PKCS#12 file and the first line of its password file. */
 static int
 read_p12(struct smime_identity *id, const char *path, const char *passfile, const struct ynode *at,
@@ -164,7 +147,7 @@ load_identity(const struct ynode *e, struct seal_keys *keys, const char *module,
 			return -1;
 		id->cert_path = strdup(p12);
 	} else {
-		if ((id->cert = read_pem_cert(cert, ymap_get(e, "cert"), errs)) == NULL)
+		if ((id->cert = seal_cert_read(ymap_get(e, "cert"), cert, errs)) == NULL)
 			return -1;
 		id->cert_path = strdup(cert);
 		if ((id->key = seal_key_read(keys, module, ymap_get(e, "key"), key, errs)) == NULL)
@@ -178,7 +161,7 @@ load_identity(const struct ynode *e, struct seal_keys *keys, const char *module,
 		for (i = 0; i < chain->n; i++) {
 			X509 *x;
 			if (chain->items[i]->kind != Y_SCALAR ||
-			    (x = read_pem_cert(chain->items[i]->value, chain->items[i], errs)) == NULL)
+			    (x = seal_cert_read(chain->items[i], chain->items[i]->value, errs)) == NULL)
 				return -1;
 			sk_X509_push(id->chain, x);
 		}
@@ -482,22 +465,6 @@ already_safe(const unsigned char *p, size_t n)
 
 /* ---- signing ------------------------------------------------------------------- */
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int
 smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen, int out_fd, char **ctype,
@@ -508,10 +475,10 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 	BIO *data = NULL, *der = NULL;
 	CMS_ContentInfo *cms = NULL;
 	unsigned char rnd[12], *dp;
-	char boundary[64], *b64 = NULL, *head = NULL, *canon = NULL;
+	char boundary[64], *head = NULL, *canon = NULL;
 	long dl;
 	int i, rc = -1;
-	size_t off, clen = 0;
+	size_t clen = 0;
 
 	*err = NULL;
 	*ctype = NULL;
@@ -548,9 +515,8 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 	    i2d_CMS_bio(der, cms) != 1)
 		goto fail;
 	dl = BIO_get_mem_data(der, (char **)&dp);
-	if (dl <= 0 || (b64 = malloc((size_t)dl / 3 * 4 + 8)) == NULL)
+	if (dl <= 0)
 		goto fail;
-	EVP_EncodeBlock((unsigned char *)b64, dp, (int)dl);
 	if (asprintf(&head, "This is an S/MIME signed message.\r\n\r\n--%s\r\n", boundary) < 0) {
 		head = NULL;
 		goto fail;
@@ -566,10 +532,8 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 	}
 	if (write_all(out_fd, head, strlen(head)) != 0)
 		goto io;
-	for (off = 0; off < strlen(b64); off += 76)
-		if (write_all(out_fd, b64 + off, strlen(b64 + off) < 76 ? strlen(b64 + off) : 76) != 0 ||
-		    write_all(out_fd, "\r\n", 2) != 0)
-			goto io;
+	if (write_base64_lines(out_fd, dp, (size_t)dl) != 0)
+		goto io;
 	free(head);
 	if (asprintf(&head, "--%s--\r\n", boundary) < 0) {
 		head = NULL;
@@ -596,7 +560,6 @@ fail:
 	ERR_clear_error();
 out:
 	free(head);
-	free(b64);
 	free(canon);
 	BIO_free(data);
 	BIO_free(der);

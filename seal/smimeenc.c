@@ -104,22 +104,6 @@ out:
 	return x;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int
 smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const char *in, size_t inlen, int out_fd,
@@ -128,8 +112,8 @@ smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const 
 	CMS_ContentInfo *cms = NULL;
 	BIO *data = NULL, *der = NULL;
 	unsigned char *dp;
-	char *b64 = NULL, *canon = NULL;
-	size_t i, off, blen, clen = 0;
+	char *canon = NULL;
+	size_t i, clen = 0;
 	long dl;
 	int rc = -1;
 
@@ -150,16 +134,13 @@ smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const 
 	    i2d_CMS_bio(der, cms) != 1)
 		goto fail;
 	dl = BIO_get_mem_data(der, (char **)&dp);
-	if (dl <= 0 || (b64 = malloc((size_t)dl / 3 * 4 + 8)) == NULL)
+	if (dl <= 0)
 		goto fail;
-	EVP_EncodeBlock((unsigned char *)b64, dp, (int)dl);
-	blen = strlen(b64);
-	for (off = 0; off < blen; off += 76)
-		if (write_all(out_fd, b64 + off, blen - off < 76 ? blen - off : 76) != 0 || write_all(out_fd, "\r\n", 2) != 0) {
-			if (asprintf(err, "cannot write the encrypted message: %s", strerror(errno)) < 0)
-				*err = NULL;
-			goto out;
-		}
+	if (write_base64_lines(out_fd, dp, (size_t)dl) != 0) {
+		if (asprintf(err, "cannot write the encrypted message: %s", strerror(errno)) < 0)
+			*err = NULL;
+		goto out;
+	}
 	if (asprintf(ctype, " application/pkcs7-mime; smime-type=%s; name=\"smime.p7m\"",
 	    cbc ? "enveloped-data" : "authEnveloped-data") < 0) {
 		*ctype = NULL;
@@ -173,7 +154,6 @@ fail:
 		*err = NULL;
 	ERR_clear_error();
 out:
-	free(b64);
 	free(canon);
 	BIO_free(data);
 	BIO_free(der);

@@ -106,6 +106,16 @@ e2e_start_milter() {
 	fi
 }
 
+# e2e_keys_yaml DIR: make a tenant key (t1) and an issuer key in DIR, and print the keys: and
+# templates: (do-not-forward) sections that use them.
+e2e_keys_yaml() {
+	"$SEALCTL" keys generate tenant --name t1 --out "$1" >/dev/null
+	"$SEALCTL" keys generate issuer --out "$1" >/dev/null
+	printf 'keys:\n  tenant: [ { id: t1, cert: %s/t1.pem, key: %s/t1.key } ]\n  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\n' \
+		"$1" "$1" "$1" "$1"
+	printf 'templates:\n  do-not-forward: { rights: [view, reply], expires: 30d }\n'
+}
+
 # e2e_start_dns ZONE [DNSMASQ ARG...]: a real DNS server (dnsmasq) on a free loopback port
 # serving the TXT records in ZONE ("name<TAB>record" lines; a name may repeat for several
 # records; records longer than 255 bytes are split into several strings, as in real DNS).

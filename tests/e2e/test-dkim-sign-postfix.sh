@@ -20,16 +20,11 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/rsa.key" 2
 openssl genpkey -algorithm ED25519 -out "$K/ed.key" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/list.key" 2>/dev/null
 chmod 600 "$K"/*.key
-"$SEALCTL" keys generate tenant --name t1 --out "$K" >/dev/null
-"$SEALCTL" keys generate issuer --out "$K" >/dev/null
+KEYS_YAML=$(e2e_keys_yaml "$K")
 cat > "$TB/sealmilter.yaml" <<YAML
 organization: { name: Example, domains: [example.com, example.org, example.net] }
 milter: { spool_dir: $TB }
-keys:
-  tenant: [ { id: t1, cert: $K/t1.pem, key: $K/t1.key } ]
-  issuer: { cert: $K/issuer.pem, key: $K/issuer.key }
-templates:
-  do-not-forward: { rights: [view, reply], expires: 30d }
+$KEYS_YAML
 dkim:
   sign_outbound: true
   keys:

@@ -27,17 +27,12 @@ openssl ca -batch -config "$K/ca.cnf" -cert "$K/ca.pem" -keyfile "$K/ca.key" -in
 openssl ca -batch -config "$K/ca.cnf" -cert "$K/ca.pem" -keyfile "$K/ca.key" -in "$K/dave.csr" \
 	-out "$K/certs/dave@partner.example.pem" -startdate 20200101000000Z -enddate 20210101000000Z -extensions dave >/dev/null 2>&1
 chmod 600 "$K"/*.key
-"$SEALCTL" keys generate tenant --name t1 --out "$K" >/dev/null
-"$SEALCTL" keys generate issuer --out "$K" >/dev/null
+KEYS_YAML=$(e2e_keys_yaml "$K")
 write_config() {   # CIPHER
 	cat > "$TB/sealmilter.yaml" <<YAML
 organization: { name: Example, domains: [example.com] }
 milter: { spool_dir: $TB }
-keys:
-  tenant: [ { id: t1, cert: $K/t1.pem, key: $K/t1.key } ]
-  issuer: { cert: $K/issuer.pem, key: $K/issuer.key }
-templates:
-  do-not-forward: { rights: [view, reply], expires: 30d }
+$KEYS_YAML
 smime: { cert_dir: $K/certs, cipher: $1 }
 rules:
   - name: protect

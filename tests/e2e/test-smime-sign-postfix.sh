@@ -50,16 +50,11 @@ openssl ca -batch -config "$K/ca.cnf" -cert "$K/ca.pem" -keyfile "$K/ca.key" -in
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/dkim.key" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/list.key" 2>/dev/null
 chmod 600 "$K"/*.key
-"$SEALCTL" keys generate tenant --name t1 --out "$K" >/dev/null
-"$SEALCTL" keys generate issuer --out "$K" >/dev/null
+KEYS_YAML=$(e2e_keys_yaml "$K")
 cat > "$TB/sealmilter.yaml" <<YAML
 organization: { name: Example, domains: [example.com, example.org] }
 milter: { spool_dir: $TB }
-keys:
-  tenant: [ { id: t1, cert: $K/t1.pem, key: $K/t1.key } ]
-  issuer: { cert: $K/issuer.pem, key: $K/issuer.key }
-templates:
-  do-not-forward: { rights: [view, reply], expires: 30d }
+$KEYS_YAML
 signing:
   identities:
     - { match: "*@example.com", cert: $K/signer.pem, key: $K/signer.key, chain: [$K/ca.pem] }
