@@ -257,14 +257,19 @@ write_all(int fd, const void *p, size_t n)
 int
 write_base64_lines(int fd, const unsigned char *p, size_t n)
 {
-	unsigned char line[80];
-	size_t off;
+	size_t lines = (n + 56) / 57, off, o = 0;
+	unsigned char *buf = malloc(lines * 78 + 1);
+	int rc;
 
-	/* 57 input bytes make one 76-character line. */
+	/* 57 input bytes make one 76-character line; one write for them all. */
+	if (buf == NULL)
+		return -1;
 	for (off = 0; off < n; off += 57) {
-		int len = EVP_EncodeBlock(line, p + off, (int)(n - off < 57 ? n - off : 57));
-		if (write_all(fd, line, (size_t)len) != 0 || write_all(fd, "\r\n", 2) != 0)
-			return -1;
+		o += (size_t)EVP_EncodeBlock(buf + o, p + off, (int)(n - off < 57 ? n - off : 57));
+		buf[o++] = '\r';
+		buf[o++] = '\n';
 	}
-	return 0;
+	rc = write_all(fd, buf, o);
+	free(buf);
+	return rc;
 }
