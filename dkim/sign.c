@@ -5,11 +5,11 @@
  * The caller gives the header fields exactly as the MTA will deliver them
  * (every edit applied) and the body hash (dkim_body_hash over the final
  * body), and gets the DKIM-Signature value to insert at the top. The
- * signed header set is DKIM_SIGN_HEADERS below: of those present, the
- * author and MIME fields are over-signed (listed once more than they occur,
- * so none can be added after signing); names absent from the message are
- * not listed, so an MTA that adds a missing Date or Message-ID later does
- * not break the signature. Values are folded with LF + TAB (the milter
+ * signed header set is sign_headers below: the author and MIME fields are
+ * over-signed (listed once more than they occur, so none can be added
+ * after signing); Cc, Reply-To, Sender and Subject are listed even when
+ * absent (so none can be added); a missing Date or Message-ID is not
+ * listed, so an MTA that adds one later does not break the signature. Values are folded with LF + TAB (the milter
  * convention); b= is computed over the field as it will be delivered, with
  * b= empty.
  *
@@ -29,23 +29,29 @@
 #include "dkim/dkim.h"
 #include "rules/policy.h"
 
-/* name, over-signed */
+/* name; over-signed (listed once more than it occurs); listed even when
+ * absent (no MTA adds it, so nobody may add it after signing: Cc,
+ * Reply-To, Sender, Subject; but not Date or Message-ID, which an MTA adds
+ * when they are missing). */
 static const struct {
 	const char *name;
 	int over;
+	int absent_too;
 } sign_headers[] = {
-	{ "from", 1 }, { "to", 1 }, { "cc", 1 }, { "subject", 1 }, { "date", 1 }, { "message-id", 1 },
-	{ "mime-version", 1 }, { "content-type", 1 }, { "content-transfer-encoding", 1 },
-	{ "reply-to", 0 }, { "sender", 0 }, { "in-reply-to", 0 }, { "references", 0 },
-	{ "list-id", 0 }, { "list-unsubscribe", 0 }, { "x-sealmilter-sealed", 1 },
+	{ "from", 1, 0 }, { "to", 1, 0 }, { "cc", 1, 1 }, { "subject", 1, 1 }, { "date", 1, 0 },
+	{ "message-id", 1, 0 }, { "mime-version", 1, 0 }, { "content-type", 1, 0 },
+	{ "content-transfer-encoding", 1, 0 }, { "reply-to", 1, 1 }, { "sender", 1, 1 }, { "in-reply-to", 0, 0 },
+	{ "references", 0, 0 }, { "list-id", 0, 0 }, { "list-unsubscribe", 0, 0 }, { "list-unsubscribe-post", 0, 0 },
+	{ "x-sealmilter-sealed", 1, 1 },
 };
 
 const char *
 dkim_sign_headers_doc(void)
 {
-	return "From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Content-Transfer-Encoding and "
-	    "X-Sealmilter-Sealed (over-signed: listed once more than they occur), Reply-To, Sender, In-Reply-To, "
-	    "References, List-Id and List-Unsubscribe; only names the message has";
+	return "From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Content-Transfer-Encoding, "
+	    "Reply-To, Sender and X-Sealmilter-Sealed over-signed (listed once more than they occur; Cc, Subject, "
+	    "Reply-To, Sender and X-Sealmilter-Sealed even when absent), In-Reply-To, References, List-Id, "
+	    "List-Unsubscribe and List-Unsubscribe-Post once per field";
 }
 
 struct hash_sink {
@@ -161,7 +167,7 @@ dkim_sign(const struct dkim_signer *k, const struct header *h, size_t nh, const 
 		for (j = 0; j < nh; j++)
 			if (strcasecmp(h[j].name, sign_headers[i].name) == 0)
 				count++;
-		if (count && sign_headers[i].over)
+		if ((count && sign_headers[i].over) || (count == 0 && sign_headers[i].absent_too))
 			count++;
 		for (j = 0; j < count; j++)
 			rc |= sbuf_printf(&hlist, "%s%s", hlist.len ? ":" : "", sign_headers[i].name);

@@ -384,8 +384,15 @@ delete_all(struct seal_session *s, const char *name, const int *keep)
 	size_t i, j;
 	int rc = 0;
 
+	int inserted = 0;
+
+	/* Fields an earlier edit inserted at the top come first among those of
+	 * this name, for the MTA as for delivered_headers(). */
+	for (j = 0; j < s->res.nedits; j++)
+		if (s->res.edits[j].kind == EDIT_INSERT_HEADER && strcasecmp(s->res.edits[j].name, name) == 0)
+			inserted++;
 	for (i = s->nheaders; i-- > 0;) {
-		int idx = 0;
+		int idx = inserted;
 		if (s->gone[i] || (keep && keep[i]) || strcasecmp(s->headers[i].name, name) != 0)
 			continue;
 		for (j = 0; j <= i; j++)
@@ -482,6 +489,24 @@ marker_subject(const struct seal_session *s, struct marker_subject *m, const str
 	m->body_hash = s->body_hash;
 }
 
+/* The top-level Content-Type is multipart/signed (S/MIME). */
+static int
+is_smime_signed(const struct seal_session *s)
+{
+	size_t i;
+	int yes = 0;
+
+	for (i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].name, "Content-Type") == 0) {
+			struct mime_ctype ct;
+			mime_ctype_parse(s->headers[i].value, "text/plain", &ct);
+			yes = strcmp(ct.type, "multipart/signed") == 0;
+			mime_ctype_free(&ct);
+			break;
+		}
+	return yes;
+}
+
 /* Is the message, as a whole, one this organisation sealed? Its top
  * carries X-Sealmilter-Sealed; its parts are only a notice (text, HTML, a
  * logo) and, last, the sealed object; and that object's signature verifies
@@ -498,8 +523,11 @@ is_our_envelope(const struct seal_session *s)
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "X-Sealmilter-Sealed") == 0)
 			has_header = 1;
-	/* Exactly the layout seal_envelope_write() makes: text, HTML, an optional logo, the sealed part. */
+	/* Exactly the layout seal_envelope_write() makes: text, HTML, an optional logo, the sealed part;
+	 * S/MIME-signed after sealing, with the signature as one more part. */
 	parts = mimescan_parts(s->scan, &n);
+	if (n >= 4 && is_smime_signed(s) && strcmp(parts[n - 1].content_type, "application/pkcs7-signature") == 0)
+		n--;
 	if (!has_header || (n != 3 && n != 4) || strcmp(parts[0].content_type, "text/plain") != 0 ||
 	    strcmp(parts[1].content_type, "text/html") != 0 ||
 	    (n == 4 && strncmp(parts[2].content_type, "image/", 6) != 0) ||
@@ -517,6 +545,15 @@ already_protected(const struct seal_session *s)
 
 	if (is_our_envelope(s))
 		return "already sealed: not sealed again";
+	if (is_smime_signed(s)) {
+		/* S/MIME-encrypted, then signed: the signed content is the encrypted object. */
+		size_t n;
+		const struct part_info *parts = mimescan_parts(s->scan, &n);
+		if (n == 2 && (strcmp(parts[0].content_type, "application/pkcs7-mime") == 0 ||
+		    strcmp(parts[0].content_type, "application/x-pkcs7-mime") == 0) &&
+		    strcmp(parts[1].content_type, "application/pkcs7-signature") == 0)
+			return "already S/MIME-encrypted (and signed): not sealed";
+	}
 	for (i = 0; i < s->nheaders; i++) {
 		struct mime_ctype ct;
 		int encrypted;
@@ -1028,23 +1065,24 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 	sbuf_init(&entity, 0);
 	if ((h = delivered_headers(s, &nh)) == NULL)
 		goto oom;
-	for (i = 0; i < nh; i++)
-		if (strcasecmp(h[i].name, "Content-Type") == 0 &&
-		    memcasemem(h[i].value, strlen(h[i].value), "multipart/signed", 16) != NULL) {
-			note = "already S/MIME-signed: not signed again";
-			goto done;
-		}
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "From") == 0) {
 			fields++;
 			mime_addresses(s->headers[i].value, &from);
 		}
+	/* The identity follows the author, and the author must be the sender
+	 * the MTA accepted (the envelope sender, which SMTP AUTH binds): a From
+	 * field alone, which anyone writes, never picks someone's certificate. */
 	if (a->identity)
 		id = smime_identity_for(&s->cfg->signing, "", a->identity);
-	else if (fields == 1 && from.n == 1)
+	else if (fields == 1 && from.n == 1 && strcasecmp(from.v[0], s->sender) == 0)
 		id = smime_identity_for(&s->cfg->signing, from.v[0], NULL);
 	if (id == NULL) {
-		if (asprintf(&msg, "sign: no S/MIME identity for %s%s%s", fields == 1 && from.n == 1 ? "<" : "",
+		if (a->identity == NULL && fields == 1 && from.n == 1 && strcasecmp(from.v[0], s->sender) != 0) {
+			if (asprintf(&msg, "sign: the From address <%s> is not the envelope sender <%s>: no S/MIME identity",
+			    from.v[0], s->sender) < 0)
+				msg = NULL;
+		} else if (asprintf(&msg, "sign: no S/MIME identity for %s%s%s", fields == 1 && from.n == 1 ? "<" : "",
 		    fields == 1 && from.n == 1 ? from.v[0] : "a message without a single From address",
 		    fields == 1 && from.n == 1 ? ">" : "") < 0)
 			msg = NULL;
@@ -1219,23 +1257,6 @@ dkim_sign_now(struct seal_session *s, int required)
 		    : "no dkim.keys entry for the From domain") < 0)
 			msg = NULL;
 		goto out;
-	}
-	/* A message this key has signed already (a second pass) is not signed again. */
-	for (i = 0; i < s->nheaders; i++) {
-		struct dkim_sig sig;
-		char *perr = NULL;
-		int same;
-		if (strcasecmp(s->headers[i].name, "DKIM-Signature") != 0)
-			continue;
-		same = dkim_sig_parse(s->headers[i].value, &sig, &perr) == 0 && strcmp(sig.d, k->domain) == 0 &&
-		    strcmp(sig.s, k->selector) == 0;
-		dkim_sig_free(&sig);
-		free(perr);
-		if (same) {
-			note = "already DKIM-signed with this key: not signed again";
-			required = 0;
-			goto out;
-		}
 	}
 	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || each_body_chunk(s, to_hasher, bh) != 0 ||
 	    dkim_body_hasher_final(bh, hash) != 0) {

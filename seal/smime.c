@@ -21,6 +21,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,8 +297,8 @@ smime_identity_problem(const struct smime_identity *id, time_t now)
 /* ---- transport safety ---------------------------------------------------------- */
 
 /* 1 when content must be re-encoded for transport: an 8-bit byte, a line
- * over 998 octets, trailing white space, a line starting "From ", a bare
- * CR, a NUL. */
+ * over 998 octets, trailing white space, a bare CR, a NUL; 2 for a line
+ * starting "From " (it needs base64). 0 when it is safe as it is. */
 static int
 needs_protection(const unsigned char *p, size_t n)
 {
@@ -316,7 +317,7 @@ needs_protection(const unsigned char *p, size_t n)
 		if (p[i] == '\0' || (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n')))
 			return 1;
 		if (col == 0 && n - i >= 5 && memcmp(p + i, "From ", 5) == 0)
-			return 1;
+			return 2;
 		col++;
 	}
 	return n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t');
@@ -365,12 +366,48 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	if (!GMIME_IS_PART(part))
 		return;
 	enc = g_mime_part_get_content_encoding(GMIME_PART(part));
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_UUENCODE)
-		return;
 	w = g_mime_part_get_content(GMIME_PART(part));
 	if (w == NULL)
 		return;
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+		/* Encoded already; but a writer may have put it in lines over 998
+		 * octets, which a relay would break: then encode it afresh. */
+		GMimeStream *raw = g_mime_data_wrapper_get_stream(w);
+		GMimeStream *copy = g_mime_stream_mem_new();
+		GByteArray *ra;
+		size_t i, col = 0;
+		int longline = 0;
+		if (raw == NULL || g_mime_stream_reset(raw) < 0 || g_mime_stream_write_to_stream(raw, copy) < 0) {
+			*failed = 1;
+			g_object_unref(copy);
+			return;
+		}
+		g_mime_stream_reset(raw);
+		ra = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(copy));
+		for (i = 0; i < ra->len && !longline; i++) {
+			col = ra->data[i] == '\n' ? 0 : col + 1;
+			longline = col > 998;
+		}
+		g_object_unref(copy);
+		if (!longline || enc == GMIME_CONTENT_ENCODING_UUENCODE)
+			return;
+		mem = g_mime_stream_mem_new();
+		if (g_mime_data_wrapper_write_to_stream(w, mem) < 0) {     /* decoded */
+			*failed = 1;
+			g_object_unref(mem);
+			return;
+		}
+		g_mime_stream_reset(mem);
+		{
+			GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(mem, GMIME_CONTENT_ENCODING_DEFAULT);
+			g_mime_part_set_content(GMIME_PART(part), dw);
+			g_object_unref(dw);
+		}
+		g_mime_part_set_content_encoding(GMIME_PART(part), enc);
+		g_object_unref(mem);
+		return;
+	}
 	mem = g_mime_stream_mem_new();
 	if (g_mime_data_wrapper_write_to_stream(w, mem) < 0) {
 		*failed = 1;
@@ -378,11 +415,21 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 		return;
 	}
 	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	if (needs_protection(arr->data, arr->len)) {
+	switch (needs_protection(arr->data, arr->len)) {
+	case 0:
+		break;
+	case 2:
+		/* A line starting "From ": quoted-printable would leave it as it
+		 * is (and some relays and mailbox formats mangle it): base64. */
+		g_mime_part_set_content_encoding(GMIME_PART(part), GMIME_CONTENT_ENCODING_BASE64);
+		break;
+	default: {
 		GMimeContentType *ct = g_mime_object_get_content_type(part);
 		g_mime_part_set_content_encoding(GMIME_PART(part),
 		    ct && g_mime_content_type_is_type(ct, "text", "*") ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
 		    : GMIME_CONTENT_ENCODING_BASE64);
+		break;
+	}
 	}
 	g_object_unref(mem);
 }
@@ -499,11 +546,32 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 		*err = strdup("out of memory signing");
 		return -1;
 	}
+	/* Whatever could not be re-encoded (a header field, the preamble)
+	 * must still fit: a relay breaks lines over 998 octets, and with them
+	 * the signature. Defer rather than send what will not verify. */
+	{
+		size_t k, col = 0;
+		for (k = 0; k < clen; k++) {
+			col = canon[k] == '\n' ? 0 : col + 1;
+			if (col > 998) {
+				if (keep)
+					g_object_unref(keep);
+				free(canon);
+				*err = strdup("sign: a header field or the text around the MIME parts has a line over 998 octets, "
+				    "which a relay would break: not signed");
+				return -1;
+			}
+		}
+	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		goto fail;
 	snprintf(boundary, sizeof(boundary), "=_sealmilter-signed-");
 	for (i = 0; i < (int)sizeof(rnd); i++)
 		snprintf(boundary + strlen(boundary), sizeof(boundary) - strlen(boundary), "%02x", rnd[i]);
+	if (clen > INT_MAX) {
+		*err = strdup("sign: the message is over 2 GiB: not signed");
+		goto out;
+	}
 	data = BIO_new_mem_buf(canon, (int)clen);
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
 	if (data == NULL || cms == NULL || CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)

@@ -23,6 +23,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,10 @@ smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const 
 		goto fail;
 	if ((canon = crlf_canon(in, inlen, &clen)) == NULL)
 		goto fail;
+	if (clen > INT_MAX) {
+		*err = strdup("S/MIME encryption: the message is over 2 GiB");
+		goto out;
+	}
 	data = BIO_new_mem_buf(canon, (int)clen);
 	if (data == NULL || CMS_final(cms, data, NULL, CMS_BINARY) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
 	    i2d_CMS_bio(der, cms) != 1)

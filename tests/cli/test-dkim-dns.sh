@@ -95,6 +95,23 @@ t_nogrep "marked + forged: the forged field is removed" 'header.d=bank.example' 
 t_check "marked + forged: one Authentication-Results of ours, made again" \
 	test "$(grep -c '^Authentication-Results: mx.example.org;' "$T/p4.eml")" -eq 1
 
+# Inbound sealing deletes the fields it does not keep by index; our Authentication-Results,
+# inserted at the top, must not shift those indices onto itself.
+"$SEALCTL" keys generate tenant --name t --out "$T" >/dev/null
+"$SEALCTL" keys generate issuer --out "$T" >/dev/null
+{
+	cat "$T/c.yaml"
+	printf 'keys:\n  tenant: [ { id: t, cert: %s/t.pem, key: %s/t.key } ]\n  issuer: { cert: %s/issuer.pem, key: %s/issuer.key }\n' \
+		"$T" "$T" "$T" "$T"
+	printf 'templates:\n  dnf: { rights: [view] }\nrules:\n  - name: seal-in\n    if: { subject: { contains: ["[secure]"] } }\n    then: { seal: dnf }\n'
+} > "$T/s.yaml"
+printf 'Authentication-Results: other1.example; dkim=pass\r\nAuthentication-Results: other2.example; dkim=pass\r\nFrom: a@example.net\r\nTo: bob@example.org\r\nSubject: [secure] x\r\n\r\nsecret\r\n' \
+	> "$T/ar.eml"
+"$SEALCTL" -c "$T/s.yaml" process "$T/ar.eml" "${env_in[@]}" > "$T/ar-out.eml" 2>/dev/null
+t_grep "inbound sealing keeps our Authentication-Results" '^Authentication-Results: mx.example.org;' "$T/ar-out.eml"
+t_nogrep "and the foreign ones go into the sealed original, as every field sealing does not keep" \
+	'^Authentication-Results: other[12].example;' "$T/ar-out.eml"
+
 # DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
 # bogus, so temperror (never pass), and sealctl says the key was bogus.
 echo ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D" > "$T/root.key"

@@ -115,6 +115,41 @@ out=$("$SEALCTL" -c p.yaml process p.eml --from alice@example.com --to "../certs
 t_check "a recipient address with a path in it: no file is read, the message is sealed" \
 	grep -q 'sealed, not S/MIME-encrypted: <../certs/alice@example.com>: not a plain address' <<< "$out"
 
+# The identity follows the From address only when it is the envelope sender.
+printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - { match: "*@example.com", pkcs12: %s/good.p12, password_file: %s/good.pass }\nrules:\n  - name: s\n    then: { sign: true }\n' \
+	"$T" "$T" "$T" > spoof.yaml
+printf 'From: alice@example.com\nTo: bob@partner.example\nSubject: hi\n\nhello\n' > spoof.eml
+out=$("$SEALCTL" -c spoof.yaml process spoof.eml --from mallory@example.com --to bob@partner.example 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 75 ] && grep -q 'the From address <alice@example.com> is not the envelope sender <mallory@example.com>' <<< "$out"; then
+	t_ok "From: alice with MAIL FROM: mallory is not signed as alice (deferred, with the reason)"
+else
+	t_fail "From: alice with MAIL FROM: mallory is not signed as alice (deferred, with the reason)" "exit $rc: $out"
+fi
+# Transport safety: a base64 attachment in 2,000-octet lines is encoded afresh; a header line over
+# 998 octets cannot be, so the message is deferred rather than sent with a signature that breaks.
+{
+	printf 'From: alice@example.com\nTo: bob@partner.example\nSubject: b64\nMIME-Version: 1.0\n'
+	printf 'Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee attached\n'
+	printf -- '--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n'
+	head -c 3000 /dev/urandom | base64 -w0
+	printf '\n--b--\n'
+} > b64long.eml
+"$SEALCTL" -c spoof.yaml process b64long.eml --from alice@example.com --to bob@partner.example > b64out.eml 2>/dev/null
+t_check "a base64 part in long lines: signed, verifies" openssl cms -verify -in b64out.eml -CAfile ca.pem -purpose smimesign -out /dev/null
+t_check "and every line is within 998 octets" awk 'length($0) > 998 { bad = 1 } END { exit bad }' b64out.eml
+{
+	printf 'From: alice@example.com\nTo: bob@partner.example\nSubject: long\nMIME-Version: 1.0\n'
+	printf 'Content-Type: text/plain; x-long=%s\n\nhello\n' "$(printf 'y%.0s' $(seq 1200))"
+} > longhdr.eml
+out=$("$SEALCTL" -c spoof.yaml process longhdr.eml --from alice@example.com --to bob@partner.example 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 75 ] && grep -q 'has a line over 998 octets, which a relay would break: not signed' <<< "$out"; then
+	t_ok "a Content-Type line over 998 octets: deferred, not sent with a signature that would break"
+else
+	t_fail "a Content-Type line over 998 octets: deferred, not sent with a signature that would break" "exit $rc: $out"
+fi
+
 # A good PKCS#12 identity signs; stock openssl verifies.
 printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - { match: "*@example.com", pkcs12: %s/good.p12, password_file: %s/good.pass }\nrules:\n  - name: s\n    then: { sign: true }\n' \
 	"$T" "$T" "$T" > c.yaml
