@@ -91,6 +91,9 @@ smime_recipient_cert(const char *dir, const char *addr, time_t now, char **why)
 		*why = strdup("the certificate is not valid yet");
 	} else if (X509_check_purpose(x, X509_PURPOSE_SMIME_ENCRYPT, 0) != 1) {
 		*why = strdup("the certificate does not allow S/MIME encryption (emailProtection, keyEncipherment)");
+	} else if (X509_get0_pubkey(x) == NULL || EVP_PKEY_get_base_id(X509_get0_pubkey(x)) != EVP_PKEY_RSA) {
+		/* Key transport here is RSA; anything else would fail at every retry. */
+		*why = strdup("the certificate's key is not RSA");
 	} else {
 		goto out;
 	}
