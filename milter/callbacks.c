@@ -38,6 +38,7 @@ struct conn {
 	int nr_hdr;               /* SMFIP_NR_HDR: headers get no reply (one round trip less per field) */
 	int nr_eoh;               /* SMFIP_NR_EOH: end of headers gets no reply */
 	int nr_body;              /* SMFIP_NR_BODY: body chunks get no reply */
+	int nr_mail;              /* SMFIP_NR_MAIL: MAIL gets no reply; a failure there shows at RCPT */
 	struct seal_session *msg;
 };
 
@@ -132,6 +133,11 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	 * on every message is worth more than skipping the rest of a body
 	 * once a limit is passed (SMFIS_SKIP needs a reply), which only saves
 	 * work on mail that is rejected anyway. */
+	/* MAIL needs no reply: when a message cannot be started, every RCPT
+	 * of it is refused with 451 (cb_envrcpt), so nothing passes. */
+	c->nr_mail = (f1 & SMFIP_NR_MAIL) != 0;
+	if (c->nr_mail)
+		steps |= SMFIP_NR_MAIL;
 	c->nr_body = (f1 & SMFIP_NR_BODY) != 0;
 	c->can_skip = !c->nr_body && (f1 & SMFIP_SKIP) != 0;
 	if (c->nr_body)
@@ -194,16 +200,20 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	end_message(c);
 	cfg = milter_config_get();
-	if (cfg == NULL)
-		return tempfail(ctx, "no configuration");
+	if (cfg == NULL) {
+		sfsistat rc = tempfail(ctx, "no configuration");
+		return c->nr_mail ? SMFIS_NOREPLY : rc;
+	}
 	c->msg = seal_session_new(cfg);
 	config_unref(cfg);
-	if (c->msg == NULL)
-		return tempfail(ctx, "out of memory starting a message");
+	if (c->msg == NULL) {
+		sfsistat rc = tempfail(ctx, "out of memory starting a message");
+		return c->nr_mail ? SMFIS_NOREPLY : rc;     /* every RCPT is refused then */
+	}
 	seal_session_client(c->msg, c->ip, c->host);
 	seal_session_auth(c->msg, smfi_getsymval(ctx, "{auth_authen}"));
 	seal_session_mail(c->msg, argv[0] ? argv[0] : "<>");
-	return SMFIS_CONTINUE;
+	return c->nr_mail ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -211,8 +221,11 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL || c->msg == NULL) {
+		/* The message could not be started at MAIL (no reply there). */
+		smfi_setreply(ctx, "451", "4.3.0", "Temporary failure in the message filter");
 		return SMFIS_TEMPFAIL;
+	}
 	if (seal_session_rcpt(c->msg, argv[0] ? argv[0] : "") != 0) {
 		smfi_setreply(ctx, "452", "4.5.3", "Too many recipients");
 		return SMFIS_TEMPFAIL;
