@@ -3,9 +3,11 @@
  * It speaks to a milter as an MTA does (protocol version 6: option
  * negotiation, connect, MAIL, RCPT, headers, body in 64K chunks, end of
  * message) over N connections at once, M messages each, and reports
- * messages per second and, given the milter's pid, its CPU per message
- * (from /proc). It never uses libmilter, so the same driver measures any
- * milter (sealmilter, OpenDKIM) the same way.
+ * messages per second, the p50 and p99 latency (MAIL to the end-of-message
+ * reply), the end-of-message replies by type and, given the milter's pid,
+ * its CPU per message and peak resident set (from /proc). It never uses
+ * libmilter, so the same driver measures any milter (sealmilter, OpenDKIM)
+ * the same way.
  *
  *   miltload -s inet:PORT@127.0.0.1 -m MSG.eml [-c CONNECTIONS] [-n MESSAGES] [-p MILTER_PID]
  *            [-e NAME~TEXT]
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -171,8 +174,51 @@ struct msg {
 };
 
 /* One connection: negotiate, connect, then n messages. 0 on success. */
+/* Shared with the forked connections: each message's latency (from MAIL
+ * to the end-of-message reply), and the end-of-message replies by type. */
+struct shared {
+	long replies[4];             /* accept, continue, reject (or discard), tempfail */
+	double lat_ms[];             /* one per message, by connection */
+};
+static struct shared *sh;
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
 static int
-run_connection(const char *spec, const struct msg *m, int n, long *rejected, long *wrong)
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The milter's peak resident set (VmHWM), in KiB; -1 when unknown. */
+static long
+peak_rss_kb(long pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int
+run_connection(const char *spec, const struct msg *m, int n, long *rejected, long *wrong, double *lat)
 {
 	char *buf = malloc(MAX_REPLY);
 	int fd = connect_milter(spec), i, rc = -1;
@@ -194,6 +240,7 @@ run_connection(const char *spec, const struct msg *m, int n, long *rejected, lon
 	for (i = 0; i < n; i++) {
 		size_t p = 0, off;
 		static const char from[] = "<alice@example.com>", to[] = "<bob@partner.test>";
+		double t_start = now_ms();
 		if (send_cmd(fd, 'M', from, sizeof(from)) != 0 || (!(proto & 0x4000) && final_reply(fd, buf) < 0) ||
 		    send_cmd(fd, 'R', to, sizeof(to)) != 0 || final_reply(fd, buf) < 0)   /* 0x4000: SMFIP_NR_MAIL */
 			goto out;
@@ -244,6 +291,8 @@ run_connection(const char *spec, const struct msg *m, int n, long *rejected, lon
 			if (expect_name && !seen)
 				(*wrong)++;
 		}
+		lat[i] = now_ms() - t_start;
+		__atomic_add_fetch(&sh->replies[c == 'a' ? 0 : c == 'c' ? 1 : c == 't' ? 3 : 2], 1, __ATOMIC_RELAXED);
 		if (c == 'r' || c == 't' || c == 'y')
 			(*rejected)++;
 	}
@@ -340,13 +389,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "miltload: cannot read %s\n", file);
 		return 1;
 	}
+	sh = mmap(NULL, sizeof(*sh) + (size_t)msgs * sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+	    0);
+	if (sh == MAP_FAILED) {
+		fprintf(stderr, "miltload: mmap: %s\n", strerror(errno));
+		return 1;
+	}
 	if (pid)
 		cpu0 = cpu_of(pid);
 	gettimeofday(&t0, NULL);
 	for (i = 0; i < conns; i++) {
 		if (fork() == 0) {
 			long rej = 0, bad = 0;
-			int rc = run_connection(spec, &m, msgs / conns, &rej, &bad);
+			int rc = run_connection(spec, &m, msgs / conns, &rej, &bad, sh->lat_ms + (size_t)i * (size_t)(msgs / conns));
 			_exit(rc != 0 ? 1 : bad > 0 ? 3 : rej > 0 ? 2 : 0);
 		}
 	}
@@ -371,6 +426,12 @@ main(int argc, char **argv)
 	printf(" failed_connections %d connections_with_rejects %ld", failed, rejected);
 	if (expect_name)
 		printf(" connections_missing_%s %ld", expect_name, wrong);
+	qsort(sh->lat_ms, (size_t)msgs, sizeof(double), cmp_double);
+	printf(" p50_ms %.2f p99_ms %.2f replies accept=%ld continue=%ld reject=%ld tempfail=%ld",
+	    sh->lat_ms[(size_t)msgs / 2], sh->lat_ms[(size_t)msgs * 99 / 100 < (size_t)msgs ? (size_t)msgs * 99 / 100
+	    : (size_t)msgs - 1], sh->replies[0], sh->replies[1], sh->replies[2], sh->replies[3]);
+	if (pid)
+		printf(" milter_peak_rss_kb %ld", peak_rss_kb(pid));
 	printf("\n");
 	free(m.data);
 	return failed ? 1 : wrong ? 3 : 0;
