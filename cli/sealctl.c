@@ -6,7 +6,7 @@
  *   sealctl -c FILE explain --dir FOLDER [same options]
  *   sealctl -c FILE process MSG.eml [same options]
  *   sealctl -c FILE open MSG.eml [--ignore-expiry]
- *   sealctl config-reference
+ *   sealctl config-reference [--man]
  *   sealctl -c FILE keys dkim-record
  *   sealctl -c FILE keys check       (certificates: days left, chains; exit 0, 1 warning, 2 expired)
  *   sealctl keys generate marker --out FILE
@@ -70,6 +70,7 @@ struct opts {
 	const char *name;
 	int bits;
 	int verbose;
+	int man;                  /* config-reference --man */
 	int ignore_expiry;
 };
 
@@ -81,7 +82,7 @@ usage(FILE *f)
 	    "       sealctl -c FILE explain --dir FOLDER [--verbose] [same options]\n"
 	    "       sealctl -c FILE process MSG.eml [same options]\n"
 	    "       sealctl -c FILE open MSG.eml [--ignore-expiry]\n"
-	    "       sealctl config-reference\n"
+	    "       sealctl config-reference [--man]\n"
 	    "       sealctl keys generate marker --out FILE\n"
 	    "       sealctl keys generate tenant [--bits 2048|3072|4096] [--name ID] --out DIR\n"
 	    "       sealctl keys generate issuer [--name NAME] --out DIR\n"
@@ -614,6 +615,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "man", no_argument, NULL, 'M' },
 		{ "ignore-expiry", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -644,6 +646,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'v': o.verbose = 1; break;
+		case 'M': o.man = 1; break;
 		case 'E': o.ignore_expiry = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -655,7 +658,10 @@ main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	if (strcmp(cmd, "config-reference") == 0) {
-		config_write_reference(stdout);
+		if (o.man)
+			config_write_man(stdout);
+		else
+			config_write_reference(stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "keys") == 0 && optind < argc && strcmp(argv[optind], "rotate") == 0) {
