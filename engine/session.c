@@ -1054,17 +1054,14 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 {
 	struct strlist from = { NULL, 0 };
 	const struct smime_identity *id = NULL;
-	struct header *h = NULL;
 	struct sbuf entity;
 	char *msg = NULL, *err = NULL, *ctype = NULL;
 	const char *note = NULL, *problem;
-	size_t i, nh, fields = 0;
+	size_t i, fields = 0;
 	int fd = -1, has_mime_version = 0;
 
 	*signed_now = 0;
 	sbuf_init(&entity, 0);
-	if ((h = delivered_headers(s, &nh)) == NULL)
-		goto oom;
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "From") == 0) {
 			fields++;
@@ -1135,7 +1132,6 @@ done:
 	free(msg);
 	free(err);
 	free(ctype);
-	free(h);
 	sbuf_free(&entity);
 	strlist_free(&from);
 	return note;
@@ -1253,10 +1249,19 @@ dkim_sign_now(struct seal_session *s, int required)
 	if (fields == 1 && from.n == 1)
 		k = config_dkim_signer(s->cfg, addr_domain(from.v[0]));
 	if (k == NULL) {
-		if (asprintf(&msg, "not DKIM-signed: %s", fields != 1 || from.n != 1 ? "no single From address"
-		    : "no dkim.keys entry for the From domain") < 0)
-			msg = NULL;
-		goto out;
+		const char *why = fields != 1 || from.n != 1 ? "no single From address"
+		    : "no dkim.keys entry for the From domain";
+		if (required) {
+			/* A rule asked for a signature that cannot be made: defer, never send it unsigned. */
+			if (asprintf(&msg, "dkim_sign: %s", why) < 0)
+				msg = NULL;
+			goto fail;
+		}
+		free(s->extra_note);
+		if (asprintf(&s->extra_note, "not DKIM-signed: %s", why) < 0)
+			s->extra_note = NULL;
+		note = s->extra_note;
+		goto done;
 	}
 	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || each_body_chunk(s, to_hasher, bh) != 0 ||
 	    dkim_body_hasher_final(bh, hash) != 0) {
@@ -1279,21 +1284,6 @@ oom:
 	msg = strdup("out of memory DKIM-signing");
 fail:
 	seal_session_fail(s, msg ? msg : "DKIM signing failed");
-	goto done;
-out:
-	if (required && note == NULL) {
-		/* A rule asked for a signature that cannot be made: defer, never send it unsigned. */
-		char *m2 = NULL;
-		if (asprintf(&m2, "dkim_sign: %s", msg ? msg + strlen("not DKIM-signed: ") : "no key") < 0)
-			m2 = NULL;
-		seal_session_fail(s, m2 ? m2 : "dkim_sign: cannot sign");
-		free(m2);
-	} else if (note == NULL && msg) {
-		free(s->extra_note);
-		s->extra_note = msg;
-		msg = NULL;
-		note = s->extra_note;
-	}
 done:
 	free(msg);
 	free(err);

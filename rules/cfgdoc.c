@@ -114,6 +114,21 @@ roff(FILE *out, const char *s)
 	}
 }
 
+/* A table of conditions or actions: syntax in bold, then its meaning. */
+static void
+man_key_docs(FILE *out, const struct key_doc *docs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		fputs(".TP\n\\fB", out);
+		roff(out, docs[i].syntax);
+		fputs("\\fR\n", out);
+		roff(out, docs[i].doc);
+		fputc('\n', out);
+	}
+}
+
 void
 config_write_man(FILE *out)
 {
@@ -154,20 +169,8 @@ config_write_man(FILE *out)
 			fputc('\n', out);
 		}
 	fputs(".SH CONDITIONS\nThe keys of one mapping under if: must all hold. Strings compare case-insensitively.\n", out);
-	for (i = 0; i < cond_ndocs; i++) {
-		fputs(".TP\n\\fB", out);
-		roff(out, cond_docs[i].syntax);
-		fputs("\\fR\n", out);
-		roff(out, cond_docs[i].doc);
-		fputc('\n', out);
-	}
+	man_key_docs(out, cond_docs, cond_ndocs);
 	fputs(".SH ACTIONS\n", out);
-	for (i = 0; i < action_ndocs; i++) {
-		fputs(".TP\n\\fB", out);
-		roff(out, action_docs[i].syntax);
-		fputs("\\fR\n", out);
-		roff(out, action_docs[i].doc);
-		fputc('\n', out);
-	}
+	man_key_docs(out, action_docs, action_ndocs);
 	fputs(".SH SEE ALSO\n\\fBsealmilter\\fR(8), \\fBsealctl\\fR(8)\n", out);
 }
