@@ -49,6 +49,8 @@
 #include "seal/sealpolicy.h"
 #include "seal/smime.h"
 #include "seal/smimeenc.h"
+#include "seal/viewapi.h"
+#include "seal/viewtoken.h"
 
 struct seal_session {
 	struct seal_config *cfg;
@@ -656,11 +658,57 @@ fd_writer(int fd)
 	return BIO_push(b, f);
 }
 
+/* 1 when the message goes to a recipient outside the organisation. */
+static int
+has_outside_recipient(const struct seal_session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->rcpts.n; i++)
+		if (!config_is_org_domain(s->cfg, addr_domain(s->rcpts.v[i])))
+			return 1;
+	return 0;
+}
+
+/* Register the sealed object (derfd, len bytes, read from offset 0) with
+ * sealview under the token's lookup id. 0, or -1 with *err: the message
+ * must then not go out, since its link would lead nowhere. */
+static int
+register_with_viewer(const struct seal_config *c, const struct view_token *tok, int derfd, size_t len, char **err)
+{
+	struct viewapi_body b = { NULL, derfd, len, SEALED_MEDIA_TYPE };
+	char *path = NULL, *resp = NULL, *e = NULL;
+	long status = 0;
+	int rc = -1;
+
+	if (lseek(derfd, 0, SEEK_SET) != 0 || asprintf(&path, "/api/v1/messages/%s", tok->lookup) < 0) {
+		*err = strdup("cannot read back the sealed object");
+		return -1;
+	}
+	if (viewapi_request(c->viewer_api_url, c->viewer_secret, c->viewer_secret_len, (long)c->viewer_timeout, "PUT",
+	    path, &b, 4096, &status, &resp, &e) != 0) {
+		if (asprintf(err, "cannot register it with sealview (viewer.api_url): %s", e ? e : "failed") < 0)
+			*err = NULL;
+	} else if (status != 200 && status != 201) {
+		if (asprintf(err, "sealview (viewer.api_url %s) refused the registration: HTTP %ld %.200s",
+		    c->viewer_api_url, status, resp ? resp : "") < 0)
+			*err = NULL;
+	} else
+		rc = 0;
+	free(e);
+	free(resp);
+	free(path);
+	return rc;
+}
+
 /* Seal: the original becomes the attachment of a notice. Any failure is an
  * error (the rule asked for protection, so the message is deferred). */
 static int
 seal_now(struct seal_session *s, const struct seal_template *t)
 {
+	struct view_token tok;
+	int viewer = t->viewer && s->cfg->viewer_secret_len > 0 && has_outside_recipient(s);
+	char *link = NULL;
 	struct seal_result *r = &s->res;
 	BIO *orig = NULL, *der = NULL, *body = NULL;
 	char *policy = NULL, *err = NULL, *ct = NULL, *mid = NULL, *val = NULL;
@@ -673,6 +721,7 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 		seal_session_fail(s, "cannot seal: the body could not be stored (see milter.spool_dir)");
 		return -1;
 	}
+	memset(&tok, 0, sizeof(tok));
 	for (i = 0; i < s->nheaders && mid == NULL; i++)
 		if (strcasecmp(s->headers[i].name, "Message-ID") == 0)
 			mid = unfold_trim(s->headers[i].value);
@@ -707,14 +756,28 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	der = fd_writer(derfd);
 	if (orig == NULL || der == NULL || lseek(origfd, 0, SEEK_SET) != 0)
 		goto oom;
-	if (seal_cms_make(&s->cfg->keys, policy, plen, orig, der, &err) != 0)
+	if (viewer && view_token_new(&tok) != 0) {
+		err = strdup("cannot make a link token (no randomness)");
+		goto out;
+	}
+	if (seal_cms_make(&s->cfg->keys, policy, plen, viewer ? tok.kek : NULL, orig, der, &err) != 0)
 		goto out;
 	BIO_free_all(der);
+	der = NULL;
+	if (viewer) {
+		off_t dlen = lseek(derfd, 0, SEEK_END);
+		if (dlen < 0 || register_with_viewer(s->cfg, &tok, derfd, (size_t)dlen, &err) != 0)
+			goto out;
+		if (asprintf(&link, "%s/m/%s", s->cfg->viewer_public_url, tok.text) < 0) {
+			link = NULL;
+			goto oom;
+		}
+	}
 	der = BIO_new_fd(derfd, BIO_NOCLOSE);
 	body = fd_writer(bodyfd);
 	if (der == NULL || body == NULL || lseek(derfd, 0, SEEK_SET) != 0)
 		goto oom;
-	if (seal_envelope_write(t, s->sender, der, body, &ct, &err) != 0)
+	if (seal_envelope_write(t, s->sender, link, der, body, &ct, &err) != 0)
 		goto out;
 	/* Headers: only routing, display and trace fields stay. */
 	for (i = 0; i < s->nheaders; i++)
@@ -769,6 +832,10 @@ out:
 	free(ct);
 	free(mid);
 	free(policy);
+	if (link)
+		OPENSSL_cleanse(link, strlen(link));
+	free(link);
+	view_token_clear(&tok);
 	BIO_free_all(orig);
 	BIO_free_all(der);
 	BIO_free_all(body);

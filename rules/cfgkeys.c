@@ -128,6 +128,58 @@ const struct cfg_key cfg_keys[] = {
 	{ "smime.cipher", CT_ENUM, OFF(smime_cipher), "aes-256-gcm", 0, 0, "aes-256-gcm|aes-256-cbc",
 	  "Content encryption for S/MIME: aes-256-gcm (AuthEnvelopedData, RFC 5083) or aes-256-cbc "
 	  "(EnvelopedData, for older clients)." },
+	{ "viewer.public_url", CT_STRING, OFF(viewer_public_url), NULL, 0, 0, NULL,
+	  "sealview's public address (https://secure.example.com), as recipients outside the organisation reach "
+	  "it. Sealed mail to such recipients carries a link PUBLIC_URL/m/TOKEN. Setting viewer.public_url, "
+	  "api_url and secret_file turns the viewer on. See docs/viewer.md." },
+	{ "viewer.api_url", CT_STRING, OFF(viewer_api_url), NULL, 0, 0, NULL,
+	  "Where sealmilter registers sealed messages with sealview (http://127.0.0.1:8025). Before it accepts a "
+	  "sealed message for an outside recipient, sealmilter registers it there; if that fails, the message "
+	  "is deferred (451), so it never goes out with a dead link." },
+	{ "viewer.secret_file", CT_PATH, OFF(viewer_secret_file), NULL, 0, 0, NULL,
+	  "The secret shared by sealmilter and sealview (at least 32 random bytes, mode 0600): it signs "
+	  "registrations and admin requests (HMAC-SHA-256 with a timestamp and a nonce) and keys sealview's "
+	  "passcode and session hashes and its audit chain. It opens no message." },
+	{ "viewer.timeout", CT_DURATION, OFF(viewer_timeout), "10s", 1, 120, NULL,
+	  "How long a registration with sealview may take before the message is deferred." },
+	{ "sealview.listen", CT_STRING, OFF(sv_listen), "127.0.0.1:8025", 0, 0, NULL,
+	  "ADDRESS:PORT sealview listens on. Keep it on loopback behind a TLS-terminating reverse proxy "
+	  "(contrib/nginx-sealview.conf), or set sealview.tls_cert and tls_key." },
+	{ "sealview.store", CT_STRING, OFF(sv_store), "sqlite:/var/lib/sealview/sealview.db", 0, 0, NULL,
+	  "The database: sqlite:/path/file.db (one node) or a libpq URI postgresql://user@host/db (several "
+	  "sealview nodes behind a load balancer share it). The schema is created and migrated at start." },
+	{ "sealview.smtp", CT_STRING, OFF(sv_smtp), "smtp://127.0.0.1:25", 0, 0, NULL,
+	  "The MTA that sends passcodes and replies (smtp://host:port). Replies go through it so the "
+	  "organisation's own rules apply to them." },
+	{ "sealview.passcode_from", CT_STRING, OFF(sv_passcode_from), NULL, 0, 0, NULL,
+	  "The sender of passcode mail (no-reply@example.com). Make sure no rule seals mail from it." },
+	{ "sealview.threads", CT_UINT, OFF(sv_threads), "8", 1, 256, NULL,
+	  "Worker threads serving requests." },
+	{ "sealview.max_connections", CT_UINT, OFF(sv_max_connections), "512", 8, 100000, NULL,
+	  "Most connections at once; more are refused." },
+	{ "sealview.max_object", CT_SIZE, OFF(sv_max_object), "64M", 1024, 1 * GIB, NULL,
+	  "Largest sealed object a registration may carry (the request is refused, and the message deferred, "
+	  "over it). Form posts are limited to 256 KiB." },
+	{ "sealview.session_idle", CT_DURATION, OFF(sv_session_idle), "1h", 60, DAY, NULL,
+	  "A reader's session ends after this long without a request." },
+	{ "sealview.passcode_ttl", CT_DURATION, OFF(sv_passcode_ttl), "15m", 60, 3600, NULL,
+	  "How long a passcode is valid. Each passcode can be used once, and allows 5 wrong tries." },
+	{ "sealview.rate_per_ip", CT_UINT, OFF(sv_rate_ip), "60", 1, 1000000, NULL,
+	  "Passcode requests and passcode tries allowed per client IP address in 15 minutes." },
+	{ "sealview.rate_per_address", CT_UINT, OFF(sv_rate_address), "5", 1, 1000, NULL,
+	  "Passcodes mailed to one address for one message in 15 minutes." },
+	{ "sealview.rate_per_message", CT_UINT, OFF(sv_rate_message), "30", 1, 100000, NULL,
+	  "Passcode requests and passcode tries allowed per message in 15 minutes." },
+	{ "sealview.purge_interval", CT_DURATION, OFF(sv_purge_interval), "5m", 10, DAY, NULL,
+	  "How often expired messages are deleted (their pages then say expired), with idle sessions and "
+	  "old passcodes." },
+	{ "sealview.tls_cert", CT_PATH, OFF(sv_tls_cert), NULL, 0, 0, NULL,
+	  "A PEM certificate (chain) for sealview to serve HTTPS itself, with sealview.tls_key." },
+	{ "sealview.tls_key", CT_PATH, OFF(sv_tls_key), NULL, 0, 0, NULL,
+	  "The private key of sealview.tls_cert (mode 0600)." },
+	{ "sealview.trusted_proxies", CT_NETWORKS, OFF(sv_trusted_proxies), "127.0.0.0/8, ::1/128", 0, 0, NULL,
+	  "Reverse proxies whose X-Forwarded-For names the client (for rate limits and the audit log). From "
+	  "anywhere else, the connection's address is the client." },
 	{ "patterns", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Named data-loss patterns for body conditions: NAME: { regex: '...', check: luhn|none, "
 	  "description: '...' }. check: luhn keeps only matches whose digits pass the Luhn checksum (card "
@@ -148,7 +200,8 @@ const struct cfg_key cfg_keys[] = {
 	  "Sealing templates: NAME: { description, rights: [view, reply, reply_all, forward, print, copy, save, "
 	  "edit] (view is required), expires: a duration (30d) or a date (2027-01-31, 2027-01-31T12:00:00Z), "
 	  "recipients: message (default) or a list of addresses and domains, subject: keep (default) or "
-	  "protect, branding: NAME (default: the branding called default) }." },
+	  "protect, branding: NAME (default: the branding called default), viewer: true (default: mail to "
+	  "recipients outside the organisation gets a sealview link, when viewer: is configured) or false }." },
 	{ "branding", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "How the notice of a sealed message looks: NAME: { org_name (100), intro (500; placeholders {sender} "
 	  "and {org}), button (60), disclaimer (2000), color: \"#rrggbb\", logo: a PNG or JPEG of at most 40 KB }; "

@@ -830,13 +830,48 @@ config_needs(const struct seal_config *cfg)
 
 /* ---- the marker key ----------------------------------------------------- */
 
+/* Read a secret of min..max bytes from path (a regular file only its owner
+ * can read) for the setting key; errors point at the setting. 0 or -1. */
+static int
+read_secret(struct load *L, const char *key, const char *path, unsigned char *buf, size_t max, size_t min,
+    const char *howto, size_t *len)
+{
+	const struct ynode *at;
+	struct stat st;
+	size_t idx = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	find_key(key, &idx);
+	at = L->seen[idx];
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cfg_error(L->errs, at, "%s: cannot open %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		cfg_error(L->errs, at, "%s: %s is not a regular file", key, path);
+	} else if (st.st_mode & 077) {
+		cfg_error(L->errs, at, "%s: %s is readable or writable by group or others (mode %03o); chmod 600 it", key,
+		    path, (unsigned)(st.st_mode & 0777));
+	} else {
+		n = read(fd, buf, max);
+		if (n < (ssize_t)min)
+			cfg_error(L->errs, at, "%s: %s holds %zd bytes; at least %zu random bytes are needed (%s)", key, path,
+			    n < 0 ? 0 : n, min, howto);
+		else {
+			*len = (size_t)n;
+			rc = 0;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 static void
 load_marker_key(struct load *L)
 {
 	struct seal_config *c = L->c;
-	struct stat st;
-	ssize_t n;
-	int fd;
 
 	if (L->prev && L->prev->marker_key_len &&
 	    ((c->marker_key_file == NULL && L->prev->marker_key_file == NULL) ||
@@ -856,26 +891,51 @@ load_marker_key(struct load *L)
 		c->marker_key_ephemeral = 1;
 		return;
 	}
-	fd = open(c->marker_key_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		cfg_error(L->errs, NULL, "milter.marker_key_file: cannot open %s: %s", c->marker_key_file, strerror(errno));
-		return;
+	if (read_secret(L, "milter.marker_key_file", c->marker_key_file, c->marker_key, sizeof(c->marker_key),
+	    MARKER_KEY_MIN, "sealctl keys generate marker --out FILE", &c->marker_key_len) != 0)
+		c->marker_key_len = 0;
+}
+
+/* The viewer's shared secret (viewer.secret_file): sealmilter signs its
+ * registrations with it, sealview checks them and keys its hashes with it.
+ * Checked for shape when set; sealview requires it (sealview.c). */
+static void
+load_viewer(struct load *L)
+{
+	struct seal_config *c = L->c;
+	const char *u;
+	size_t idx = 0;
+
+	if (c->viewer_public_url) {
+		u = c->viewer_public_url;
+		find_key("viewer.public_url", &idx);
+		if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+			cfg_error(L->errs, L->seen[idx], "viewer.public_url: '%s' must start with https:// (or http:// "
+			    "for a test on loopback)", u);
+		else if (strpbrk(u, " \t\"<>?#") != NULL)
+			cfg_error(L->errs, L->seen[idx], "viewer.public_url: '%s' must be a plain URL with no query, "
+			    "fragment, space or quote", u);
+		else if (u[strlen(u) - 1] == '/')
+			c->viewer_public_url[strlen(u) - 1] = '\0';
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		cfg_error(L->errs, NULL, "milter.marker_key_file: %s is not a regular file", c->marker_key_file);
-	} else if (st.st_mode & 077) {
-		cfg_error(L->errs, NULL, "milter.marker_key_file: %s is readable or writable by group or others "
-		    "(mode %03o); chmod 600 it", c->marker_key_file, (unsigned)(st.st_mode & 0777));
-	} else {
-		n = read(fd, c->marker_key, sizeof(c->marker_key));
-		if (n < MARKER_KEY_MIN)
-			cfg_error(L->errs, NULL, "milter.marker_key_file: %s holds %zd bytes; at least %d random bytes "
-			    "are needed (sealctl keys generate marker --out FILE)", c->marker_key_file, n < 0 ? 0 : n,
-			    MARKER_KEY_MIN);
-		else
-			c->marker_key_len = (size_t)n;
+	if (c->viewer_api_url) {
+		u = c->viewer_api_url;
+		find_key("viewer.api_url", &idx);
+		if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+			cfg_error(L->errs, L->seen[idx], "viewer.api_url: '%s' must start with http:// or https://", u);
+		else if (u[strlen(u) - 1] == '/')
+			c->viewer_api_url[strlen(u) - 1] = '\0';
 	}
-	close(fd);
+	if ((c->viewer_public_url == NULL) != (c->viewer_api_url == NULL) ||
+	    (c->viewer_api_url && c->viewer_secret_file == NULL)) {
+		find_key("viewer.public_url", &idx);
+		cfg_error_at(L->errs, c->path, 0, 0, "viewer: public_url, api_url and secret_file go together "
+		    "(the link, where to register it, and the key that signs the registration)");
+	}
+	if (c->viewer_secret_file)
+		(void)read_secret(L, "viewer.secret_file", c->viewer_secret_file, c->viewer_secret,
+		    sizeof(c->viewer_secret), VIEWER_SECRET_MIN, "head -c 32 /dev/urandom > FILE; chmod 600 FILE",
+		    &c->viewer_secret_len);
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -929,26 +989,30 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	}
 	build_patterns(&L);
 	/* Keys and templates first: seal actions refer to them. */
-	if (seal_keys_load(L.keys, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
+	if (seal_keys_load(L.keys, (flags & CONFIG_VIEWER) != 0, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
 	if (seal_templates_load(L.templates_node, L.branding_node, &c->templates, errs) != 0 &&
 	    errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "templates: cannot be loaded");
 	{
 		const struct ynode *mod = L.keys && L.keys->kind == Y_MAP ? ymap_get(L.keys, "pkcs11_module") : NULL;
-		if (smime_identities_load(L.signing_node, &c->keys, mod && mod->kind == Y_SCALAR ? mod->value : NULL,
+		if (!(flags & CONFIG_VIEWER) && smime_identities_load(L.signing_node, &c->keys, mod && mod->kind == Y_SCALAR ? mod->value : NULL,
 		    &c->signing, errs) != 0 && errs->count + errs->dropped == errs_before)
 			cfg_error_at(errs, path, 0, 0, "signing: cannot be loaded");
 	}
-	load_dkim_signers(&L);
+	if (!(flags & CONFIG_VIEWER))
+		load_dkim_signers(&L);
 	build_rules(&L);
 	for (i = 0; i < c->nrules; i++)
 		if (index_body_conds(c, c->rules[i].cond) != 0) {
 			cfg_error(errs, NULL, "out of memory");   /* never load with a body condition left out */
 			break;
 		}
-	load_marker_key(&L);
-	load_dkim(&L);
+	if (!(flags & CONFIG_VIEWER))
+		load_marker_key(&L);
+	load_viewer(&L);
+	if (!(flags & CONFIG_VIEWER))
+		load_dkim(&L);
 	c->needs = config_needs(c);
 
 
@@ -1004,6 +1068,7 @@ config_unref(struct seal_config *c)
 	seal_templates_free(&c->templates);
 	dns_resolver_free(c->resolver);
 	OPENSSL_cleanse(c->marker_key, sizeof(c->marker_key));
+	OPENSSL_cleanse(c->viewer_secret, sizeof(c->viewer_secret));
 	free(c->path);
 	free(c);
 }

@@ -23,6 +23,8 @@ enum unsigned_tail { TAIL_POLICY, TAIL_PASS };
 enum smime_cipher { SMIME_GCM, SMIME_CBC };
 
 
+#define VIEWER_SECRET_MIN 32
+#define VIEWER_SECRET_MAX 1024
 #define MARKER_KEY_MIN 32
 #define MARKER_KEY_MAX 256
 
@@ -90,6 +92,29 @@ struct seal_config {
 	struct smime_identities signing;   /* signing: S/MIME identities */
 	char *smime_cert_dir;          /* smime.cert_dir: recipients' certificates */
 	int smime_cipher;              /* enum smime_cipher */
+
+	/* viewer: what sealmilter needs to hand sealed mail to sealview */
+	char *viewer_public_url;       /* the links' base, no trailing slash */
+	char *viewer_api_url;          /* where sealview's API listens */
+	char *viewer_secret_file;
+	uint64_t viewer_timeout;
+	unsigned char viewer_secret[VIEWER_SECRET_MAX];
+	size_t viewer_secret_len;      /* 0: no viewer */
+
+	/* sealview: the viewer's own settings */
+	char *sv_listen;
+	char *sv_store;
+	char *sv_smtp;
+	char *sv_passcode_from;
+	uint64_t sv_threads;
+	uint64_t sv_max_connections;
+	uint64_t sv_max_object;
+	uint64_t sv_session_idle;
+	uint64_t sv_passcode_ttl;
+	uint64_t sv_rate_ip, sv_rate_address, sv_rate_message;
+	uint64_t sv_purge_interval;
+	char *sv_tls_cert, *sv_tls_key;
+	struct cidr_list sv_trusted_proxies;
 };
 
 /* What a configuration needs from the MTA (computed at load), so the milter
@@ -115,7 +140,7 @@ struct cfg_key {
 	const char *doc;
 };
 
-#define CFG_MAX_KEYS 64
+#define CFG_MAX_KEYS 96
 extern const struct cfg_key cfg_keys[];
 extern const size_t cfg_nkeys;
 
@@ -131,6 +156,10 @@ struct seal_config *config_reload(const char *path, unsigned flags, const struct
     struct cfg_errors *errs);
 /* Check what only the daemon needs: spool_dir exists and is writable. */
 #define CONFIG_DAEMON 1u
+/* Load for sealview: no private key is read (keys: gives certificates
+ * only; signing identities, DKIM keys and the marker key are skipped), so
+ * the viewer never holds a key that opens messages. */
+#define CONFIG_VIEWER 2u
 
 /* Reference counting: a message pins the configuration it started with,
  * so a reload never changes the rules under a message in flight. */

@@ -10,6 +10,7 @@ set -euo pipefail
 PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	libmilter-dev libssl-dev libgmime-3.0-dev libyaml-dev libpcre2-dev libunbound-dev libpsl-dev publicsuffix check
+	libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
 	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm

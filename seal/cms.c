@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "seal/cms.h"
+#include "seal/viewtoken.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *gcm;
@@ -76,7 +77,8 @@ ossl_reason(const char *what)
 }
 
 int
-seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, BIO *in, BIO *out, char **err)
+seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, const unsigned char *viewer_kek,
+    BIO *in, BIO *out, char **err)
 {
 	/* Streaming (BER, indefinite lengths): the message flows from in through
 	 * the envelope into the signature and out, a buffer at a time, so a
@@ -107,6 +109,28 @@ seal_cms_make(const struct seal_keys *k, const char *policy, size_t policy_len, 
 		if (pctx == NULL || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, sha256) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, sha256) <= 0) {
 			*err = ossl_reason("cannot wrap the content key for a tenant certificate");
+			goto out;
+		}
+	}
+	if (viewer_kek != NULL) {
+		/* The viewer's KEKRecipientInfo (AES-256 key wrap): the key comes
+		 * from the link token, which only the recipients hold. */
+		unsigned char *kek = OPENSSL_malloc(32);
+		unsigned char *id = OPENSSL_malloc(sizeof(VIEW_KEK_ID) - 1);
+		if (kek == NULL || id == NULL) {
+			OPENSSL_free(kek);
+			OPENSSL_free(id);
+			*err = strdup("out of memory");
+			goto out;
+		}
+		memcpy(kek, viewer_kek, 32);
+		memcpy(id, VIEW_KEK_ID, sizeof(VIEW_KEK_ID) - 1);
+		/* On success the recipient info owns both. */
+		if (CMS_add0_recipient_key(env, NID_id_aes256_wrap, kek, 32, id, sizeof(VIEW_KEK_ID) - 1, NULL, NULL,
+		    NULL) == NULL) {
+			OPENSSL_clear_free(kek, 32);
+			OPENSSL_free(id);
+			*err = ossl_reason("cannot wrap the content key for the viewer");
 			goto out;
 		}
 	}
@@ -228,9 +252,10 @@ seal_cms_verify(const struct seal_keys *k, const void *der, size_t len)
 	return ok;
 }
 
-enum seal_open_error
-seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy, size_t *policy_len, BIO *out,
-    char **err)
+/* Open with a configured tenant key (kek NULL) or with the viewer's KEK. */
+static enum seal_open_error
+cms_open(const struct seal_keys *k, const unsigned char *kek, BIO *in, size_t max_len, char **policy,
+    size_t *policy_len, BIO *out, char **err)
 {
 	enum seal_open_error rc = SEAL_OPEN_INTERNAL;
 	CMS_ContentInfo *sd = NULL, *env = NULL;
@@ -279,7 +304,17 @@ seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
 	}
 	/* Which configured key is a recipient? */
 	ris = CMS_get0_RecipientInfos(env);
-	for (i = 0; i < k->ntenant && t == NULL; i++) {
+	if (kek != NULL) {
+		/* Only the viewer's KEK recipient is tried: the tenant keys stay out of it. */
+		if (CMS_decrypt_set1_key(env, (unsigned char *)kek, 32, (const unsigned char *)VIEW_KEK_ID,
+		    sizeof(VIEW_KEK_ID) - 1) != 1) {
+			rc = SEAL_OPEN_NO_KEY;
+			*err = ossl_reason("no viewer key in it, or the token does not open it");
+			goto out;
+		}
+		ris = NULL;
+	}
+	for (i = 0; ris != NULL && i < k->ntenant && t == NULL; i++) {
 		if (k->tenant[i].key == NULL)
 			continue;
 		for (j = 0; j < sk_CMS_RecipientInfo_num(ris); j++) {
@@ -291,7 +326,7 @@ seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
 			}
 		}
 	}
-	if (t == NULL) {
+	if (t == NULL && kek == NULL) {
 		rc = SEAL_OPEN_NO_KEY;
 		goto out;
 	}
@@ -299,7 +334,7 @@ seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy,
 	plain = BIO_new(BIO_s_mem());
 	if (plain == NULL)
 		goto out;
-	if (CMS_decrypt(env, t->key, t->cert, NULL, plain, CMS_BINARY) != 1) {
+	if (CMS_decrypt(env, t ? t->key : NULL, t ? t->cert : NULL, NULL, plain, CMS_BINARY) != 1) {
 		rc = SEAL_OPEN_ALTERED;
 		*err = ossl_reason("decryption failed");
 		goto out;
@@ -321,6 +356,84 @@ out:
 	BIO_free(raw);
 	BIO_free(inner);
 	BIO_free(plain);
+	CMS_ContentInfo_free(sd);
+	CMS_ContentInfo_free(env);
+	return rc;
+}
+
+enum seal_open_error
+seal_cms_open(const struct seal_keys *k, BIO *in, size_t max_len, char **policy, size_t *policy_len, BIO *out,
+    char **err)
+{
+	return cms_open(k, NULL, in, max_len, policy, policy_len, out, err);
+}
+
+enum seal_open_error
+seal_cms_open_kek(const struct seal_keys *k, const unsigned char kek[32], BIO *in, size_t max_len, char **policy,
+    size_t *policy_len, BIO *out, char **err)
+{
+	return cms_open(k, kek, in, max_len, policy, policy_len, out, err);
+}
+
+enum seal_open_error
+seal_cms_inspect(const struct seal_keys *k, const void *der, size_t len, char **policy, size_t *policy_len,
+    int *has_viewer_key, char **err)
+{
+	enum seal_open_error rc;
+	CMS_ContentInfo *sd = NULL, *env = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(CMS_RecipientInfo) *ris;
+	ASN1_STRING *p;
+	BIO *raw = NULL, *inner = NULL;
+	int j;
+
+	*err = NULL;
+	*policy = NULL;
+	*policy_len = 0;
+	*has_viewer_key = 0;
+	if (!ready(err))
+		return SEAL_OPEN_INTERNAL;
+	if (len > INT_MAX || (raw = BIO_new_mem_buf(der, (int)len)) == NULL || (inner = BIO_new(BIO_s_mem())) == NULL) {
+		rc = SEAL_OPEN_INTERNAL;
+		goto out;
+	}
+	if ((rc = verify_signed(k, raw, &sd, inner, err)) != SEAL_OPEN_OK)
+		goto out;
+	sis = CMS_get0_SignerInfos(sd);
+	p = sk_CMS_SignerInfo_num(sis) == 1
+	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
+	if (p == NULL) {
+		rc = SEAL_OPEN_NO_POLICY;
+		goto out;
+	}
+	env = d2i_CMS_bio(inner, NULL);
+	if (env == NULL || OBJ_obj2nid(CMS_get0_type(env)) != NID_id_smime_ct_authEnvelopedData) {
+		rc = SEAL_OPEN_NOT_SEALED;
+		*err = ossl_reason("the signed content is not an AuthEnvelopedData");
+		goto out;
+	}
+	if ((*policy = malloc((size_t)ASN1_STRING_length(p) + 1)) == NULL) {
+		rc = SEAL_OPEN_INTERNAL;
+		goto out;
+	}
+	memcpy(*policy, ASN1_STRING_get0_data(p), (size_t)ASN1_STRING_length(p));
+	(*policy)[ASN1_STRING_length(p)] = '\0';
+	*policy_len = (size_t)ASN1_STRING_length(p);
+	ris = CMS_get0_RecipientInfos(env);
+	for (j = 0; j < sk_CMS_RecipientInfo_num(ris); j++) {
+		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, j);
+		ASN1_OCTET_STRING *kid = NULL;
+		if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_KEK &&
+		    CMS_RecipientInfo_kekri_get0_id(ri, NULL, &kid, NULL, NULL, NULL) == 1 && kid != NULL &&
+		    ASN1_STRING_length(kid) == (int)sizeof(VIEW_KEK_ID) - 1 &&
+		    memcmp(ASN1_STRING_get0_data(kid), VIEW_KEK_ID, sizeof(VIEW_KEK_ID) - 1) == 0)
+			*has_viewer_key = 1;
+	}
+	rc = SEAL_OPEN_OK;
+out:
+	ERR_clear_error();
+	BIO_free(raw);
+	BIO_free(inner);
 	CMS_ContentInfo_free(sd);
 	CMS_ContentInfo_free(env);
 	return rc;

@@ -212,7 +212,7 @@ boundary(char out[40], const char *tag)
 }
 
 int
-seal_envelope_write(const struct seal_template *t, const char *sender, BIO *der_in, BIO *out,
+seal_envelope_write(const struct seal_template *t, const char *sender, const char *link, BIO *der_in, BIO *out,
     char **content_type, char **err)
 {
 	const struct branding *br = t->branding;
@@ -232,8 +232,13 @@ seal_envelope_write(const struct seal_template *t, const char *sender, BIO *der_
 	}
 	/* The notice, as text and as HTML. */
 	sbuf_init(&text, 0);
-	sbuf_printf(&text, "%s\n\n%s: open the attachment %s with the organisation's viewer, or ask the sender "
-	    "for access.\n", intro, button, SEALED_FILENAME);
+	if (link)
+		sbuf_printf(&text, "%s\n\n%s:\n%s\n\nYou will be asked for your e-mail address and a one-time passcode "
+		    "that is mailed to you. Inside the organisation, the attachment %s opens with the organisation's "
+		    "viewer.\n", intro, button, link, SEALED_FILENAME);
+	else
+		sbuf_printf(&text, "%s\n\n%s: open the attachment %s with the organisation's viewer, or ask the sender "
+		    "for access.\n", intro, button, SEALED_FILENAME);
 	if (br && br->disclaimer)
 		sbuf_printf(&text, "\n%s\n", br->disclaimer);
 	sbuf_init(&html, 0);
@@ -242,11 +247,22 @@ seal_envelope_write(const struct seal_template *t, const char *sender, BIO *der_
 		sbuf_adds(&html, "<p><img src=\"cid:logo@sealmilter\" alt=\"\"></p>\n");
 	sbuf_adds(&html, "<p>");
 	html_escape(&html, intro);
-	sbuf_printf(&html, "</p>\n<p><span style=\"background:%s;color:#fff;padding:8px 16px\">", color);
-	html_escape(&html, button);
-	sbuf_adds(&html, "</span></p>\n<p>Open the attachment ");
-	html_escape(&html, SEALED_FILENAME);
-	sbuf_adds(&html, " with the organisation's viewer.</p>\n");
+	if (link) {
+		sbuf_adds(&html, "</p>\n<p><a href=\"");
+		html_escape(&html, link);
+		sbuf_printf(&html, "\" style=\"background:%s;color:#fff;padding:8px 16px;text-decoration:none\">", color);
+		html_escape(&html, button);
+		sbuf_adds(&html, "</a></p>\n<p>You will be asked for your e-mail address and a one-time passcode that is "
+		    "mailed to you. Inside the organisation, the attachment ");
+		html_escape(&html, SEALED_FILENAME);
+		sbuf_adds(&html, " opens with the organisation's viewer.</p>\n");
+	} else {
+		sbuf_printf(&html, "</p>\n<p><span style=\"background:%s;color:#fff;padding:8px 16px\">", color);
+		html_escape(&html, button);
+		sbuf_adds(&html, "</span></p>\n<p>Open the attachment ");
+		html_escape(&html, SEALED_FILENAME);
+		sbuf_adds(&html, " with the organisation's viewer.</p>\n");
+	}
 	if (br && br->disclaimer) {
 		sbuf_adds(&html, "<p style=\"font-size:small\">");
 		html_escape(&html, br->disclaimer);

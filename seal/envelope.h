@@ -20,9 +20,10 @@ char *seal_envelope_subject(const struct seal_template *t, const char *sender);
 /* Write the protected body (CRLF line ends) to out: multipart/mixed with a
  * multipart/alternative notice (text, and HTML with the branding, every
  * inserted value escaped) and the sealed object, read from der_in as it
- * streams, as the base64 attachment message.sealed. *content_type gets the value for the Content-Type header
+ * streams, as the base64 attachment message.sealed. link (NULL: none) is
+ * the sealview address of the message, shown as the button. *content_type gets the value for the Content-Type header
  * (malloc'd, with its boundary). 0, or -1 and *err. */
-int seal_envelope_write(const struct seal_template *t, const char *sender, BIO *der_in, BIO *out,
+int seal_envelope_write(const struct seal_template *t, const char *sender, const char *link, BIO *der_in, BIO *out,
     char **content_type, char **err);
 
 #endif

@@ -195,7 +195,7 @@ pair_ok(const struct ynode *at, X509 *cert, EVP_PKEY *key, const char *what, str
 }
 
 static int
-load_tenant(struct seal_keys *sk, const char *module, const struct ynode *n, struct tenant_key *t,
+load_tenant(struct seal_keys *sk, const char *module, int public_only, const struct ynode *n, struct tenant_key *t,
     struct cfg_errors *errs)
 {
 	static const char *const keys[] = { "id", "cert", "key", NULL };
@@ -227,14 +227,14 @@ load_tenant(struct seal_keys *sk, const char *module, const struct ynode *n, str
 		return -1;
 	}
 	if ((key = string_key(n, "key", "keys.tenant", 0, errs)) != NULL && (t->key_path = strdup(key->value)) != NULL &&
-	    ((t->key = seal_key_read(sk, module, key, key->value, errs)) == NULL ||
+	    !public_only && ((t->key = seal_key_read(sk, module, key, key->value, errs)) == NULL ||
 	    pair_ok(key, t->cert, t->key, "keys.tenant", errs)))
 		return -1;
 	return rc;
 }
 
 int
-seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_errors *errs)
+seal_keys_load(const struct ynode *node, int public_only, struct seal_keys *out, struct cfg_errors *errs)
 {
 	static const char *const top[] = { "tenant", "issuer", "pkcs11_module", NULL };
 	static const char *const issuer_keys[] = { "cert", "key", NULL };
@@ -265,7 +265,7 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 		if (out->tenant == NULL)
 			return -1;
 		for (i = 0; i < tl->n; i++) {
-			rc |= load_tenant(out, module, tl->items[i], &out->tenant[out->ntenant], errs);
+			rc |= load_tenant(out, module, public_only, tl->items[i], &out->tenant[out->ntenant], errs);
 			if (out->tenant[out->ntenant].id) {
 				for (j = 0; j < out->ntenant; j++)
 					if (strcmp(out->tenant[j].id, out->tenant[out->ntenant].id) == 0) {
@@ -285,8 +285,11 @@ seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_error
 	if ((cert = string_key(is, "cert", "keys.issuer", 1, errs)) == NULL ||
 	    (out->issuer_cert = seal_cert_read(cert, cert->value, errs)) == NULL)
 		return -1;
-	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL ||
-	    (out->issuer_key = seal_key_read(out, module, key, key->value, errs)) == NULL)
+	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL)
+		return -1;
+	if (public_only)
+		return rc ? -1 : 0;
+	if ((out->issuer_key = seal_key_read(out, module, key, key->value, errs)) == NULL)
 		return -1;
 	rc |= pair_ok(key, out->issuer_cert, out->issuer_key, "keys.issuer", errs);
 	if (EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_EC && EVP_PKEY_get_base_id(out->issuer_key) != EVP_PKEY_RSA) {

@@ -26,9 +26,11 @@ struct seal_keys {
 	EVP_PKEY *issuer_key;
 };
 
-/* Load the "keys:" section (node may be NULL: no keys). 0 on success;
- * otherwise errors are added, with the position of the offending value. */
-int seal_keys_load(const struct ynode *node, struct seal_keys *out, struct cfg_errors *errs);
+/* Load the "keys:" section (node may be NULL: no keys). With public_only,
+ * only the certificates are read, never a private key (sealview). 0 on
+ * success; otherwise errors are added, with the position of the offending
+ * value. */
+int seal_keys_load(const struct ynode *node, int public_only, struct seal_keys *out, struct cfg_errors *errs);
 void seal_keys_free(struct seal_keys *k);
 
 /* A PEM certificate; NULL with an error at the position of at. */

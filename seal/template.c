@@ -211,7 +211,7 @@ load_template(const char *name, const struct ynode *m, const struct seal_templat
     struct cfg_errors *errs)
 {
 	static const char *const keys[] = { "description", "rights", "expires", "recipients", "subject", "branding",
-		NULL };
+		"viewer", NULL };
 	char what[128];
 	const struct ynode *v;
 	size_t i;
@@ -220,6 +220,7 @@ load_template(const char *name, const struct ynode *m, const struct seal_templat
 	snprintf(what, sizeof(what), "template '%s'", name);
 	t->name = strdup(name);
 	t->recipients_message = 1;
+	t->viewer = 1;
 	if (!name_ok(name)) {
 		cfg_error(errs, m, "%s: a name is 1 to 64 letters, digits, '.', '_' or '-'", what);
 		return -1;
@@ -286,6 +287,16 @@ load_template(const char *name, const struct ynode *m, const struct seal_templat
 			t->protect_subject = 1;
 		else if (!(v->kind == Y_SCALAR && strcmp(v->value, "keep") == 0)) {
 			cfg_error(errs, v, "%s: subject: expected keep or protect", what);
+			rc = -1;
+		}
+	}
+	if ((v = ymap_get(m, "viewer")) != NULL) {
+		if (v->kind == Y_SCALAR && strcmp(v->value, "true") == 0)
+			t->viewer = 1;
+		else if (v->kind == Y_SCALAR && strcmp(v->value, "false") == 0)
+			t->viewer = 0;
+		else {
+			cfg_error(errs, v, "%s: viewer: expected true or false", what);
 			rc = -1;
 		}
 	}

@@ -41,6 +41,7 @@ struct seal_template {
 	int recipients_message;      /* 1: the message's recipients (the default) */
 	struct strlist recipients;   /* otherwise: addresses and domains */
 	int protect_subject;         /* 1: the visible subject becomes the branding's text */
+	int viewer;                  /* 1 (default): outside recipients get a sealview link (when viewer: is set) */
 	const struct branding *branding;   /* NULL: none */
 };
 

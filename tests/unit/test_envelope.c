@@ -42,7 +42,7 @@ build(const struct seal_template *t, const char *sender, const unsigned char *de
 	long len;
 	BIO *in = BIO_new_mem_buf(der, (int)n);
 
-	ck_assert_msg(seal_envelope_write(t, sender, in, out, &ct, &err) == 0, "%s", err);
+	ck_assert_msg(seal_envelope_write(t, sender, NULL, in, out, &ct, &err) == 0, "%s", err);
 	BIO_free(in);
 	len = BIO_get_mem_data(out, &data);
 	ck_assert_int_ge(asprintf(&full, "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%.*s", ct,

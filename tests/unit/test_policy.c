@@ -302,7 +302,7 @@ START_TEST(test_policy_in_sealed_object)
 	json = seal_policy_build(&t, "alice@example.com", rcpts, 1, "<m1@example.com>", time(NULL), &len);
 	in = BIO_new_mem_buf("Subject: x\r\n\r\nbody\r\n", -1);
 	out = BIO_new(BIO_s_mem());
-	ck_assert_msg(seal_cms_make(&c->keys, json, len, in, out, &err) == 0, "%s", err);
+	ck_assert_msg(seal_cms_make(&c->keys, json, len, NULL, in, out, &err) == 0, "%s", err);
 	back = BIO_new(BIO_s_mem());
 	ck_assert_int_eq(seal_cms_open(&c->keys, out, 1 << 20, &got, &glen, back, &err), SEAL_OPEN_OK);
 	ck_assert_msg(seal_policy_parse(got, glen, &p, &err) == 0, "%s", err);

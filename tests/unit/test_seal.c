@@ -11,6 +11,7 @@
 
 #include "seal/cms.h"
 #include "seal/keys.h"
+#include "seal/viewtoken.h"
 #include "testutil.h"
 
 static char *dir;                  /* keys made once for the whole suite */
@@ -81,7 +82,7 @@ seal(const struct seal_config *cfg, size_t *len)
 	unsigned char *der;
 	long n;
 
-	ck_assert_msg(seal_cms_make(&cfg->keys, POLICY, strlen(POLICY), in, out, &err) == 0, "seal: %s", err);
+	ck_assert_msg(seal_cms_make(&cfg->keys, POLICY, strlen(POLICY), NULL, in, out, &err) == 0, "seal: %s", err);
 	n = BIO_get_mem_data(out, &data);
 	der = malloc((size_t)n);
 	memcpy(der, data, (size_t)n);
@@ -179,6 +180,90 @@ START_TEST(test_stock_openssl)
 	free(path);
 	free(orig);
 	free(der);
+	config_unref(cfg);
+}
+END_TEST
+
+/* The viewer's key: a KEKRecipientInfo under the key derived from the link
+ * token. It opens with the token alone (and the issuer certificate), by us
+ * and by stock openssl; a wrong token opens nothing; a configuration with
+ * public keys only sees that it is there but cannot open it otherwise. */
+START_TEST(test_viewer_kek)
+{
+	struct seal_config *cfg = config_with("ta", NULL, 0, "issuer");
+	struct view_token tok, other, back;
+	BIO *in = BIO_new_mem_buf(MSG, (int)strlen(MSG)), *out = BIO_new(BIO_s_mem()), *rd, *plain;
+	char *err = NULL, *data, *policy = NULL, *cmd = NULL, kekhex[65], *path = NULL;
+	size_t plen = 0;
+	long n;
+	int has = 0;
+	FILE *f;
+
+	ck_assert_int_eq(view_token_new(&tok), 0);
+	ck_assert_int_eq((int)strlen(tok.text), VIEW_TOKEN_TEXT);
+	ck_assert_int_eq(view_token_parse(tok.text, strlen(tok.text), &back), 0);
+	ck_assert_str_eq(back.lookup, tok.lookup);
+	ck_assert_mem_eq(back.kek, tok.kek, 32);
+	ck_assert_int_ne(memcmp(tok.kek, tok.raw, 32), 0);
+	ck_assert_int_eq(view_token_parse(tok.text, 42, &back), -1);
+	ck_assert_int_eq(view_token_parse("++++++++++++++++++++++++++++++++++++++++++A", 43, &back), -1);
+	ck_assert_int_eq(view_token_new(&other), 0);
+	ck_assert_str_ne(other.lookup, tok.lookup);
+
+	ck_assert_msg(seal_cms_make(&cfg->keys, POLICY, strlen(POLICY), tok.kek, in, out, &err) == 0, "seal: %s", err);
+	n = BIO_get_mem_data(out, &data);
+	ck_assert_int_eq(seal_cms_inspect(&cfg->keys, data, (size_t)n, &policy, &plen, &has, &err), SEAL_OPEN_OK);
+	ck_assert_int_eq(has, 1);
+	ck_assert_str_eq(policy, POLICY);
+	free(policy);
+
+	rd = BIO_new_mem_buf(data, (int)n);
+	plain = BIO_new(BIO_s_mem());
+	ck_assert_int_eq(seal_cms_open_kek(&cfg->keys, tok.kek, rd, 1 << 20, &policy, &plen, plain, &err), SEAL_OPEN_OK);
+	free(policy);
+	{
+		char *pd;
+		long pn = BIO_get_mem_data(plain, &pd);
+		ck_assert_int_eq(pn, (long)strlen(MSG));
+		ck_assert_mem_eq(pd, MSG, strlen(MSG));
+	}
+	BIO_free(rd);
+	BIO_free(plain);
+	/* A wrong token: nothing comes out. */
+	rd = BIO_new_mem_buf(data, (int)n);
+	plain = BIO_new(BIO_s_mem());
+	ck_assert_int_ne(seal_cms_open_kek(&cfg->keys, other.kek, rd, 1 << 20, &policy, &plen, plain, &err), SEAL_OPEN_OK);
+	ck_assert_int_eq(BIO_pending(plain), 0);
+	free(policy);
+	free(err);
+	err = NULL;
+	BIO_free(rd);
+	BIO_free(plain);
+	/* Without a viewer key, inspect says so. */
+	{
+		size_t len2;
+		unsigned char *der2 = seal(cfg, &len2);
+		ck_assert_int_eq(seal_cms_inspect(&cfg->keys, der2, len2, &policy, &plen, &has, &err), SEAL_OPEN_OK);
+		ck_assert_int_eq(has, 0);
+		free(policy);
+		free(der2);
+	}
+	/* Stock openssl opens it with the derived key alone. */
+	ck_assert_int_ge(asprintf(&path, "%s/kek.der", dir), 0);
+	f = fopen(path, "wb");
+	fwrite(data, 1, (size_t)n, f);
+	fclose(f);
+	hex_encode(tok.kek, 32, kekhex);
+	ck_assert_int_ge(asprintf(&cmd, "cd %s && openssl cms -verify -inform DER -in kek.der -CAfile issuer.pem "
+	    "-out kinner.der 2>/dev/null && openssl cms -decrypt -inform DER -in kinner.der -secretkey %s "
+	    "-secretkeyid 7365616c6d696c7465722d7669657765722d7631 -out kplain.eml && head -c 31 kplain.eml | "
+	    "grep -q '^From: Alice <alice@example.com>$'", dir, kekhex), 0);
+	ck_assert_msg(run(cmd) == 0, "stock openssl did not open it with the viewer key: %s", cmd);
+	free(cmd);
+	free(path);
+	BIO_free(in);
+	BIO_free(out);
+	view_token_clear(&tok);
 	config_unref(cfg);
 }
 END_TEST
@@ -377,6 +462,7 @@ seal_suite(void)
 	tcase_add_unchecked_fixture(tc, make_keys, NULL);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_stock_openssl);
+	tcase_add_test(tc, test_viewer_kek);
 	tcase_add_test(tc, test_tampering);
 	tcase_add_test(tc, test_gcm_tag);
 	tcase_add_test(tc, test_keys_and_rollover);

@@ -1,0 +1,140 @@
+/*
+ * viewtoken.c - link tokens for sealview and the keys derived from them.
+ *
+ *   token  = 32 random bytes, base64url without padding in the link
+ *   lookup = HKDF-SHA-256(token, salt "sealmilter-viewer", info "lookup v1"), hex
+ *   kek    = HKDF-SHA-256(token, salt "sealmilter-viewer", info "kek v1")
+ *
+ * The two outputs are independent: knowing the lookup id (sealview's
+ * database) tells nothing of the KEK. docs/viewer-security.md has the whole
+ * design.
+ *
+ * Calling rules: thread-safe. Secrets are wiped by view_token_clear().
+ * Untrusted input: view_token_parse() takes the token from a URL a browser
+ * sent; anything but exactly 43 base64url characters is refused.
+ */
+#include "build-config.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "seal/viewtoken.h"
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void
+hex_encode(const unsigned char *p, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, unsigned char *out, size_t outlen)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[5];
+	int rc = -1;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, strlen(salt));
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+	params[4] = OSSL_PARAM_construct_end();
+	if (ctx != NULL && EVP_KDF_derive(ctx, out, outlen, params) == 1)
+		rc = 0;
+	EVP_KDF_CTX_free(ctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+int
+hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 32;
+
+	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) != NULL && n == 32 ? 0 : -1;
+}
+
+static int
+derive(struct view_token *t)
+{
+	unsigned char lk[32];
+
+	if (hkdf_sha256(t->raw, sizeof(t->raw), "sealmilter-viewer", "lookup v1", lk, sizeof(lk)) != 0 ||
+	    hkdf_sha256(t->raw, sizeof(t->raw), "sealmilter-viewer", "kek v1", t->kek, sizeof(t->kek)) != 0)
+		return -1;
+	hex_encode(lk, sizeof(lk), t->lookup);
+	return 0;
+}
+
+int
+view_token_new(struct view_token *t)
+{
+	size_t i, o = 0;
+	unsigned v = 0;
+	int bits = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (RAND_priv_bytes(t->raw, sizeof(t->raw)) != 1)
+		return -1;
+	for (i = 0; i < sizeof(t->raw); i++) {
+		v = (v << 8) | t->raw[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			t->text[o++] = b64url[(v >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		t->text[o++] = b64url[(v << (6 - bits)) & 63];
+	t->text[o] = '\0';
+	return derive(t);
+}
+
+int
+view_token_parse(const char *text, size_t len, struct view_token *t)
+{
+	size_t i, o = 0;
+	unsigned v = 0;
+	int bits = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (len != VIEW_TOKEN_TEXT)
+		return -1;
+	for (i = 0; i < len; i++) {
+		const char *p = text[i] ? strchr(b64url, text[i]) : NULL;
+		if (p == NULL)
+			return -1;
+		v = (v << 6) | (unsigned)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			t->raw[o++] = (unsigned char)(v >> bits);
+		}
+	}
+	/* 43 characters carry 258 bits: the last 2 must be zero (canonical). */
+	if (o != VIEW_TOKEN_BYTES || (v & ((1u << bits) - 1)) != 0)
+		return -1;
+	memcpy(t->text, text, len);
+	return derive(t);
+}
+
+void
+view_token_clear(struct view_token *t)
+{
+	OPENSSL_cleanse(t, sizeof(*t));
+}
