@@ -54,6 +54,7 @@
 #include "rules/cfgdoc.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "cli/viewadmin.h"
 #include "seal/keys.h"
 
 #define EXIT_REJECT 2
@@ -72,6 +73,7 @@ struct opts {
 	int verbose;
 	int man;                  /* config-reference --man */
 	int ignore_expiry;
+	int json, verify;
 };
 
 static void
@@ -88,7 +90,10 @@ usage(FILE *f)
 	    "       sealctl keys generate issuer [--name NAME] --out DIR\n"
 	    "       sealctl -c FILE keys rotate [--bits N] --out DIR\n"
 	    "       sealctl -c FILE keys dkim-record\n"
-	    "       sealctl -c FILE keys check\n", f);
+	    "       sealctl -c FILE keys check\n"
+	    "       sealctl -c FILE revoke SEAL-ID|MESSAGE-ID\n"
+	    "       sealctl -c FILE audit [SEAL-ID] [--json]\n"
+	    "       sealctl -c FILE audit --verify\n", f);
 }
 
 static struct seal_config *
@@ -617,6 +622,8 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "man", no_argument, NULL, 'M' },
 		{ "ignore-expiry", no_argument, NULL, 'E' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -648,6 +655,8 @@ main(int argc, char **argv)
 		case 'v': o.verbose = 1; break;
 		case 'M': o.man = 1; break;
 		case 'E': o.ignore_expiry = 1; break;
+		case 'J': o.json = 1; break;
+		case 'V': o.verify = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -694,6 +703,27 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "keys") == 0)
 		return cmd_keys(argc - optind, argv + optind, &o);
+	if (strcmp(cmd, "revoke") == 0 || strcmp(cmd, "audit") == 0) {
+		/* sealview's admin API: the certificates are enough, no private key is read. */
+		struct cfg_errors errs;
+		size_t i;
+		int want = strcmp(cmd, "revoke") == 0 ? 1 : 0;
+		if (o.config == NULL || argc - optind > 1 || argc - optind < want) {
+			usage(stderr);
+			return 1;
+		}
+		memset(&errs, 0, sizeof(errs));
+		cfg = config_load(o.config, CONFIG_VIEWER, &errs);
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		cfg_errors_free(&errs);
+		if (cfg == NULL)
+			return 1;
+		rc = want ? cmd_revoke(cfg, argv[optind])
+		    : cmd_audit(cfg, optind < argc ? argv[optind] : NULL, o.json, o.verify);
+		config_unref(cfg);
+		return rc;
+	}
 	if (strcmp(cmd, "check") && strcmp(cmd, "explain") && strcmp(cmd, "process") && strcmp(cmd, "open")) {
 		fprintf(stderr, "sealctl: unknown command '%s'\n", cmd);
 		usage(stderr);

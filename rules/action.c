@@ -284,7 +284,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 				rc = -1;
 				continue;
 			}
-			if (cfg->keys.ntenant == 0 || cfg->keys.issuer_key == NULL) {
+			if (cfg->keys.ntenant == 0 || cfg->keys.issuer_cert == NULL) {   /* the key itself: not read for sealview */
 				cfg_error(errs, v, "rule '%s': seal: needs keys.tenant and keys.issuer", r->name);
 				rc = -1;
 				continue;

@@ -391,6 +391,18 @@ load_includes(struct load *L, const char *from_path, const struct ynode *val, in
 	}
 }
 
+/* 1 when the key table has settings in section k ("k.something"). */
+static int
+table_section(const char *k)
+{
+	size_t i, n = strlen(k);
+
+	for (i = 0; i < cfg_nkeys; i++)
+		if (strncmp(cfg_keys[i].name, k, n) == 0 && cfg_keys[i].name[n] == '.')
+			return 1;
+	return 0;
+}
+
 static void
 load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 {
@@ -422,8 +434,7 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 		const struct ynode *kn = ymap_key(root, i), *vn = ymap_val(root, i);
 		const char *k = kn->value;
 
-		if (strcmp(k, "organization") == 0 || strcmp(k, "milter") == 0 || strcmp(k, "limits") == 0 ||
-		    strcmp(k, "dns") == 0 || strcmp(k, "dkim") == 0 || strcmp(k, "smime") == 0) {
+		if (table_section(k)) {
 			load_section(L, k, vn);
 		} else if (strcmp(k, "patterns") == 0) {
 			if (vn->kind != Y_MAP)
@@ -458,7 +469,8 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				L->keys = vn;
 		} else {
 			static const char *const sections[] = { "organization", "milter", "limits", "dns", "dkim",
-				"patterns", "rules", "include", "keys", "templates", "branding", "signing", "smime" };
+				"patterns", "rules", "include", "keys", "templates", "branding", "signing", "smime", "viewer",
+				"sealview" };
 			const char *s = NULL;
 			size_t j, bestd = 3;
 			for (j = 0; j < sizeof(sections) / sizeof(sections[0]); j++)
@@ -470,7 +482,8 @@ load_file(struct load *L, const char *path, int depth, const struct ynode *from)
 				cfg_error(L->errs, kn, "unknown section '%s' (did you mean '%s'?)", k, s);
 			else
 				cfg_error(L->errs, kn, "unknown section '%s' (sections: organization, milter, limits, dns, "
-				    "dkim, smime, patterns, rules, include, keys, templates, branding, signing)", k);
+				    "dkim, smime, viewer, sealview, patterns, rules, include, keys, templates, branding, signing)",
+				    k);
 		}
 	}
 }

@@ -3,7 +3,9 @@
 # Build: compiler, autotools, the libraries. Tests: Check, Postfix, aiosmtpd, what
 # the unpacked Sendmail needs (m4, libwrap0, liblockfile1), and SoftHSM2 with OpenSSL's
 # pkcs11 engine for keys in a token; dnsmasq (a real DNS server for DKIM keys),
-# python3-dkim and OpenDKIM (independent DKIM signers and verifiers). Idempotent: it asks apt only
+# python3-dkim and OpenDKIM (independent DKIM signers and verifiers); libmicrohttpd, libcurl, SQLite
+# and libpq for sealview; PostgreSQL, Chromium (with playwright-core from npm), curl, sqlite3 and wrk
+# for its tests and benchmark. Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -14,24 +16,36 @@ PKGS=(
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
 	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
-	iproute2 procps util-linux openssl
+	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
 )
 
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	echo "install-deps: everything is installed"
-	exit 0
-fi
+# Node.js for the browser tests: any node and npm on PATH will do (Debian's, or another).
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
-	command -v sudo >/dev/null || { echo "install-deps: run as root (missing: ${missing[*]})" >&2; exit 1; }
 	SUDO=sudo
 fi
-echo "install-deps: installing ${missing[*]}"
-# Postfix asks how to configure itself; the tests run private instances, so: none.
-echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: every package is installed"
+else
+	if [ -n "$SUDO" ] && ! command -v sudo >/dev/null; then
+		echo "install-deps: run as root (missing: ${missing[*]})" >&2
+		exit 1
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	# Postfix asks how to configure itself; the tests run private instances, so: none.
+	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+	$SUDO apt-get update -qq
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# playwright-core drives Debian's Chromium in the viewer tests; the version is pinned in
+# tests/browser/package-lock.json, and it downloads no browser.
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$top/tests/browser/node_modules/playwright-core/package.json" ]; then
+	echo "install-deps: npm ci in tests/browser (playwright-core)"
+	(cd "$top/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi

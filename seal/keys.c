@@ -285,10 +285,9 @@ seal_keys_load(const struct ynode *node, int public_only, struct seal_keys *out,
 	if ((cert = string_key(is, "cert", "keys.issuer", 1, errs)) == NULL ||
 	    (out->issuer_cert = seal_cert_read(cert, cert->value, errs)) == NULL)
 		return -1;
-	if ((key = string_key(is, "key", "keys.issuer", 1, errs)) == NULL)
-		return -1;
-	if (public_only)
-		return rc ? -1 : 0;
+	/* sealview (public_only) needs the certificate alone: the key may be absent. */
+	if ((key = string_key(is, "key", "keys.issuer", !public_only, errs)) == NULL || public_only)
+		return rc || (key == NULL && !public_only) ? -1 : 0;
 	if ((out->issuer_key = seal_key_read(out, module, key, key->value, errs)) == NULL)
 		return -1;
 	rc |= pair_ok(key, out->issuer_cert, out->issuer_key, "keys.issuer", errs);

@@ -67,7 +67,7 @@ utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-static void
+void
 json_string(struct sbuf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

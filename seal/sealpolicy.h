@@ -34,5 +34,8 @@ int seal_policy_expired(const struct seal_policy *p, time_t now);
 /* 1 when addr (an address) is an allowed recipient (the address, or its domain). */
 int seal_policy_allows(const struct seal_policy *p, const char *addr);
 void seal_policy_free(struct seal_policy *p);
+struct sbuf;
+/* Append s as a JSON string (quoted, escaped; invalid UTF-8 becomes U+FFFD). */
+void json_string(struct sbuf *b, const char *s);
 
 #endif

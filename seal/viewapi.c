@@ -31,6 +31,12 @@ viewapi_key(const unsigned char *secret, size_t secret_len, unsigned char key[32
 	return hkdf_sha256(secret, secret_len, "sealmilter-viewer", "api v1", key, 32);
 }
 
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 int
 viewapi_sign(const unsigned char key[32], const char *method, const char *path, const char *date, const char *nonce,
     const unsigned char body_sha256[32], char out[65])
@@ -141,7 +147,7 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
     char **resp, char **err)
 {
 	unsigned char key[32], bh[32], nb[16];
-	char date[32], nonce[33], sig[65], *url = NULL, *h = NULL;
+	char date[32], nonce[33], sig[65], *url = NULL, *h = NULL, *dpath = NULL;
 	struct curl_slist *hdrs = NULL;
 	struct reader rd = { body, 0, 0 };
 	struct sbuf rb;
@@ -166,7 +172,23 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 		goto out;
 	}
 	hex_encode(nb, sizeof(nb), nonce);
-	if (viewapi_sign(key, method, path, date, nonce, bh, sig) != 0 || asprintf(&url, "%s%s", base_url, path) < 0) {
+	/* The path is signed percent-decoded, as the server reads it. */
+	if ((dpath = strdup(path)) == NULL) {
+		*err = strdup("out of memory");
+		goto out;
+	}
+	{
+		char *p, *q;
+		for (p = q = dpath; *p; p++, q++) {
+			if (p[0] == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+				*q = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+				p += 2;
+			} else
+				*q = *p;
+		}
+		*q = '\0';
+	}
+	if (viewapi_sign(key, method, dpath, date, nonce, bh, sig) != 0 || asprintf(&url, "%s%s", base_url, path) < 0) {
 		url = NULL;
 		*err = strdup("out of memory");
 		goto out;
@@ -218,6 +240,7 @@ out:
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
 	free(url);
+	free(dpath);
 	sbuf_free(&rb);
 	return rc;
 }

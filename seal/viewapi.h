@@ -5,6 +5,7 @@
  *   X-Seal-Nonce: 32 hex digits     (sealview refuses one it has seen)
  *   X-Seal-Signature: hex HMAC-SHA-256(api key,
  *       "sealview-api-v1\n" METHOD "\n" PATH "\n" DATE "\n" NONCE "\n" hex SHA-256(body))
+ * where PATH is percent-decoded (as the server reads it)
  * where the api key is HKDF-SHA-256(viewer secret, "sealmilter-viewer", "api v1").
  *
  * The endpoints (docs/viewer.md):

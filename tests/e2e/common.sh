@@ -173,3 +173,46 @@ e2e_send() {
 	REPLY=$(tb_smtp_send "$port" "$@") || SEND_RC=$?
 	echo "  $name: $REPLY"
 }
+
+# e2e_start_pg: a real PostgreSQL 15 on a free loopback port, in $TB/pg (initdb as user
+# postgres, trust authentication on loopback). Sets PG_URL (a fresh database "sealview"),
+# PG_PORT and PG_BIN; the server stops at cleanup.
+e2e_start_pg() {
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	e2e_require "$PG_BIN/initdb" runuser
+	PG_PORT=$(tb_free_port)
+	mkdir -p "$TB/pg"
+	chown postgres "$TB/pg"
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$TB/pg/data" -A trust -U sealtest > "$TB/pg/initdb.log" 2>&1 ||
+		{ cat "$TB/pg/initdb.log" >&2; tb_fail "initdb failed"; }
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TB/pg/data" -l "$TB/pg/log" -w -t 60 \
+		-o "-k $TB/pg -c listen_addresses=127.0.0.1 -p $PG_PORT -c fsync=off" start > /dev/null ||
+		{ cat "$TB/pg/log" >&2; tb_fail "PostgreSQL did not start"; }
+	tb_on_cleanup "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$TB/pg/data' -m fast -w stop >/dev/null 2>&1 || true"
+	"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U sealtest sealview
+	PG_URL="postgresql://sealtest@127.0.0.1:$PG_PORT/sealview"
+}
+
+# e2e_start_sealview CONFIG NAME: start sealview in the foreground; waits for sealview.listen's
+# port (given as SV_PORT). Sets SV_PID_<NAME> and SV_LOG_<NAME> ($TB/sealview-NAME.log).
+e2e_start_sealview() {
+	local cfg=$1 name=$2 port=$3 log=$TB/sealview-$2.log pid
+	"$SEALVIEW" -c "$cfg" >> "$log" 2>&1 &
+	pid=$!
+	tb_register_pid "$pid"
+	printf -v "SV_PID_$name" '%s' "$pid"
+	printf -v "SV_LOG_$name" '%s' "$log"
+	if ! tb_wait_port "$port" 20; then
+		cat "$log" >&2
+		tb_fail "sealview $name did not start listening on $port"
+	fi
+}
+
+# e2e_stop_sealview NAME: SIGTERM; the exit status must be 0 and its log free of sanitizer reports.
+e2e_stop_sealview() {
+	local pidv=SV_PID_$1 logv=SV_LOG_$1 rc=0
+	kill -TERM "${!pidv}"
+	wait "${!pidv}" || rc=$?
+	t_rc "sealview $1 stopped cleanly on SIGTERM" 0 "$rc"
+	t_nogrep "no sanitizer report from sealview $1" "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "${!logv}"
+}
