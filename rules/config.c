@@ -1000,7 +1000,10 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 				    strerror(errno));
 		}
 	}
-	build_patterns(&L);
+	/* sealview needs no rules: they are sealmilter's, and may name keys
+	 * it never reads (signing identities, DKIM keys). */
+	if (!(flags & CONFIG_VIEWER))
+		build_patterns(&L);
 	/* Keys and templates first: seal actions refer to them. */
 	if (seal_keys_load(L.keys, (flags & CONFIG_VIEWER) != 0, &c->keys, errs) != 0 && errs->count + errs->dropped == errs_before)
 		cfg_error_at(errs, path, 0, 0, "keys: cannot be loaded");
@@ -1015,7 +1018,8 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	}
 	if (!(flags & CONFIG_VIEWER))
 		load_dkim_signers(&L);
-	build_rules(&L);
+	if (!(flags & CONFIG_VIEWER))
+		build_rules(&L);
 	for (i = 0; i < c->nrules; i++)
 		if (index_body_conds(c, c->rules[i].cond) != 0) {
 			cfg_error(errs, NULL, "out of memory");   /* never load with a body condition left out */

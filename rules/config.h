@@ -158,7 +158,8 @@ struct seal_config *config_reload(const char *path, unsigned flags, const struct
 #define CONFIG_DAEMON 1u
 /* Load for sealview: no private key is read (keys: gives certificates
  * only; signing identities, DKIM keys and the marker key are skipped), so
- * the viewer never holds a key that opens messages. */
+ * the viewer never holds a key that opens messages; patterns and rules,
+ * which only sealmilter uses, are not built (sealmilter -n checks them). */
 #define CONFIG_VIEWER 2u
 
 /* Reference counting: a message pins the configuration it started with,

@@ -5,8 +5,10 @@
 # reply, sealmilter's decision, and the delivered headers; a sealed one is opened with
 # stock openssl cms and with sealctl open; a partner's DKIM-signed mail is verified with
 # its key from a DNS server of the demo's own (dnsmasq); outbound mail is DKIM-signed, and
-# S/MIME-signed on request, each checked by openssl, python3-dkim and OpenDKIM. Everything
-# stops at the end.
+# S/MIME-signed on request, each checked by openssl, python3-dkim and OpenDKIM; and an outside
+# recipient reads a sealed message in sealview, the web viewer, after a one-time passcode that
+# comes by mail, until the sender revokes it (the audit log shows it all). Everything stops
+# at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -16,8 +18,9 @@ echo "== building (build/)"
 bash scripts/build.sh "$top/build" CFLAGS="-O2 -g"
 SEALCTL=$top/build/sealctl
 SEALMILTER=$top/build/sealmilter
+SEALVIEW=$top/build/sealview
 SRCDIR=$top
-export SEALCTL SEALMILTER SRCDIR
+export SEALCTL SEALMILTER SEALVIEW SRCDIR
 
 . "$top/tests/e2e/common.sh"
 tb_init
@@ -87,8 +90,23 @@ s = open(p).read().replace("rules:\n", """rules:
 """, 1)
 open(p, "w").write(s)
 PY
+# sealview: sealed mail to outside recipients carries a link to it.
+head -c 32 /dev/urandom > "$TB/viewer.secret"
+chmod 600 "$TB/viewer.secret"
+SV_PORT=$(tb_free_port)
+cat >> "$TB/sealmilter.yaml" <<YAML
+viewer: { public_url: "http://127.0.0.1:$SV_PORT", api_url: "http://127.0.0.1:$SV_PORT", secret_file: $TB/viewer.secret }
+YAML
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
+cat >> "$TB/sealmilter.yaml" <<YAML
+sealview:
+  listen: 127.0.0.1:$SV_PORT
+  store: sqlite:$TB/sealview.db
+  smtp: smtp://127.0.0.1:$PF_PORT          # passcodes and replies go through Postfix
+  passcode_from: no-reply@example.com
+YAML
+e2e_start_sealview "$TB/sealmilter.yaml" demo "$SV_PORT"
 MSG=$top/tests/data/msg
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
@@ -184,11 +202,48 @@ echo "   openssl cms -verify -CAfile ca.pem -purpose smimesign: $(openssl cms -v
 	-purpose smimesign -out /dev/null 2>&1 | tail -n 1)"
 echo "   OpenDKIM on the same message: $(opendkim -x "$TB/opendkim.conf" -t "$TB/smime.eml" 2>&1 | sed 's/^opendkim: [^:]*: //')"
 
-bold "== 10. The same policy as a dry run: sealctl explain"
+bold "== 10. sealview: bob@partner.test reads message 5 in the web viewer"
+link=$(/usr/bin/python3 -c '
+import email, re, sys
+m = email.message_from_bytes(open(sys.argv[1], "rb").read())
+for p in m.walk():
+    if p.get_content_type() == "text/plain":
+        f = re.search(r"http://\S+/m/[A-Za-z0-9_-]{43}", p.get_payload(decode=True).decode())
+        if f: print(f.group(0)); break' "$sealed")
+echo "   the notice links to: ${link%/*}/<token: 256 random bits, never stored>"
+jar=$TB/cookies
+csrf() { sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$1" | head -n 1; }
+curl -s -c "$jar" -b "$jar" "$link" > "$TB/v1.html"
+echo "   the page asks for an address: $(grep -o '<label for="address">[^<]*' "$TB/v1.html" | sed 's/.*>//')"
+before=$(e2e_count "$SINK_DIR")
+curl -s -c "$jar" -b "$jar" --data-urlencode "csrf=$(csrf "$TB/v1.html")" --data-urlencode address=bob@partner.test \
+	"$link/code" > "$TB/v2.html"
+echo "   after bob@partner.test: reference $(grep -o 'id="ref">[^<]*' "$TB/v2.html" | sed 's/.*>//'); the passcode goes by mail through Postfix"
+tb_wait_files "$SINK_DIR" $((before + 1)) 30 >/dev/null
+pmail=$(e2e_latest "$SINK_DIR")
+grep -E '^(From|To|Subject):' "$pmail" | tr -d '\r' | sed 's/^/     | /'
+code=$(grep -o 'passcode is: [0-9]*' "$pmail" | awk '{print $3}')
+curl -s -c "$jar" -b "$jar" --data-urlencode "csrf=$(csrf "$TB/v2.html")" --data-urlencode address=bob@partner.test \
+	--data-urlencode "code=$code" -o /dev/null -w '   passcode entered: HTTP %{http_code} -> %{redirect_url}\n' "$link/verify" |
+	sed "s#/m/[A-Za-z0-9_-]*#/m/<token>#"
+curl -s -b "$jar" "$link" > "$TB/v3.html"
+echo "   the message, decrypted for this request only (the database alone opens nothing):"
+sed -n 's/.*<div class="text[^"]*" id="text">\([^<]*\).*/\1/p' "$TB/v3.html" | head -n 3 | sed 's/^/     | /'
+echo "   rights shown: $(grep -o 'data-right="[a-z_]*"' "$TB/v3.html" | sed 's/data-right=//; s/"//g' | paste -sd, -)"
+echo "   the sender revokes it: sealctl revoke SEAL-ID"
+sid=$(sed -n 's/^X-Sealmilter-Sealed: .*id=\([0-9a-f-]*\).*/\1/p' "$sealed" | tr -d '\r')
+"$SEALCTL" -c "$TB/sealmilter.yaml" revoke "$sid" | sed 's/^/     | /'
+echo "   the same link now: HTTP $(curl -s -o "$TB/v4.html" -w '%{http_code}' -b "$jar" "$link"), \"$(grep -o 'The sender has revoked[^<]*' "$TB/v4.html")\""
+echo "   the audit log (sealctl audit SEAL-ID; hash-chained, sealctl audit --verify checks it):"
+"$SEALCTL" -c "$TB/sealmilter.yaml" audit "$sid" | cut -c1-150 | sed 's/^/     | /'
+"$SEALCTL" -c "$TB/sealmilter.yaml" audit --verify | sed 's/^/     | /'
+echo "   (tests/e2e/test-viewer.sh drives the same flow in Chromium: attachments, replies, hostile HTML.)"
+
+bold "== 11. The same policy as a dry run: sealctl explain"
 "$SEALCTL" -c "$TB/sealmilter.yaml" explain "$MSG/card.eml" | sed 's/^/   /'
 
-bold "== 11. A broken policy is refused with its position: sealmilter -n"
+bold "== 12. A broken policy is refused with its position: sealmilter -n"
 printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
 "$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
 
-bold "Demo done; stopping sealmilter, Postfix and the sink."
+bold "Demo done; stopping sealview, sealmilter, Postfix and the sink."

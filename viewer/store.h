@@ -102,7 +102,10 @@ void vsession_free(struct vsession *s);
 int vstore_session_create(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], const char *lookup,
     const char *address, const char *csrf, int64_t now, char **err);
 /* Find a live session (last_seen >= now - idle) and touch it (last_seen =
- * now). 1 found, 0 none or idle too long (then it is deleted), -1 error. */
+ * now, written only when the stored value is VSTORE_TOUCH_EVERY seconds or
+ * more behind, so that page views rarely write). 1 found, 0 none or idle
+ * too long (then it is deleted), -1 error. */
+#define VSTORE_TOUCH_EVERY 30
 int vstore_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], int64_t now, int64_t idle,
     struct vsession *s, char **err);
 int vstore_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err);

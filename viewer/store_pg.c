@@ -945,10 +945,10 @@ pg_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], 
 
 	if (pg_get(st, &pc, err) != 0)
 		return -1;
-	/* Touch a live session and read it, in one statement. */
-	res = pg_exec(st, &pc, err, what, "UPDATE sessions SET last_seen = GREATEST(last_seen, $2) "
-	    "WHERE id_hash = $1 AND last_seen >= $3 RETURNING lookup, address, csrf, created, last_seen", "hii",
-	    id_hash, now, cutoff);
+	/* Read a live session; touch it only when the stored time is
+	 * VSTORE_TOUCH_EVERY seconds behind, so page views rarely write. */
+	res = pg_exec(st, &pc, err, what, "SELECT lookup, address, csrf, created, last_seen FROM sessions "
+	    "WHERE id_hash = $1 AND last_seen >= $2", "hi", id_hash, cutoff);
 	if (res == NULL)
 		goto out;
 	if (PQntuples(res) == 1) {
@@ -957,11 +957,20 @@ pg_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], 
 		ses->csrf = pg_text(res, 0, 2);
 		ses->created = pg_i64(res, 0, 3);
 		ses->last_seen = pg_i64(res, 0, 4);
-		if (ses->address == NULL || ses->csrf == NULL)
-			vstore_seterr(st, err, "%s: out of memory", what);
-		else
-			r = 1;
 		PQclear(res);
+		if (ses->address == NULL || ses->csrf == NULL) {
+			vstore_seterr(st, err, "%s: out of memory", what);
+			goto out;
+		}
+		if (now - ses->last_seen < VSTORE_TOUCH_EVERY) {
+			r = 1;
+			goto out;
+		}
+		if (pg_run(st, &pc, err, what, "UPDATE sessions SET last_seen = GREATEST(last_seen, $2) WHERE id_hash = $1",
+		    "hi", id_hash, now) >= 0) {
+			ses->last_seen = now;
+			r = 1;
+		}
 		goto out;
 	}
 	PQclear(res);

@@ -796,21 +796,28 @@ START_TEST(test_sessions)
 	ck_assert_str_eq(s.address, "bob@partner.test");
 	ck_assert_str_eq(s.csrf, "csrf-token");
 	ck_assert_int_eq(s.created, T0);
-	ck_assert_int_eq(s.last_seen, T0 + 10);
+	/* Touched less than VSTORE_TOUCH_EVERY ago: nothing is written. */
+	ck_assert_int_eq(s.last_seen, T0);
+	ck_assert_int_eq(raw_int("SELECT last_seen - 1800000000 FROM sessions"), 0);
 	vsession_free(&s);
 	ck_assert_ptr_null(s.address);
-	/* Touched at +10, so still live at +70 with 60 s idle. */
-	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 70, 60, &s, &err), 1);
-	ck_assert_int_eq(s.last_seen, T0 + 70);
+	/* At +40 it is written. */
+	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 40, 60, &s, &err), 1);
+	ck_assert_int_eq(s.last_seen, T0 + 40);
+	ck_assert_int_eq(raw_int("SELECT last_seen - 1800000000 FROM sessions"), 40);
+	vsession_free(&s);
+	/* Touched at +40, so still live at +90 with 60 s idle (and touched again). */
+	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 90, 60, &s, &err), 1);
+	ck_assert_int_eq(s.last_seen, T0 + 90);
 	vsession_free(&s);
 	/* A clock behind does not move last_seen back. */
-	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 65, 60, &s, &err), 1);
-	ck_assert_int_eq(s.last_seen, T0 + 70);
+	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 85, 60, &s, &err), 1);
+	ck_assert_int_eq(s.last_seen, T0 + 90);
 	vsession_free(&s);
 	/* Idle too long: gone, even for a later lenient look. */
-	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 131, 60, &s, &err), 0);
+	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 151, 60, &s, &err), 0);
 	ck_assert_ptr_null(s.address);
-	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 131, 100000, &s, &err), 0);
+	ck_assert_int_eq(vstore_session_get(st, sid, T0 + 151, 100000, &s, &err), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sessions"), 0);
 	/* Delete. */
 	ck_assert_int_eq(vstore_session_create(st, sid2, lk, "bob@partner.test", "c2", T0, &err), 0);
