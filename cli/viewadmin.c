@@ -10,8 +10,8 @@
  * Calling rules: the configuration must set viewer.api_url and
  * viewer.secret_file (the same as sealmilter's).
  * Untrusted input: sealview's answers, read into capped buffers; the text
- * view takes fields out of the JSON lines and prints them with control
- * characters replaced.
+ * view takes fields out of the JSON lines and prints them with terminal
+ * control characters (C0, DEL, C1) replaced.
  */
 #include "build-config.h"
 
@@ -109,7 +109,12 @@ field(const char *line, const char *key, char *out, size_t outlen)
 			if (*p == 'u')
 				p += strlen(p) >= 5 ? 4 : strlen(p) - 1;
 		}
-		out[o++] = (unsigned char)ch < ' ' ? '?' : ch;
+		/* No terminal controls: C0, DEL, and C1 (U+0080-U+009F, UTF-8 C2 80-9F). */
+		if ((unsigned char)ch == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f) {
+			p++;
+			ch = '?';
+		}
+		out[o++] = (unsigned char)ch < ' ' || ch == 0x7f ? '?' : ch;
 	}
 	out[o] = '\0';
 }

@@ -707,7 +707,8 @@ static int
 seal_now(struct seal_session *s, const struct seal_template *t)
 {
 	struct view_token tok;
-	int viewer = t->viewer && s->cfg->viewer_secret_len > 0 && has_outside_recipient(s);
+	int viewer = t->viewer && s->cfg->viewer_secret_len > 0 && s->cfg->viewer_api_url && s->cfg->viewer_public_url &&
+	    has_outside_recipient(s);
 	char *link = NULL;
 	struct seal_result *r = &s->res;
 	BIO *orig = NULL, *der = NULL, *body = NULL;
@@ -756,7 +757,7 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	der = fd_writer(derfd);
 	if (orig == NULL || der == NULL || lseek(origfd, 0, SEEK_SET) != 0)
 		goto oom;
-	if (viewer && view_token_new(&tok) != 0) {
+	if (viewer && view_token_new(s->cfg->viewer_secret, s->cfg->viewer_secret_len, &tok) != 0) {
 		err = strdup("cannot make a link token (no randomness)");
 		goto out;
 	}

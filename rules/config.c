@@ -939,8 +939,15 @@ load_viewer(struct load *L)
 		else if (u[strlen(u) - 1] == '/')
 			c->viewer_api_url[strlen(u) - 1] = '\0';
 	}
-	if ((c->viewer_public_url == NULL) != (c->viewer_api_url == NULL) ||
-	    (c->viewer_api_url && c->viewer_secret_file == NULL)) {
+	if (c->viewer_public_url && strncmp(c->viewer_public_url, "http://", 7) == 0 &&
+	    strncmp(c->viewer_public_url, "http://127.", 11) != 0 && strncmp(c->viewer_public_url, "http://localhost", 16) != 0 &&
+	    strncmp(c->viewer_public_url, "http://[::1]", 12) != 0) {
+		find_key("viewer.public_url", &idx);
+		cfg_error(L->errs, L->seen[idx], "viewer.public_url: '%s': plain http is for a test on loopback only "
+		    "(readers' cookies are Secure); use https://", c->viewer_public_url);
+	}
+	if (!((c->viewer_public_url && c->viewer_api_url && c->viewer_secret_file) ||
+	    (!c->viewer_public_url && !c->viewer_api_url && !c->viewer_secret_file))) {
 		find_key("viewer.public_url", &idx);
 		cfg_error_at(L->errs, c->path, 0, 0, "viewer: public_url, api_url and secret_file go together "
 		    "(the link, where to register it, and the key that signs the registration)");

@@ -113,8 +113,8 @@ html_escape(struct sbuf *b, const char *s)
 }
 
 /* Quoted-printable (RFC 2045), CRLF line ends, lines of at most 76 characters. */
-static void
-qp(struct sbuf *out, const char *s)
+void
+qp_encode(struct sbuf *out, const char *s)
 {
 	size_t col = 0;
 
@@ -275,13 +275,13 @@ seal_envelope_write(const struct seal_template *t, const char *sender, const cha
 	sbuf_printf(&b, "--%s\r\nContent-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", mixed, alt);
 	sbuf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
 	    alt);
-	qp(&b, text.data);
+	qp_encode(&b, text.data);
 	if (logo)
 		sbuf_printf(&b, "--%s\r\nContent-Type: multipart/related;\r\n boundary=\"%s\"\r\n\r\n--%s\r\n", alt, rel, rel);
 	else
 		sbuf_printf(&b, "--%s\r\n", alt);
 	sbuf_adds(&b, "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
-	qp(&b, html.data);
+	qp_encode(&b, html.data);
 	if (logo) {
 		sbuf_printf(&b, "--%s\r\nContent-Type: %s\r\nContent-ID: <logo@sealmilter>\r\n"
 		    "Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n", rel, br->logo_type);

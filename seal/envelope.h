@@ -26,4 +26,9 @@ char *seal_envelope_subject(const struct seal_template *t, const char *sender);
 int seal_envelope_write(const struct seal_template *t, const char *sender, const char *link, BIO *der_in, BIO *out,
     char **content_type, char **err);
 
+struct sbuf;
+/* Append the text s as quoted-printable (RFC 2045): CRLF line ends, lines of
+ * at most 76 characters. */
+void qp_encode(struct sbuf *out, const char *s);
+
 #endif

@@ -3,11 +3,15 @@
  *
  *   token  = 32 random bytes, base64url without padding in the link
  *   lookup = HKDF-SHA-256(token, salt "sealmilter-viewer", info "lookup v1"), hex
- *   kek    = HKDF-SHA-256(token, salt "sealmilter-viewer", info "kek v1")
+ *   pepper = HKDF-SHA-256(viewer secret, salt "sealmilter-viewer", info "kek pepper v1")
+ *   kek    = HKDF-SHA-256(token, salt pepper, info "kek v1")
  *
- * The two outputs are independent: knowing the lookup id (sealview's
- * database) tells nothing of the KEK. docs/viewer-security.md has the whole
- * design.
+ * The outputs are independent: knowing the lookup id (sealview's database)
+ * tells nothing of the KEK. The pepper keeps the delivered mail, which
+ * carries both the token and the sealed object, from opening itself
+ * offline: the KEK needs the token (only in the mail) and the viewer secret
+ * (only on sealmilter's and sealview's hosts). docs/viewer-security.md has
+ * the whole design.
  *
  * Calling rules: thread-safe. Secrets are wiped by view_token_clear().
  * Untrusted input: view_token_parse() takes the token from a URL a browser
@@ -42,7 +46,16 @@ hex_encode(const unsigned char *p, size_t n, char *out)
 }
 
 int
-hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, unsigned char *out, size_t outlen)
+hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 32;
+
+	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) != NULL && n == 32 ? 0 : -1;
+}
+
+static int
+hkdf_bin_salt(const void *ikm, size_t ikmlen, const unsigned char *salt, size_t saltlen, const char *info,
+    unsigned char *out, size_t outlen)
 {
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -51,7 +64,7 @@ hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, 
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, strlen(salt));
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
 	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
 	params[4] = OSSL_PARAM_construct_end();
 	if (ctx != NULL && EVP_KDF_derive(ctx, out, outlen, params) == 1)
@@ -62,27 +75,30 @@ hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, 
 }
 
 int
-hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
+hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, unsigned char *out, size_t outlen)
 {
-	unsigned int n = 32;
-
-	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) != NULL && n == 32 ? 0 : -1;
+	return hkdf_bin_salt(ikm, ikmlen, (const unsigned char *)salt, strlen(salt), info, out, outlen);
 }
 
 static int
-derive(struct view_token *t)
+derive(struct view_token *t, const unsigned char *secret, size_t secret_len)
 {
-	unsigned char lk[32];
+	unsigned char lk[32], pepper[32];
+	int rc = -1;
 
-	if (hkdf_sha256(t->raw, sizeof(t->raw), "sealmilter-viewer", "lookup v1", lk, sizeof(lk)) != 0 ||
-	    hkdf_sha256(t->raw, sizeof(t->raw), "sealmilter-viewer", "kek v1", t->kek, sizeof(t->kek)) != 0)
-		return -1;
-	hex_encode(lk, sizeof(lk), t->lookup);
-	return 0;
+	if (secret_len > 0 &&
+	    hkdf_sha256(t->raw, sizeof(t->raw), "sealmilter-viewer", "lookup v1", lk, sizeof(lk)) == 0 &&
+	    hkdf_sha256(secret, secret_len, "sealmilter-viewer", "kek pepper v1", pepper, sizeof(pepper)) == 0 &&
+	    hkdf_bin_salt(t->raw, sizeof(t->raw), pepper, sizeof(pepper), "kek v1", t->kek, sizeof(t->kek)) == 0) {
+		hex_encode(lk, sizeof(lk), t->lookup);
+		rc = 0;
+	}
+	OPENSSL_cleanse(pepper, sizeof(pepper));
+	return rc;
 }
 
 int
-view_token_new(struct view_token *t)
+view_token_new(const unsigned char *secret, size_t secret_len, struct view_token *t)
 {
 	size_t i, o = 0;
 	unsigned v = 0;
@@ -102,11 +118,11 @@ view_token_new(struct view_token *t)
 	if (bits > 0)
 		t->text[o++] = b64url[(v << (6 - bits)) & 63];
 	t->text[o] = '\0';
-	return derive(t);
+	return derive(t, secret, secret_len);
 }
 
 int
-view_token_parse(const char *text, size_t len, struct view_token *t)
+view_token_parse(const char *text, size_t len, const unsigned char *secret, size_t secret_len, struct view_token *t)
 {
 	size_t i, o = 0;
 	unsigned v = 0;
@@ -130,7 +146,7 @@ view_token_parse(const char *text, size_t len, struct view_token *t)
 	if (o != VIEW_TOKEN_BYTES || (v & ((1u << bits) - 1)) != 0)
 		return -1;
 	memcpy(t->text, text, len);
-	return derive(t);
+	return derive(t, secret, secret_len);
 }
 
 void

@@ -4,10 +4,13 @@
  * sealmilter makes a fresh 256-bit token per sealed message; it travels only
  * in the link of the delivered notice. From it, HKDF-SHA-256 derives:
  *   - the lookup id: what sealview stores and looks messages up by;
- *   - the viewer KEK: an AES-256 key-wrap key, under which the content key
- *     is also wrapped in the sealed object (a CMS KEKRecipientInfo).
+ *   - the viewer KEK (with the viewer secret as a pepper): an AES-256
+ *     key-wrap key, under which the content key is also wrapped in the
+ *     sealed object (a CMS KEKRecipientInfo).
  * sealview can therefore open a message only while it serves a request
- * that presents the token; its database holds neither the token nor a key. */
+ * that presents the token; its database holds neither the token nor a key,
+ * and the delivered mail (token and object) cannot open itself without the
+ * secret. */
 #ifndef SEAL_VIEWTOKEN_H
 #define SEAL_VIEWTOKEN_H
 
@@ -24,11 +27,13 @@ struct view_token {
 	unsigned char kek[32];
 };
 
-/* A fresh random token, with its derived values. 0, or -1 (no randomness). */
-int view_token_new(struct view_token *t);
+/* A fresh random token, with its derived values (secret: the viewer
+ * secret, which must not be empty). 0, or -1 (no randomness, no secret). */
+int view_token_new(const unsigned char *secret, size_t secret_len, struct view_token *t);
 /* A token from its text (exactly 43 base64url characters); 0, or -1 when it
  * is not one. */
-int view_token_parse(const char *text, size_t len, struct view_token *t);
+int view_token_parse(const char *text, size_t len, const unsigned char *secret, size_t secret_len,
+    struct view_token *t);
 /* Wipe it. */
 void view_token_clear(struct view_token *t);
 

@@ -42,6 +42,7 @@
 #include "common/util.h"
 #include "rules/config.h"
 #include "seal/cms.h"
+#include "mime/hdrdecode.h"
 #include "seal/envelope.h"
 #include "seal/sealpolicy.h"
 #include "seal/viewapi.h"
@@ -57,6 +58,7 @@
 #define RATE_WINDOW (15 * 60)
 #define MAX_ADDRESS 254
 #define MAX_REPLY (64u * 1024)
+#define MAX_REPLIES 20            /* replies per reader and message in RATE_WINDOW */
 #define UA_MAX 200
 #define PAGE_LIMIT (64u * 1024 * 1024)
 
@@ -193,18 +195,25 @@ random_token(char out[44])
 	return 0;
 }
 
-static void
+/* HMAC of three length-prefixed strings. 0, or -1 (out is then random, so
+ * that it matches nothing stored). */
+static int
 keyed(const unsigned char key[32], const char *a, const char *b, const char *c, unsigned char out[32])
 {
 	struct sbuf m;
+	int rc = -1;
 
 	sbuf_init(&m, 0);
 	/* Length-prefixed, so that no two triples hash alike. */
 	sbuf_printf(&m, "%zu:%s|%zu:%s|%zu:%s", strlen(a), a, strlen(b), b, strlen(c), c);
-	if (m.data == NULL || hmac_sha256(key, 32, m.data, m.len, out) != 0)
-		memset(out, 0, 32);
-	OPENSSL_cleanse(m.data, m.len);
+	if (m.data != NULL && hmac_sha256(key, 32, m.data, m.len, out) == 0)
+		rc = 0;
+	else if (RAND_bytes(out, 32) != 1)
+		memset(out, 0xa5, 32);
+	if (m.data)
+		OPENSSL_cleanse(m.data, m.len);
 	sbuf_free(&m);
+	return rc;
 }
 
 /* The value of cookie name in a Cookie header, copied into out (at most
@@ -291,7 +300,9 @@ clean_address(const char *in)
 	return a;
 }
 
-static void
+/* Write an audit record (and a log line). 0, or -1 when it could not be
+ * written: what it records must then not happen. */
+static int
 audit(struct app *a, const struct app_request *req, const char *event, const char *seal_id, const char *address,
     const char *outcome, const char *detail)
 {
@@ -312,13 +323,15 @@ audit(struct app *a, const struct app_request *req, const char *event, const cha
 	rec.user_agent = ua;
 	rec.outcome = outcome;
 	rec.detail = detail ? detail : "";
-	if (vstore_audit_add(a->st, &rec, &err) != 0) {
-		seal_err("sealview: cannot write the audit record (%s %s): %s", event, rec.seal_id, err ? err : "?");
-		free(err);
-	}
 	seal_info("sealview: %s seal=%s address=%s ip=%s outcome=%s%s%s", event, rec.seal_id,
 	    rec.address[0] ? rec.address : "-", rec.client_ip[0] ? rec.client_ip : "-", outcome,
 	    rec.detail[0] ? " " : "", rec.detail);
+	if (vstore_audit_add(a->st, &rec, &err) != 0) {
+		seal_err("sealview: cannot write the audit record (%s %s): %s", event, rec.seal_id, err ? err : "?");
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- pages -------------------------------------------------------------- */
@@ -411,7 +424,7 @@ csrf_field(struct app *a, struct sbuf *b, const char *csrf_cookie, const char *l
 	unsigned char mac[32];
 	char tok[44];
 
-	keyed(a->k_csrf, "csrf", csrf_cookie, lookup, mac);
+	(void)keyed(a->k_csrf, "csrf", csrf_cookie, lookup, mac);   /* on failure: random, it matches nothing */
 	b64url(mac, sizeof(mac), tok);
 	sbuf_adds(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
 	sbuf_adds(b, tok);
@@ -429,9 +442,9 @@ csrf_ok(struct app *a, const struct app_request *req, const char *lookup)
 		return 0;
 	if ((got = form_get(req, "csrf", 64)) == NULL)
 		return 0;
-	keyed(a->k_csrf, "csrf", cookie, lookup, mac);
+	ok = keyed(a->k_csrf, "csrf", cookie, lookup, mac) == 0;
 	b64url(mac, sizeof(mac), want);
-	ok = strlen(got) == strlen(want) && ct_equal(got, want, strlen(want));
+	ok = ok && strlen(got) == strlen(want) && ct_equal(got, want, strlen(want));
 	free(got);
 	return ok;
 }
@@ -484,7 +497,7 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	if (view_token_parse(token, toklen, &c->tok) != 0) {
+	if (view_token_parse(token, toklen, a->cfg->viewer_secret, a->cfg->viewer_secret_len, &c->tok) != 0) {
 		page_message(a, r, 404, NULL, T_NOT_FOUND);
 		return -1;
 	}
@@ -526,6 +539,36 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 	return 0;
 }
 
+/* Read the sealed object of a found message, once the reader is known to
+ * have a session (an anonymous request never loads it). 0, or -1 with the
+ * page made. */
+static int
+load_object(struct app *a, struct ctx *c, struct app_response *r)
+{
+	struct vmessage m;
+	char *err = NULL;
+	int rc = vstore_get_message(a->st, c->tok.lookup, 1, &m, &err);
+
+	if (rc < 0) {
+		seal_err("sealview: store: %s", err ? err : "?");
+		free(err);
+		page_message(a, r, 503, c->tpl, T_ERROR);
+		return -1;
+	}
+	if (rc == 0 || m.object == NULL || m.revoked) {
+		if (rc == 1)
+			vmessage_free(&m);
+		page_message(a, r, 410, c->tpl, rc == 1 && m.revoked ? T_REVOKED : T_EXPIRED);
+		return -1;
+	}
+	free(c->m.object);
+	c->m.object = m.object;
+	c->m.object_len = m.object_len;
+	m.object = NULL;
+	vmessage_free(&m);
+	return 0;
+}
+
 /* The session of this browser for this message: 1 (s filled), 0 none. */
 static int
 session_of(struct app *a, const struct app_request *req, const struct ctx *c, struct vsession *s)
@@ -536,8 +579,10 @@ session_of(struct app *a, const struct app_request *req, const struct ctx *c, st
 
 	if (req->cookie == NULL || cookie_get(req->cookie, "svs", sid, sizeof(sid)) != 0)
 		return 0;
-	keyed(a->k_sess, "session", sid, "", h);
+	rc = keyed(a->k_sess, "session", sid, "", h);
 	OPENSSL_cleanse(sid, sizeof(sid));
+	if (rc != 0)
+		return 0;
 	rc = vstore_session_get(a->st, h, (int64_t)time(NULL), (int64_t)a->cfg->sv_session_idle, s, &err);
 	if (rc < 0) {
 		seal_err("sealview: store: %s", err ? err : "?");
@@ -741,8 +786,12 @@ show_message(struct app *a, struct ctx *c, const struct vsession *s, const struc
 		html_escapes(&pg.b, text(T_REPLY_SEND));
 		sbuf_adds(&pg.b, "</button></form></section>\n");
 	}
-	audit(a, req, printable ? "print" : "view", c->m.seal_id, s->address, "ok", NULL);
 	msgview_free(&v);
+	if (audit(a, req, printable ? "print" : "view", c->m.seal_id, s->address, "ok", NULL) != 0) {
+		sbuf_free(&pg.b);
+		page_message(a, r, 503, c->tpl, T_ERROR);
+		return;
+	}
 	page_end(a, &pg, r, 200);
 }
 
@@ -817,33 +866,42 @@ code_form(struct app *a, struct ctx *c, const struct app_request *req, struct ap
 	page_end(a, &pg, r, error == T_COUNT ? 200 : 400);
 }
 
+/* Count one hit against a limit: 1 allowed, 0 over it or a store error
+ * (fail closed). */
+static int
+hit(struct app *a, char *key, uint64_t limit)
+{
+	char *err = NULL;
+	int rc = key ? vstore_rate_hit(a->st, key, (int64_t)time(NULL), RATE_WINDOW, (long)limit, &err) : -1;
+
+	if (rc < 0) {
+		seal_err("sealview: rate limit store: %s", err ? err : "out of memory");
+		free(err);
+	}
+	free(key);
+	return rc == 1;
+}
+
+static char *
+key2(const char *a, const char *b, const char *c)
+{
+	char *k = NULL;
+
+	if (asprintf(&k, "%s:%s%s%s", a, b, c ? ":" : "", c ? c : "") < 0)
+		return NULL;
+	return k;
+}
+
 /* Count one hit against each limit; 1 when all allow it. */
 static int
 rate_ok(struct app *a, const struct app_request *req, const struct ctx *c, const char *address)
 {
-	int64_t now = (int64_t)time(NULL);
-	char *k = NULL, *err = NULL;
-	int ok = 1, rc;
+	int ok = 1;
 
-	if (asprintf(&k, "ip:%s", req->client_ip ? req->client_ip : "") >= 0) {
-		rc = vstore_rate_hit(a->st, k, now, RATE_WINDOW, (long)a->cfg->sv_rate_ip, &err);
-		ok &= rc == 1;
-		free(k);
-	}
-	if (asprintf(&k, "msg:%s", c->tok.lookup) >= 0) {
-		rc = vstore_rate_hit(a->st, k, now, RATE_WINDOW, (long)a->cfg->sv_rate_message, &err);
-		ok &= rc == 1;
-		free(k);
-	}
-	if (address && asprintf(&k, "addr:%s:%s", c->tok.lookup, address) >= 0) {
-		rc = vstore_rate_hit(a->st, k, now, RATE_WINDOW, (long)a->cfg->sv_rate_address, &err);
-		ok &= rc == 1;
-		free(k);
-	}
-	if (err) {
-		seal_err("sealview: rate limit store: %s", err);
-		free(err);
-	}
+	ok &= hit(a, key2("ip", req->client_ip ? req->client_ip : "", NULL), a->cfg->sv_rate_ip);
+	ok &= hit(a, key2("msg", c->tok.lookup, NULL), a->cfg->sv_rate_message);
+	if (address)
+		ok &= hit(a, key2("addr", c->tok.lookup, address), a->cfg->sv_rate_address);
 	return ok;
 }
 
@@ -941,9 +999,11 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 	char code[9], ref[10];
 	unsigned char h[32];
 	int64_t now = (int64_t)time(NULL);
+	int allowed;
 
 	free(raw);
 	if (!csrf_ok(a, req, c->tok.lookup)) {
+		audit(a, req, "passcode_request", c->m.seal_id, address, "bad_form", "no or wrong CSRF token");
 		free(address);
 		address_form(a, c, req, r, path_token, T_BAD_FORM);
 		return;
@@ -963,13 +1023,23 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 		page_message(a, r, 500, c->tpl, T_ERROR);
 		return;
 	}
-	if (seal_policy_allows(&c->pol, address)) {
+	allowed = seal_policy_allows(&c->pol, address);
+	{
+		/* The same work for every address: a stranger gets a passcode row
+		 * too, whose hash is random (it matches nothing) and which is never
+		 * mailed, so the store's timing and answers tell nothing. */
 		if (new_passcode(code) != 0) {
 			free(address);
 			page_message(a, r, 500, c->tpl, T_ERROR);
 			return;
 		}
-		passcode_hash(a, c->tok.lookup, address, code, h);
+		if (allowed)
+			passcode_hash(a, c->tok.lookup, address, code, h);
+		else if (RAND_bytes(h, sizeof(h)) != 1) {
+			free(address);
+			page_message(a, r, 500, c->tpl, T_ERROR);
+			return;
+		}
 		if (vstore_add_passcode(a->st, c->tok.lookup, address, ref, h, now, now + (int64_t)a->cfg->sv_passcode_ttl,
 		    &err) != 0) {
 			seal_err("sealview: store: %s", err ? err : "?");
@@ -979,11 +1049,11 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 			page_message(a, r, 503, c->tpl, T_ERROR);
 			return;
 		}
-		send_passcode(a, address, code, ref);
+		if (allowed)
+			send_passcode(a, address, code, ref);
 		OPENSSL_cleanse(code, sizeof(code));
-		audit(a, req, "passcode_request", c->m.seal_id, address, "ok", ref);
-	} else
-		audit(a, req, "passcode_request", c->m.seal_id, address, "not_recipient", ref);
+		audit(a, req, "passcode_request", c->m.seal_id, address, allowed ? "ok" : "not_recipient", ref);
+	}
 	/* The same page either way. */
 	code_form(a, c, req, r, path_token, address, ref, T_COUNT);
 	free(address);
@@ -1001,7 +1071,10 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 
 	free(raw);
 	if (!csrf_ok(a, req, c->tok.lookup) || address == NULL || code == NULL) {
+		audit(a, req, "passcode_fail", c->m.seal_id, address, "bad_form", "no or wrong CSRF token, or a field missing");
 		free(address);
+		if (code)
+			OPENSSL_cleanse(code, strlen(code));
 		free(code);
 		address_form(a, c, req, r, path_token, T_BAD_FORM);
 		return;
@@ -1053,11 +1126,12 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 		page_message(a, r, 500, c->tpl, T_ERROR);
 		return;
 	}
-	keyed(a->k_sess, "session", sid, "", h);
-	if (vstore_session_create(a->st, h, c->tok.lookup, address, csrf, (int64_t)time(NULL), &err) != 0) {
-		seal_err("sealview: store: %s", err ? err : "?");
+	if (keyed(a->k_sess, "session", sid, "", h) != 0 ||
+	    vstore_session_create(a->st, h, c->tok.lookup, address, csrf, (int64_t)time(NULL), &err) != 0) {
+		seal_err("sealview: store: %s", err ? err : "cannot make a session");
 		free(err);
 		free(address);
+		OPENSSL_cleanse(sid, sizeof(sid));
 		page_message(a, r, 503, c->tpl, T_ERROR);
 		return;
 	}
@@ -1135,7 +1209,13 @@ serve_attachment(struct app *a, struct ctx *c, const struct vsession *s, const s
 	sbuf_init(&cd, 0);
 	sbuf_adds(&cd, "attachment; filename*=UTF-8''");
 	url_encode(&cd, v.att[n - 1].filename, strlen(v.att[n - 1].filename));
-	audit(a, req, "download", c->m.seal_id, s->address, "ok", v.att[n - 1].filename);
+	if (audit(a, req, "download", c->m.seal_id, s->address, "ok", v.att[n - 1].filename) != 0) {
+		sbuf_free(&b);
+		sbuf_free(&cd);
+		msgview_free(&v);
+		respond_text(r, 503, "text/plain; charset=utf-8", "the audit log is unavailable; try again later\n");
+		return;
+	}
 	respond(r, 200, "application/octet-stream", &b);
 	if (cd.data)
 		set_header(r, "Content-Disposition", cd.data);
@@ -1169,7 +1249,6 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	char *body = form_get(req, "text", MAX_REPLY), *err = NULL, *date = NULL, *subj = NULL, *mid = NULL;
 	struct msgview v;
 	struct sbuf m;
-	const char *p;
 	char *crlf;
 	size_t clen;
 
@@ -1184,6 +1263,12 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 		respond_text(r, 403, "text/plain; charset=utf-8", "replies are not allowed for this message\n");
 		return;
 	}
+	if (!hit(a, key2("reply", c->tok.lookup, s->address), MAX_REPLIES)) {
+		audit(a, req, "reply", c->m.seal_id, s->address, "rate_limited", NULL);
+		free(body);
+		page_message(a, r, 429, c->tpl, T_RATE_LIMITED);
+		return;
+	}
 	if (open_view(a, c, &v, &err) != 0) {
 		seal_err("sealview: cannot open %s: %s", c->m.seal_id, err ? err : "?");
 		free(err);
@@ -1192,27 +1277,46 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 		return;
 	}
 	date = rfc2822_date();
-	subj = one_line(v.subject ? v.subject : "");
+	{
+		char *re = NULL, *line = one_line(v.subject ? v.subject : "");
+		if (line && asprintf(&re, "Re: %s", line) >= 0)
+			subj = hdr_encode(re);        /* RFC 2047 when it is not ASCII */
+		free(re);
+		free(line);
+	}
 	mid = one_line(c->pol.message_id ? c->pol.message_id : "");
+	/* From the organisation's own address, so SPF and DMARC pass wherever the
+	 * reply goes; the reader is the Reply-To and named in From. */
 	sbuf_init(&m, 0);
-	sbuf_printf(&m, "From: %s\r\nTo: %s\r\nDate: %s\r\nSubject: Re: %s\r\n", s->address, c->pol.sender,
-	    date ? date : "", subj ? subj : "");
+	sbuf_printf(&m, "From: \"%s via the protected-message viewer\" <%s>\r\nReply-To: %s\r\nTo: %s\r\nDate: %s\r\n"
+	    "Subject: %s\r\n", s->address, a->cfg->sv_passcode_from, s->address, c->pol.sender, date ? date : "",
+	    subj ? subj : "Re:");
 	if (mid && mid[0] == '<')
 		sbuf_printf(&m, "In-Reply-To: %s\r\nReferences: %s\r\n", mid, mid);
-	sbuf_printf(&m, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
-	    "X-Sealview-Reply-To-Seal: %s\r\n\r\n", c->m.seal_id);
-	sbuf_adds(&m, body);
-	sbuf_adds(&m, "\n\n");
-	/* The original, quoted. */
-	sbuf_adds(&m, "> ");
-	for (p = v.text ? v.text : ""; *p; p++) {
-		sbuf_addc(&m, *p);
-		if (*p == '\n' && p[1])
-			sbuf_adds(&m, "> ");
+	sbuf_printf(&m, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\nX-Sealview-Reply-To-Seal: %s\r\n\r\n", c->m.seal_id);
+	{
+		/* The reply, then the original quoted, as quoted-printable. */
+		struct sbuf t;
+		const char *p;
+		sbuf_init(&t, 0);
+		sbuf_adds(&t, body);
+		sbuf_adds(&t, "\n\n> ");
+		for (p = v.text ? v.text : ""; *p; p++) {
+			if (*p == '\r')
+				continue;
+			sbuf_addc(&t, *p);
+			if (*p == '\n' && p[1])
+				sbuf_adds(&t, "> ");
+		}
+		sbuf_adds(&t, "\n");
+		if (t.data)
+			qp_encode(&m, t.data);
+		sbuf_free(&t);
 	}
-	sbuf_adds(&m, "\n");
 	crlf = m.data ? crlf_canon(m.data, m.len, &clen) : NULL;
-	if (crlf == NULL || mailout_queue(a->mail, s->address, c->pol.sender, crlf, clen, mail_done, NULL) != 0) {
+	if (crlf == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, c->pol.sender, crlf, clen, mail_done,
+	    NULL) != 0) {
 		audit(a, req, "reply", c->m.seal_id, s->address, "error", "cannot queue");
 		page_message(a, r, 503, c->tpl, T_ERROR);
 	} else {
@@ -1259,37 +1363,48 @@ logout(struct app *a, struct ctx *c, const struct app_request *req, struct app_r
 
 /* ---- the API -------------------------------------------------------------- */
 
+int
+app_api_plausible(const char *date, const char *nonce, const char *signature)
+{
+	int64_t now = (int64_t)time(NULL);
+	uint64_t d;
+	size_t i;
+
+	if (date == NULL || nonce == NULL || signature == NULL || parse_uint(date, &d) != 0 || strlen(nonce) != 32 ||
+	    strlen(signature) != 64)
+		return 0;
+	for (i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)nonce[i]))
+			return 0;
+	return (int64_t)d >= now - VIEWAPI_MAX_SKEW && (int64_t)d <= now + VIEWAPI_MAX_SKEW;
+}
+
 static int
 api_auth(struct app *a, const struct app_request *req, struct app_response *r)
 {
 	unsigned char bh[32];
 	char want[65], *err = NULL;
-	uint64_t date;
+	uint64_t date = 0;
 	int64_t now = (int64_t)time(NULL);
-	size_t i;
 	int rc;
 
-	if (req->x_date == NULL || req->x_nonce == NULL || req->x_signature == NULL ||
-	    parse_uint(req->x_date, &date) != 0 || strlen(req->x_nonce) != 32 || strlen(req->x_signature) != 64) {
-		respond_text(r, 401, "text/plain; charset=utf-8", "unsigned request\n");
-		return 0;
-	}
-	for (i = 0; i < 32; i++)
-		if (!isxdigit((unsigned char)req->x_nonce[i])) {
-			respond_text(r, 401, "text/plain; charset=utf-8", "bad nonce\n");
-			return 0;
-		}
-	if ((int64_t)date < now - VIEWAPI_MAX_SKEW || (int64_t)date > now + VIEWAPI_MAX_SKEW) {
-		respond_text(r, 401, "text/plain; charset=utf-8", "the request's date is more than 300 s off\n");
+	if (!app_api_plausible(req->x_date, req->x_nonce, req->x_signature) || parse_uint(req->x_date, &date) != 0) {
+		seal_warn("sealview: API %s %s from %s: unsigned, malformed or stale (more than 300 s off)", req->method,
+		    req->path, req->client_ip ? req->client_ip : "?");
+		respond_text(r, 401, "text/plain; charset=utf-8", "unsigned, malformed or stale request (the date must be "
+		    "within 300 s)\n");
 		return 0;
 	}
 	if (EVP_Digest(req->body ? req->body : "", req->body_len, bh, NULL, EVP_sha256(), NULL) != 1 ||
 	    viewapi_sign(a->k_api, req->method, req->path, req->x_date, req->x_nonce, bh, want) != 0 ||
 	    !ct_equal(want, req->x_signature, 64)) {
+		seal_warn("sealview: API %s %s from %s: bad signature", req->method, req->path,
+		    req->client_ip ? req->client_ip : "?");
 		respond_text(r, 401, "text/plain; charset=utf-8", "bad signature\n");
 		return 0;
 	}
-	rc = vstore_nonce_use(a->st, req->x_nonce, now, now + 2 * VIEWAPI_MAX_SKEW, &err);
+	/* Kept until no request with this date can pass the skew check. */
+	rc = vstore_nonce_use(a->st, req->x_nonce, now, (int64_t)date + VIEWAPI_MAX_SKEW + 1, &err);
 	if (rc != 1) {
 		if (rc < 0)
 			seal_err("sealview: store: %s", err ? err : "?");
@@ -1362,30 +1477,64 @@ api_register(struct app *a, const struct app_request *req, struct app_response *
 	seal_policy_free(&pol);
 }
 
+/* Revoke by seal id, or every registration of a Message-ID (a message can
+ * be registered more than once: split deliveries, retries). */
 static void
 api_revoke(struct app *a, const struct app_request *req, struct app_response *r, const char *id)
 {
 	struct vmessage m;
 	struct sbuf b;
 	char *err = NULL;
-	int rc;
+	int rc, n = 0, already = 0, failed = 0, round;
 
-	rc = vstore_find_message(a->st, id, &m, &err);
-	if (rc != 1) {
-		respond_text(r, rc < 0 ? 503 : 404, "text/plain; charset=utf-8", rc < 0 ? "store unavailable\n"
-		    : "no message with that seal id or Message-ID\n");
-		free(err);
+	if (id[0] == '\0') {
+		respond_text(r, 400, "text/plain; charset=utf-8", "give a seal id or a Message-ID\n");
 		return;
 	}
-	rc = vstore_revoke(a->st, m.seal_id, (int64_t)time(NULL), &err);
-	audit(a, req, "revoke", m.seal_id, NULL, rc == 1 ? "ok" : rc == 0 ? "already" : "error", err);
 	sbuf_init(&b, 0);
-	sbuf_adds(&b, "{\"seal_id\":");
-	json_string(&b, m.seal_id);
-	sbuf_printf(&b, ",\"revoked\":%s}\n", rc == 1 ? "\"now\"" : rc == 0 ? "\"already\"" : "false");
-	respond(r, rc < 0 ? 503 : 200, "application/json", &b);
+	sbuf_adds(&b, "{\"seal_ids\":[");
+	/* find_message returns a registration not yet revoked first. */
+	for (round = 0; round < 10000; round++) {
+		rc = vstore_find_message(a->st, id, &m, &err);
+		if (rc != 1) {
+			if (rc < 0)
+				failed = 1;
+			break;
+		}
+		if (m.revoked) {
+			already += n == 0;
+			vmessage_free(&m);
+			break;
+		}
+		rc = vstore_revoke(a->st, m.seal_id, (int64_t)time(NULL), &err);
+		audit(a, req, "revoke", m.seal_id, NULL, rc == 1 ? "ok" : rc == 0 ? "already" : "error", err);
+		if (rc < 0) {
+			failed = 1;
+			vmessage_free(&m);
+			break;
+		}
+		sbuf_adds(&b, n++ ? "," : "");
+		json_string(&b, m.seal_id);
+		rc = strcmp(id, m.seal_id) == 0;     /* a seal id: that one only */
+		vmessage_free(&m);
+		if (rc)
+			break;
+	}
+	if (err)
+		seal_err("sealview: revoke %s: %s", id, err);
 	free(err);
-	vmessage_free(&m);
+	if (failed) {
+		sbuf_free(&b);
+		respond_text(r, 503, "text/plain; charset=utf-8", "store unavailable\n");
+		return;
+	}
+	if (n == 0 && !already) {
+		sbuf_free(&b);
+		respond_text(r, 404, "text/plain; charset=utf-8", "no message with that seal id or Message-ID\n");
+		return;
+	}
+	sbuf_printf(&b, "],\"revoked_now\":%d,\"revoked\":\"%s\"}\n", n, n ? "now" : "already");
+	respond(r, 200, "application/json", &b);
 }
 
 static int
@@ -1497,13 +1646,15 @@ route_message(struct app *a, const struct app_request *req, struct app_response 
 	memcpy(token, p, toklen);
 	token[toklen] = '\0';
 	need_object = get || strcmp(action, "reply") == 0;
-	if (find_message(a, token, toklen, need_object, &c, req, r) != 0) {
+	if (find_message(a, token, toklen, 0, &c, req, r) != 0) {
 		ctx_free(&c);
 		return;
 	}
 	memset(&s, 0, sizeof(s));
 	have_s = session_of(a, req, &c, &s) == 1;
-	if (get && action[0] == '\0') {
+	if (have_s && need_object && load_object(a, &c, r) != 0) {
+		/* The page is made. */
+	} else if (get && action[0] == '\0') {
 		if (have_s)
 			show_message(a, &c, &s, req, r, token, 0);
 		else

@@ -69,6 +69,9 @@ void app_purge(struct app *a);
 /* The largest body a request to path may carry (the API's registration
  * takes sealview.max_object; everything else APP_MAX_FORM). */
 size_t app_max_body(const struct app *a, const char *method, const char *path);
+/* 1 when an API request's signature fields are present, well formed and
+ * dated within the allowed skew: checked before its body is read. */
+int app_api_plausible(const char *date, const char *nonce, const char *signature);
 /* Wait until queued mail is handed to the MTA (for a graceful stop). */
 void app_drain(struct app *a);
 

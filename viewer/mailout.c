@@ -12,6 +12,7 @@
 #include "build-config.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,8 @@ item_free(struct item *it)
 {
 	free(it->from);
 	free(it->to);
+	if (it->msg)
+		OPENSSL_cleanse(it->msg, it->len);    /* a passcode, or a reader's reply */
 	free(it->msg);
 	free(it);
 }
@@ -174,13 +177,13 @@ mailout_queue(struct mailout *m, const char *from, const char *to, const char *m
 	struct item *it = calloc(1, sizeof(*it));
 
 	if (it == NULL || (it->from = strdup(from)) == NULL || (it->to = strdup(to)) == NULL ||
-	    (it->msg = malloc(len)) == NULL) {
+	    (it->msg = malloc(len ? len : 1)) == NULL) {
 		if (it)
 			item_free(it);
 		return -1;
 	}
-	memcpy(it->msg, msg, len);
 	it->len = len;
+	memcpy(it->msg, msg, len);
 	it->done = done;
 	it->arg = arg;
 	pthread_mutex_lock(&m->mu);

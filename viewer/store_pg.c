@@ -726,7 +726,7 @@ pg_find_message(struct vstore *st, const char *key, struct vmessage *m, char **e
 	r = pg_select_message(st, &pc, "SELECT " PG_MSG_COLS " FROM messages WHERE seal_id = $1", key, 0, m, err);
 	if (r == 0)
 		r = pg_select_message(st, &pc, "SELECT " PG_MSG_COLS " FROM messages WHERE message_id = $1 "
-		    "ORDER BY created DESC, lookup LIMIT 1", key, 0, m, err);
+		    "ORDER BY revoked <> 0, created DESC, lookup LIMIT 1", key, 0, m, err);
 	pg_put(st, &pc);
 	return r;
 }

@@ -636,7 +636,7 @@ sq_find_message(struct vstore *st, const char *key, struct vmessage *m, char **e
 	r = sq_select_message(st, db, "SELECT " SQ_MSG_COLS " FROM messages WHERE seal_id = ?1", key, 0, m, err);
 	if (r == 0)
 		r = sq_select_message(st, db, "SELECT " SQ_MSG_COLS " FROM messages WHERE message_id = ?1 "
-		    "ORDER BY created DESC, lookup LIMIT 1", key, 0, m, err);
+		    "ORDER BY revoked <> 0, created DESC, lookup LIMIT 1", key, 0, m, err);
 	sq_put(st, db);
 	return r;
 }

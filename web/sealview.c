@@ -20,7 +20,9 @@
  */
 #include "build-config.h"
 
+#include <curl/curl.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -190,9 +192,17 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			return MHD_NO;
 		max = app_max_body(s->app, method, url);
 		sbuf_init(&u->body, max);
-		if (cl && (parse_uint(cl, &n) != 0 || n > max))
-			u->too_big = 1;
 		*con_cls = u;
+		/* Refuse before reading a byte of the body: too large, or an API
+		 * request with no fresh signature (an anonymous client must not
+		 * make sealview buffer a registration's worth of memory). */
+		if (cl && (parse_uint(cl, &n) != 0 || n > max))
+			return plain(s, c, 413, "the request is too large\n");
+		if (strncmp(url, "/api/", 5) == 0 && !app_api_plausible(
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Date"),
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Nonce"),
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Signature")))
+			return plain(s, c, 401, "unsigned or stale request\n");
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -231,6 +241,9 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	(void)c;
 	(void)toe;
 	if (u) {
+		/* Bodies carry passcodes and replies: wipe them. */
+		if (u->body.data)
+			OPENSSL_cleanse(u->body.data, u->body.len);
 		sbuf_free(&u->body);
 		free(u);
 	}
@@ -365,6 +378,11 @@ main(int argc, char **argv)
 	if (debug)
 		seal_log_set_level(SEAL_LOG_DEBUG);
 	mime_init();
+	/* Before any thread starts (libcurl's global set-up is not thread-safe everywhere). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sealview: libcurl cannot be initialised\n");
+		return 1;
+	}
 	memset(&s, 0, sizeof(s));
 	memset(&errs, 0, sizeof(errs));
 	s.cfg = config_load(cfgpath, CONFIG_VIEWER, &errs);

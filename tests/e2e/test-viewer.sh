@@ -138,7 +138,8 @@ done
 t_check "the reply reached the sender through the MTA" test -n "$reply"
 if [ -n "$reply" ]; then
 	t_grep "the reply is to the original sender" '^to alice@example.com$' "${reply%.eml}.env"
-	t_grep "from the reader" '^From: bob@partner.test' "$reply"
+	t_grep "from the organisation's address, naming the reader" '^From: "bob@partner.test via the protected-message viewer" <no-reply@example.com>' "$reply"
+	t_grep "with the reader as Reply-To" '^Reply-To: bob@partner.test' "$reply"
 	t_grep "with the original quoted" '^> Dear Bob,' "$reply"
 	t_grep "in the thread" '^In-Reply-To: <viewer-1@example.com>' "$reply"
 fi
@@ -190,10 +191,12 @@ else:
         "SELECT lookup, encode(object, 'hex') FROM messages WHERE object IS NOT NULL"], capture_output=True, text=True).stdout
     rows = [(l.split("|")[0], bytes.fromhex(l.split("|")[1])) for l in out.split("\n") if "|" in l]
 secret = open(tb + "/viewer.secret", "rb").read()
-def hkdf(ikm, info):
+def hkdf(ikm, info, salt=None, hexsalt=None):
     r = subprocess.run(["openssl", "kdf", "-keylen", "32", "-kdfopt", "digest:SHA256", "-kdfopt", "hexkey:" + ikm.hex(),
-        "-kdfopt", "salt:sealmilter-viewer", "-kdfopt", "info:" + info, "HKDF"], capture_output=True, text=True)
+        "-kdfopt", ("hexsalt:" + hexsalt) if hexsalt else ("salt:" + (salt or "sealmilter-viewer")), "-kdfopt",
+        "info:" + info, "HKDF"], capture_output=True, text=True)
     return r.stdout.strip().replace(":", "").lower()
+pepper = hkdf(secret, "kek pepper v1")
 opened = 0
 for lookup, obj in rows:
     open(tb + "/obj.der", "wb").write(obj)
@@ -201,9 +204,10 @@ for lookup, obj in rows:
         capture_output=True)
     for ikm in (bytes.fromhex(lookup), secret, lookup.encode()):
         for info in ("kek v1", "lookup v1", "api v1"):
-            r = subprocess.run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", tb + "/inner.der", "-secretkey",
-                hkdf(ikm, info), "-secretkeyid", b"sealmilter-viewer-v1".hex()], capture_output=True)
-            opened += r.returncode == 0
+            for hs in (None, pepper):
+                r = subprocess.run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", tb + "/inner.der", "-secretkey",
+                    hkdf(ikm, info, hexsalt=hs), "-secretkeyid", b"sealmilter-viewer-v1".hex()], capture_output=True)
+                opened += r.returncode == 0
 print("objects", len(rows), "opened", opened)
 PY
 t_grep "the stored objects were tried" '^objects [1-9]' "$TB/dbonly.out"
@@ -213,8 +217,12 @@ t_grep "with every key the database and the configuration could give, none opens
 import base64, sys
 print(base64.urlsafe_b64decode(sys.argv[1] + "=").hex())
 PY
-kek=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$(cat "$TB/token.hex")" -kdfopt salt:sealmilter-viewer \
-	-kdfopt info:"kek v1" HKDF | tr -d ':' | tr 'A-F' 'a-f')
+hkdf() {   # IKM-HEX SALT-OPTION INFO: HKDF-SHA-256 with stock openssl, as lower-case hex
+	openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$1" -kdfopt "$2" -kdfopt info:"$3" HKDF |
+		tr -d ':' | tr 'A-F' 'a-f'
+}
+pepper=$(hkdf "$(od -An -tx1 "$TB/viewer.secret" | tr -d ' \n')" salt:sealmilter-viewer "kek pepper v1")
+kek=$(hkdf "$(cat "$TB/token.hex")" hexsalt:"$pepper" "kek v1")
 e2e_stock_open_kek() {
 	/usr/bin/python3 - "$m" "$TB/att.der" <<'PY'
 import email, sys
@@ -228,7 +236,11 @@ PY
 		-secretkeyid "$(printf sealmilter-viewer-v1 | od -An -tx1 | tr -d ' \n')" -out "$TB/att.plain" &&
 	cmp -s "$TB/att.plain" "$TB/contract.eml"
 }
-t_check "stock openssl opens the attachment with the link's token alone" e2e_stock_open_kek
+t_check "stock openssl opens the attachment with the link's token and the viewer secret" e2e_stock_open_kek
+# The delivered mail alone (its token, without the secret) opens nothing.
+kek=$(hkdf "$(cat "$TB/token.hex")" salt:sealmilter-viewer "kek v1")
+mail_alone_fails() { ! e2e_stock_open_kek 2>/dev/null; }
+t_check "the delivered mail alone (token and object, no secret) does not open" mail_alone_fails
 
 # 7. Revocation: through sealview's admin API; the page says so, the object is gone.
 rc=0

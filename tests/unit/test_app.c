@@ -79,6 +79,8 @@ viewer_config(int n, int full_keys)
 }
 
 /* A sealed object for bob@partner.test with the token's viewer key (issuer: "issuer" or "other"). */
+static const char *message_id_override;    /* NULL: <m-SEAL-ID@example.com> */
+
 static unsigned char *
 sealed(const struct view_token *tok, const char *issuer, const char *seal_id, size_t *len)
 {
@@ -93,7 +95,9 @@ sealed(const struct view_token *tok, const char *issuer, const char *seal_id, si
 	c = tu_config(yaml);
 	ck_assert_int_ge(asprintf(&policy, "{\"v\":1,\"seal_id\":\"%s\",\"template\":\"dnf\",\"rights\":[\"view\","
 	    "\"reply\"],\"issued_at\":\"2026-11-22T10:00:00Z\",\"expires\":null,\"recipients\":[\"bob@partner.test\"],"
-	    "\"sender\":\"alice@example.com\",\"message_id\":\"<m-%s@example.com>\"}", seal_id, seal_id), 0);
+	    "\"sender\":\"alice@example.com\",\"message_id\":\"%s%s%s\"}", seal_id,
+	    message_id_override ? "" : "<m-", message_id_override ? message_id_override : seal_id,
+	    message_id_override ? "" : "@example.com>"), 0);
 	in = BIO_new_mem_buf("From: alice@example.com\r\nTo: bob@partner.test\r\nSubject: Hi\r\n\r\nSecret text.\r\n", -1);
 	out = BIO_new(BIO_s_mem());
 	ck_assert_msg(seal_cms_make(&c->keys, policy, strlen(policy), tok ? tok->kek : NULL, in, out, &err) == 0, "%s",
@@ -209,7 +213,7 @@ START_TEST(test_api_signature)
 	unsigned char *der;
 	char *path = NULL;
 
-	ck_assert_int_eq(view_token_new(&tok), 0);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &tok), 0);
 	der = sealed(&tok, "issuer", "11111111-1111-4111-8111-111111111111", &len);
 	ck_assert_int_ge(asprintf(&path, "/api/v1/messages/%s", tok.lookup), 0);
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 1, 1, &r), 401);       /* bad signature */
@@ -247,7 +251,7 @@ START_TEST(test_register_checks)
 	unsigned char *der;
 	char *path = NULL;
 
-	ck_assert_int_eq(view_token_new(&tok), 0);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &tok), 0);
 	ck_assert_int_ge(asprintf(&path, "/api/v1/messages/%s", tok.lookup), 0);
 	der = sealed(NULL, "issuer", "22222222-2222-4222-8222-222222222222", &len);     /* no viewer key */
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 10, 0, &r), 422);
@@ -295,8 +299,8 @@ START_TEST(test_pages)
 	unsigned char *der;
 	char *path = NULL, *page = NULL, *cookie, *csrf, *form = NULL, *p1, *p2, *ref1, *ref2;
 
-	ck_assert_int_eq(view_token_new(&tok), 0);
-	ck_assert_int_eq(view_token_new(&other), 0);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &tok), 0);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &other), 0);
 	der = sealed(&tok, "issuer", "44444444-4444-4444-8444-444444444444", &len);
 	ck_assert_int_ge(asprintf(&path, "/api/v1/messages/%s", tok.lookup), 0);
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 20, 0, &r), 201);
@@ -348,7 +352,9 @@ START_TEST(test_pages)
 		p1 = r.body;
 		p2 = r2.body;
 		ck_assert_uint_eq(strlen(p1) - strlen("bob@partner.test"), strlen(p2) - strlen("eve@evil.example"));
-		ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM passcodes"), 1);
+		/* Both get a passcode row (the stranger's hash is random and it is never mailed): the
+		 * same store work either way. */
+		ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM passcodes"), 2);
 		ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM passcodes WHERE address = 'bob@partner.test'"), 1);
 		ck_assert_str_ne(ref1, ref2);
 		free(ref1);
@@ -369,7 +375,7 @@ START_TEST(test_pages)
 			ck_assert_ptr_null(header(&r, "Location"));
 			app_response_free(&r);
 		}
-		/* The stranger has no passcode: the same answer. */
+		/* The stranger's passcode matches nothing: the same answer. */
 		free(form);
 		ck_assert_int_ge(asprintf(&form, "csrf=%s&address=eve%%40evil.example&code=12345678", csrf), 0);
 		ck_assert_int_eq(web(a, "POST", p4, cookie, form, &r), 400);
@@ -380,8 +386,9 @@ START_TEST(test_pages)
 	ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM audit WHERE event = 'passcode_fail' AND outcome = 'locked'"),
 	    1);
 	ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM audit WHERE event = 'passcode_fail' AND outcome = 'wrong'"),
-	    5);
-	ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM audit WHERE user_agent = 'test_app/1.0'"), 9);
+	    6);
+	ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM audit WHERE user_agent = 'test_app/1.0'"), 11);
+	ck_assert_int_eq(count_rows(3, "SELECT count(*) FROM audit WHERE outcome = 'bad_form'"), 2);
 	/* The body, an attachment, a reply: only with a session. */
 	{
 		static const char *const rest[] = { "body", "att/1", "print" };
@@ -427,6 +434,50 @@ START_TEST(test_pages)
 }
 END_TEST
 
+/* One Message-ID registered twice (a split delivery, a retry): revoking by
+ * Message-ID revokes both. */
+START_TEST(test_revoke_all)
+{
+	struct seal_config *c = viewer_config(5, 0);
+	struct app *a = new_app(c);
+	struct view_token t1, t2;
+	struct app_response r;
+	unsigned char *d1, *d2;
+	size_t l1, l2;
+	char *p1 = NULL, *p2 = NULL;
+
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &t1), 0);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &t2), 0);
+	message_id_override = "<twice@example.com>";
+	d1 = sealed(&t1, "issuer", "55555555-5555-4555-8555-555555555555", &l1);
+	d2 = sealed(&t2, "issuer", "66666666-6666-4666-8666-666666666666", &l2);
+	message_id_override = NULL;
+	ck_assert_int_ge(asprintf(&p1, "/api/v1/messages/%s", t1.lookup), 0);
+	ck_assert_int_ge(asprintf(&p2, "/api/v1/messages/%s", t2.lookup), 0);
+	ck_assert_int_eq(api(a, "PUT", p1, d1, l1, 0, 30, 0, &r), 201);
+	app_response_free(&r);
+	ck_assert_int_eq(api(a, "PUT", p2, d2, l2, 0, 31, 0, &r), 201);
+	app_response_free(&r);
+	ck_assert_int_eq(api(a, "POST", "/api/v1/revoke/<twice@example.com>", NULL, 0, 0, 32, 0, &r), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"revoked_now\":2"));
+	app_response_free(&r);
+	ck_assert_int_eq(count_rows(5, "SELECT count(*) FROM messages WHERE revoked = 0 OR object IS NOT NULL"), 0);
+	ck_assert_int_eq(api(a, "POST", "/api/v1/revoke/<twice@example.com>", NULL, 0, 0, 33, 0, &r), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"revoked\":\"already\""));
+	app_response_free(&r);
+	ck_assert_int_eq(api(a, "POST", "/api/v1/revoke/nothing", NULL, 0, 0, 34, 0, &r), 404);
+	app_response_free(&r);
+	ck_assert_int_eq(api(a, "POST", "/api/v1/revoke/", NULL, 0, 0, 35, 0, &r), 400);
+	app_response_free(&r);
+	free(p1);
+	free(p2);
+	free(d1);
+	free(d2);
+	app_free(a);
+	config_unref(c);
+}
+END_TEST
+
 START_TEST(test_new_refuses)
 {
 	struct seal_config *c = viewer_config(4, 1);
@@ -455,6 +506,7 @@ main(void)
 	tcase_add_test(tc, test_api_signature);
 	tcase_add_test(tc, test_register_checks);
 	tcase_add_test(tc, test_pages);
+	tcase_add_test(tc, test_revoke_all);
 	tcase_add_test(tc, test_new_refuses);
 	suite_add_tcase(s, tc);
 	rc = tu_run_suite(s);

@@ -199,15 +199,25 @@ START_TEST(test_viewer_kek)
 	int has = 0;
 	FILE *f;
 
-	ck_assert_int_eq(view_token_new(&tok), 0);
+	static const unsigned char secret[32] = "0123456789abcdef0123456789abcde";
+	static const unsigned char secret2[32] = "another secret, as long as that";
+	struct view_token nopepper;
+
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &tok), 0);
 	ck_assert_int_eq((int)strlen(tok.text), VIEW_TOKEN_TEXT);
-	ck_assert_int_eq(view_token_parse(tok.text, strlen(tok.text), &back), 0);
+	ck_assert_int_eq(view_token_parse(tok.text, strlen(tok.text), secret, sizeof(secret), &back), 0);
 	ck_assert_str_eq(back.lookup, tok.lookup);
 	ck_assert_mem_eq(back.kek, tok.kek, 32);
 	ck_assert_int_ne(memcmp(tok.kek, tok.raw, 32), 0);
-	ck_assert_int_eq(view_token_parse(tok.text, 42, &back), -1);
-	ck_assert_int_eq(view_token_parse("++++++++++++++++++++++++++++++++++++++++++A", 43, &back), -1);
-	ck_assert_int_eq(view_token_new(&other), 0);
+	/* The KEK needs the secret; the lookup id does not (sealview finds it either way). */
+	ck_assert_int_eq(view_token_parse(tok.text, strlen(tok.text), secret2, sizeof(secret2), &nopepper), 0);
+	ck_assert_str_eq(nopepper.lookup, tok.lookup);
+	ck_assert_int_ne(memcmp(nopepper.kek, tok.kek, 32), 0);
+	ck_assert_int_eq(view_token_new(secret, 0, &nopepper), -1);
+	ck_assert_int_eq(view_token_parse(tok.text, 42, secret, sizeof(secret), &back), -1);
+	ck_assert_int_eq(view_token_parse("++++++++++++++++++++++++++++++++++++++++++A", 43, secret, sizeof(secret), &back),
+	    -1);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &other), 0);
 	ck_assert_str_ne(other.lookup, tok.lookup);
 
 	ck_assert_msg(seal_cms_make(&cfg->keys, POLICY, strlen(POLICY), tok.kek, in, out, &err) == 0, "seal: %s", err);
@@ -229,6 +239,16 @@ START_TEST(test_viewer_kek)
 	}
 	BIO_free(rd);
 	BIO_free(plain);
+	/* The mail alone (the token, with another secret): nothing comes out. */
+	rd = BIO_new_mem_buf(data, (int)n);
+	plain = BIO_new(BIO_s_mem());
+	ck_assert_int_ne(seal_cms_open_kek(&cfg->keys, nopepper.kek, rd, 1 << 20, &policy, &plen, plain, &err), SEAL_OPEN_OK);
+	ck_assert_int_eq(BIO_pending(plain), 0);
+	free(policy);
+	free(err);
+	err = NULL;
+	BIO_free(rd);
+	BIO_free(plain);
 	/* A wrong token: nothing comes out. */
 	rd = BIO_new_mem_buf(data, (int)n);
 	plain = BIO_new(BIO_s_mem());
@@ -248,7 +268,7 @@ START_TEST(test_viewer_kek)
 		free(policy);
 		free(der2);
 	}
-	/* Stock openssl opens it with the derived key alone. */
+	/* Stock openssl opens it with the derived key alone (token and secret). */
 	ck_assert_int_ge(asprintf(&path, "%s/kek.der", dir), 0);
 	f = fopen(path, "wb");
 	fwrite(data, 1, (size_t)n, f);
