@@ -64,12 +64,14 @@ csrf() { sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$1" | head -n 1; }
 curl -s -c "$J" -b "$J" "$LINK" > "$W/p1.html"
 curl -s -c "$J" -b "$J" --data-urlencode "csrf=$(csrf "$W/p1.html")" --data-urlencode address=bob@partner.test \
 	"$LINK/code" > "$W/p2.html"
-for _ in $(seq 100); do ls "$W"/sink/*.eml >/dev/null 2>&1 && break; sleep 0.1; done
-CODE=$(grep -ho 'passcode is: [0-9]*' "$W"/sink/*.eml | head -n 1 | awk '{print $3}')
+for _ in $(seq 300); do ls "$W"/sink/*.eml >/dev/null 2>&1 && break; sleep 0.1; done
+CODE=$(grep -ho 'passcode is: [0-9]*' "$W"/sink/*.eml 2>/dev/null | head -n 1 | awk '{print $3}')
+[ -n "$CODE" ] || { echo "no passcode mail; sealview's log:" >&2; tail -n 20 "$W/sealview.log" >&2; exit 1; }
 curl -s -c "$J" -b "$J" --data-urlencode "csrf=$(csrf "$W/p2.html")" --data-urlencode address=bob@partner.test \
 	--data-urlencode "code=$CODE" -o /dev/null "$LINK/verify"
 COOKIE=$(awk '$6 == "svs" || $6 == "svc" {printf "%s=%s; ", $6, $7}' "$J")
-curl -s -H "Cookie: $COOKIE" "$LINK" | grep -q 'data-right="view"' || { echo "sign-in failed" >&2; exit 1; }
+curl -s -H "Cookie: $COOKIE" "$LINK" | grep -q 'data-right="view"' ||
+	{ echo "sign-in failed; sealview's log:" >&2; tail -n 20 "$W/sealview.log" >&2; exit 1; }
 cpu() { awk '{print $14 + $15}' "/proc/$SVPID/stat"; }
 hz=$(getconf CLK_TCK)
 echo "== the reference in the same run: sealview's stylesheet (no store, no crypto), 64 connections"

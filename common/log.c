@@ -18,6 +18,13 @@
 
 static int use_syslog;
 static enum seal_log_level min_level = SEAL_LOG_INFO;
+static const char *prog = "sealmilter";
+
+void
+seal_log_set_name(const char *name)
+{
+	prog = name;
+}
 
 void
 seal_log_use_syslog(const char *ident)
@@ -71,7 +78,7 @@ seal_log(enum seal_log_level level, const char *fmt, ...)
 		    : level == SEAL_LOG_WARN ? LOG_WARNING : LOG_ERR;
 		syslog(pri, "%s", line);
 	} else {
-		fprintf(stderr, "sealmilter: %s: %s\n", level_name(level), line);
+		fprintf(stderr, "%s: %s: %s\n", prog, level_name(level), line);
 	}
 	free(line);
 }

@@ -6,6 +6,9 @@ enum seal_log_level { SEAL_LOG_DEBUG, SEAL_LOG_INFO, SEAL_LOG_WARN, SEAL_LOG_ERR
 
 /* Send log lines to syslog (facility mail) instead of stderr. */
 void seal_log_use_syslog(const char *ident);
+/* The program name that starts each stderr line (default sealmilter);
+ * name must outlive the process's logging. */
+void seal_log_set_name(const char *name);
 /* Lines below this level are dropped. Default: INFO. */
 void seal_log_set_level(enum seal_log_level level);
 void seal_log(enum seal_log_level level, const char *fmt, ...)

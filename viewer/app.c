@@ -59,6 +59,7 @@
 #define MAX_ADDRESS 254
 #define MAX_REPLY (64u * 1024)
 #define MAX_REPLIES 20            /* replies per reader and message in RATE_WINDOW */
+#define SESSION_MAX_AGE (12 * 3600)   /* a session ends after this, however active */
 #define UA_MAX 200
 #define PAGE_LIMIT (64u * 1024 * 1024)
 
@@ -323,11 +324,11 @@ audit(struct app *a, const struct app_request *req, const char *event, const cha
 	rec.user_agent = ua;
 	rec.outcome = outcome;
 	rec.detail = detail ? detail : "";
-	seal_info("sealview: %s seal=%s address=%s ip=%s outcome=%s%s%s", event, rec.seal_id,
+	seal_info("%s seal=%s address=%s ip=%s outcome=%s%s%s", event, rec.seal_id,
 	    rec.address[0] ? rec.address : "-", rec.client_ip[0] ? rec.client_ip : "-", outcome,
 	    rec.detail[0] ? " " : "", rec.detail);
 	if (vstore_audit_add(a->st, &rec, &err) != 0) {
-		seal_err("sealview: cannot write the audit record (%s %s): %s", event, rec.seal_id, err ? err : "?");
+		seal_err("cannot write the audit record (%s %s): %s", event, rec.seal_id, err ? err : "?");
 		free(err);
 		return -1;
 	}
@@ -503,7 +504,7 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 	}
 	rc = vstore_get_message(a->st, c->tok.lookup, with_object, &c->m, &err);
 	if (rc < 0) {
-		seal_err("sealview: store: %s", err ? err : "?");
+		seal_err("store: %s", err ? err : "?");
 		free(err);
 		page_message(a, r, 503, NULL, T_ERROR);
 		return -1;
@@ -514,7 +515,7 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 	}
 	c->have_m = 1;
 	if (seal_policy_parse(c->m.policy, strlen(c->m.policy), &c->pol, &err) != 0) {
-		seal_err("sealview: the stored policy of %s does not parse: %s", c->m.seal_id, err ? err : "?");
+		seal_err("the stored policy of %s does not parse: %s", c->m.seal_id, err ? err : "?");
 		free(err);
 		page_message(a, r, 500, NULL, T_ERROR);
 		return -1;
@@ -550,7 +551,7 @@ load_object(struct app *a, struct ctx *c, struct app_response *r)
 	int rc = vstore_get_message(a->st, c->tok.lookup, 1, &m, &err);
 
 	if (rc < 0) {
-		seal_err("sealview: store: %s", err ? err : "?");
+		seal_err("store: %s", err ? err : "?");
 		free(err);
 		page_message(a, r, 503, c->tpl, T_ERROR);
 		return -1;
@@ -585,11 +586,12 @@ session_of(struct app *a, const struct app_request *req, const struct ctx *c, st
 		return 0;
 	rc = vstore_session_get(a->st, h, (int64_t)time(NULL), (int64_t)a->cfg->sv_session_idle, s, &err);
 	if (rc < 0) {
-		seal_err("sealview: store: %s", err ? err : "?");
+		seal_err("store: %s", err ? err : "?");
 		free(err);
 		return 0;
 	}
-	if (rc == 1 && strcmp(s->lookup, c->tok.lookup) != 0) {
+	if (rc == 1 && (strcmp(s->lookup, c->tok.lookup) != 0 || s->created + SESSION_MAX_AGE < (int64_t)time(NULL))) {
+		/* Another message's session, or one older than SESSION_MAX_AGE however active. */
 		vsession_free(s);
 		return 0;
 	}
@@ -673,7 +675,7 @@ show_message(struct app *a, struct ctx *c, const struct vsession *s, const struc
 	size_t i, shown = 0;
 
 	if (open_view(a, c, &v, &err) != 0) {
-		seal_err("sealview: cannot open %s: %s", c->m.seal_id, err ? err : "?");
+		seal_err("cannot open %s: %s", c->m.seal_id, err ? err : "?");
 		audit(a, req, "view", c->m.seal_id, s->address, "error", err);
 		free(err);
 		page_message(a, r, 500, c->tpl, T_ERROR);
@@ -875,7 +877,7 @@ hit(struct app *a, char *key, uint64_t limit)
 	int rc = key ? vstore_rate_hit(a->st, key, (int64_t)time(NULL), RATE_WINDOW, (long)limit, &err) : -1;
 
 	if (rc < 0) {
-		seal_err("sealview: rate limit store: %s", err ? err : "out of memory");
+		seal_err("rate limit store: %s", err ? err : "out of memory");
 		free(err);
 	}
 	free(key);
@@ -958,16 +960,60 @@ rfc2822_date(void)
 	return strdup(buf);
 }
 
-static void
-mail_done(void *arg, const char *err)
+/* What a queued mail was for, so that its outcome is audited. */
+struct mail_job {
+	struct app *a;
+	char *event;       /* passcode_mail, reply_mail */
+	char *seal_id, *address, *client_ip;
+};
+
+static struct mail_job *
+mail_job(struct app *a, const char *event, const char *seal_id, const char *address, const char *client_ip)
 {
-	(void)arg;
-	(void)err;
+	struct mail_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->a = a;
+	j->event = strdup(event);
+	j->seal_id = strdup(seal_id ? seal_id : "");
+	j->address = strdup(address ? address : "");
+	j->client_ip = strdup(client_ip ? client_ip : "");
+	return j;
 }
 
 static void
-send_passcode(struct app *a, const char *address, const char *code, const char *ref)
+mail_job_free(struct mail_job *j)
 {
+	if (j == NULL)
+		return;
+	free(j->event);
+	free(j->seal_id);
+	free(j->address);
+	free(j->client_ip);
+	free(j);
+}
+
+/* From the mail thread: the MTA took the mail, or did not. */
+static void
+mail_done(void *arg, const char *err)
+{
+	struct mail_job *j = arg;
+	struct app_request req;
+
+	if (j == NULL)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.client_ip = j->client_ip;
+	audit(j->a, &req, j->event ? j->event : "mail", j->seal_id, j->address, err ? "error" : "sent", err);
+	mail_job_free(j);
+}
+
+static void
+send_passcode(struct app *a, const struct app_request *req, const char *seal_id, const char *address, const char *code,
+    const char *ref)
+{
+	struct mail_job *j = mail_job(a, "passcode_mail", seal_id, address, req->client_ip);
 	struct sbuf m;
 	char mins[24], *date = rfc2822_date(), mid[40];
 	unsigned char r[12];
@@ -986,8 +1032,10 @@ send_passcode(struct app *a, const char *address, const char *code, const char *
 	sbuf_adds(&m, "\r\n\r\n");
 	text_fill(&m, 0, T_MAIL_BODY, code, ref, mins);
 	free(date);
-	if (m.data == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, address, m.data, m.len, mail_done, NULL) != 0)
-		seal_err("sealview: cannot queue the passcode mail");
+	if (m.data == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, address, m.data, m.len, mail_done, j) != 0) {
+		seal_err("cannot queue the passcode mail");
+		mail_job_free(j);
+	}
 	OPENSSL_cleanse(m.data, m.len);
 	sbuf_free(&m);
 }
@@ -1042,7 +1090,7 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 		}
 		if (vstore_add_passcode(a->st, c->tok.lookup, address, ref, h, now, now + (int64_t)a->cfg->sv_passcode_ttl,
 		    &err) != 0) {
-			seal_err("sealview: store: %s", err ? err : "?");
+			seal_err("store: %s", err ? err : "?");
 			free(err);
 			free(address);
 			OPENSSL_cleanse(code, sizeof(code));
@@ -1050,7 +1098,7 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 			return;
 		}
 		if (allowed)
-			send_passcode(a, address, code, ref);
+			send_passcode(a, req, c->m.seal_id, address, code, ref);
 		OPENSSL_cleanse(code, sizeof(code));
 		audit(a, req, "passcode_request", c->m.seal_id, address, allowed ? "ok" : "not_recipient", ref);
 	}
@@ -1104,7 +1152,7 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 	OPENSSL_cleanse(digits, sizeof(digits));
 	pr = vstore_try_passcode(a->st, c->tok.lookup, address, h, (int64_t)time(NULL), MAX_TRIES, &left, &err);
 	if (pr == VPASS_ERROR) {
-		seal_err("sealview: store: %s", err ? err : "?");
+		seal_err("store: %s", err ? err : "?");
 		free(err);
 		free(address);
 		page_message(a, r, 503, c->tpl, T_ERROR);
@@ -1128,7 +1176,7 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 	}
 	if (keyed(a->k_sess, "session", sid, "", h) != 0 ||
 	    vstore_session_create(a->st, h, c->tok.lookup, address, csrf, (int64_t)time(NULL), &err) != 0) {
-		seal_err("sealview: store: %s", err ? err : "cannot make a session");
+		seal_err("store: %s", err ? err : "cannot make a session");
 		free(err);
 		free(address);
 		OPENSSL_cleanse(sid, sizeof(sid));
@@ -1162,7 +1210,7 @@ serve_body(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 
 	if (open_view(a, c, &v, &err) != 0 || v.html == NULL) {
 		if (err)
-			seal_err("sealview: cannot open %s: %s", c->m.seal_id, err);
+			seal_err("cannot open %s: %s", c->m.seal_id, err);
 		free(err);
 		msgview_free(&v);
 		respond_text(r, 404, "text/plain; charset=utf-8", "no formatted version\n");
@@ -1171,6 +1219,13 @@ serve_body(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	(void)s;
 	(void)req;
 	sbuf_init(&b, 0);
+	/* The rights reach the frame too (it can be opened on its own): no
+	 * printing without print, no selecting without copy. The message's
+	 * own <meta charset> is overridden by the header's charset. */
+	if (!(c->pol.rights & RIGHT_PRINT))
+		sbuf_adds(&b, "<style>@media print{html{display:none!important}}</style>");
+	if (!(c->pol.rights & RIGHT_COPY))
+		sbuf_adds(&b, "<style>html,body{-webkit-user-select:none!important;user-select:none!important}</style>");
 	sbuf_adds(&b, v.html);
 	msgview_free(&v);
 	respond(r, 200, "text/html; charset=utf-8", &b);
@@ -1247,6 +1302,7 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
     struct app_response *r, const char *path_token)
 {
 	char *body = form_get(req, "text", MAX_REPLY), *err = NULL, *date = NULL, *subj = NULL, *mid = NULL;
+	struct mail_job *job;
 	struct msgview v;
 	struct sbuf m;
 	char *crlf;
@@ -1270,7 +1326,7 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 		return;
 	}
 	if (open_view(a, c, &v, &err) != 0) {
-		seal_err("sealview: cannot open %s: %s", c->m.seal_id, err ? err : "?");
+		seal_err("cannot open %s: %s", c->m.seal_id, err ? err : "?");
 		free(err);
 		free(body);
 		page_message(a, r, 500, c->tpl, T_ERROR);
@@ -1315,8 +1371,10 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 		sbuf_free(&t);
 	}
 	crlf = m.data ? crlf_canon(m.data, m.len, &clen) : NULL;
+	job = mail_job(a, "reply_mail", c->m.seal_id, s->address, req->client_ip);
 	if (crlf == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, c->pol.sender, crlf, clen, mail_done,
-	    NULL) != 0) {
+	    job) != 0) {
+		mail_job_free(job);
 		audit(a, req, "reply", c->m.seal_id, s->address, "error", "cannot queue");
 		page_message(a, r, 503, c->tpl, T_ERROR);
 	} else {
@@ -1350,7 +1408,7 @@ logout(struct app *a, struct ctx *c, const struct app_request *req, struct app_r
 	if (csrf_ok(a, req, c->tok.lookup) && req->cookie && cookie_get(req->cookie, "svs", sid, sizeof(sid)) == 0) {
 		keyed(a->k_sess, "session", sid, "", h);
 		if (vstore_session_delete(a->st, h, &err) != 0) {
-			seal_err("sealview: store: %s", err ? err : "?");
+			seal_err("store: %s", err ? err : "?");
 			free(err);
 		}
 	}
@@ -1389,7 +1447,7 @@ api_auth(struct app *a, const struct app_request *req, struct app_response *r)
 	int rc;
 
 	if (!app_api_plausible(req->x_date, req->x_nonce, req->x_signature) || parse_uint(req->x_date, &date) != 0) {
-		seal_warn("sealview: API %s %s from %s: unsigned, malformed or stale (more than 300 s off)", req->method,
+		seal_warn("API %s %s from %s: unsigned, malformed or stale (more than 300 s off)", req->method,
 		    req->path, req->client_ip ? req->client_ip : "?");
 		respond_text(r, 401, "text/plain; charset=utf-8", "unsigned, malformed or stale request (the date must be "
 		    "within 300 s)\n");
@@ -1398,7 +1456,7 @@ api_auth(struct app *a, const struct app_request *req, struct app_response *r)
 	if (EVP_Digest(req->body ? req->body : "", req->body_len, bh, NULL, EVP_sha256(), NULL) != 1 ||
 	    viewapi_sign(a->k_api, req->method, req->path, req->x_date, req->x_nonce, bh, want) != 0 ||
 	    !ct_equal(want, req->x_signature, 64)) {
-		seal_warn("sealview: API %s %s from %s: bad signature", req->method, req->path,
+		seal_warn("API %s %s from %s: bad signature", req->method, req->path,
 		    req->client_ip ? req->client_ip : "?");
 		respond_text(r, 401, "text/plain; charset=utf-8", "bad signature\n");
 		return 0;
@@ -1407,7 +1465,7 @@ api_auth(struct app *a, const struct app_request *req, struct app_response *r)
 	rc = vstore_nonce_use(a->st, req->x_nonce, now, (int64_t)date + VIEWAPI_MAX_SKEW + 1, &err);
 	if (rc != 1) {
 		if (rc < 0)
-			seal_err("sealview: store: %s", err ? err : "?");
+			seal_err("store: %s", err ? err : "?");
 		free(err);
 		respond_text(r, rc < 0 ? 503 : 401, "text/plain; charset=utf-8", rc < 0 ? "store unavailable\n"
 		    : "replayed request\n");
@@ -1521,7 +1579,7 @@ api_revoke(struct app *a, const struct app_request *req, struct app_response *r,
 			break;
 	}
 	if (err)
-		seal_err("sealview: revoke %s: %s", id, err);
+		seal_err("revoke %s: %s", id, err);
 	free(err);
 	if (failed) {
 		sbuf_free(&b);
@@ -1575,7 +1633,7 @@ api_audit(struct app *a, struct app_response *r, const char *seal_id)
 	sbuf_init(&b, 0);
 	if (vstore_audit_list(a->st, seal_id && seal_id[0] ? seal_id : NULL, audit_line, &b, &err) != 0) {
 		respond_text(r, 503, "text/plain; charset=utf-8", "store unavailable\n");
-		seal_err("sealview: audit list: %s", err ? err : "?");
+		seal_err("audit list: %s", err ? err : "?");
 		free(err);
 		sbuf_free(&b);
 		return;
@@ -1825,7 +1883,7 @@ app_purge(struct app *a)
 	long n = vstore_purge(a->st, (int64_t)time(NULL), (int64_t)a->cfg->sv_session_idle, &err);
 
 	if (n < 0) {
-		seal_err("sealview: purge: %s", err ? err : "?");
+		seal_err("purge: %s", err ? err : "?");
 		free(err);
 	} else if (n > 0) {
 		char d[32];

@@ -126,7 +126,7 @@ sender(void *arg)
 		m->busy = 1;
 		pthread_mutex_unlock(&m->mu);
 		if (mailout_send(m->url, it->from, it->to, it->msg, it->len, &err) != 0)
-			seal_log(SEAL_LOG_ERR, "sealview: cannot send mail: %s", err ? err : "failed");
+			seal_log(SEAL_LOG_ERR, "cannot send mail: %s", err ? err : "failed");
 		if (it->done)
 			it->done(it->arg, err ? err : NULL);
 		free(err);

@@ -258,7 +258,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
-	seal_warn("sealview: http: %s", buf);
+	seal_warn("http: %s", buf);
 }
 
 /* ADDRESS:PORT (IPv6 in brackets) into a socket address. */
@@ -375,6 +375,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	seal_log_set_name("sealview");
 	if (debug)
 		seal_log_set_level(SEAL_LOG_DEBUG);
 	mime_init();
@@ -451,24 +452,36 @@ main(int argc, char **argv)
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
 	if (d == NULL) {
-		seal_err("sealview: cannot listen on %s (in use, or a bad address?)", s.cfg->sv_listen);
+		seal_err("cannot listen on %s (in use, or a bad address?)", s.cfg->sv_listen);
 		goto out;
 	}
 	if (pthread_create(&pt, NULL, purger, &s) == 0)
 		have_purger = 1;
-	seal_info("sealview: listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
+	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
 	    s.cfg->sv_store, (unsigned long long)s.cfg->sv_threads);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			seal_info("sealview: SIGHUP: a configuration change needs a restart (connections finish first)");
+			seal_info("SIGHUP: a configuration change needs a restart (connections finish first)");
 			continue;
 		}
 		break;
 	}
-	seal_info("sealview: stopping: finishing the requests in flight");
-	MHD_quiesce_daemon(d);
+	seal_info("stopping: finishing the requests in flight");
+	{
+		/* No new connections; the open ones get up to 10 s to finish. */
+		MHD_socket lfd = MHD_quiesce_daemon(d);
+		int waited;
+		for (waited = 0; waited < 100; waited++) {
+			const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if (di == NULL || di->num_connections == 0)
+				break;
+			usleep(100 * 1000);
+		}
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+	}
 	MHD_stop_daemon(d);
 	d = NULL;
 	app_drain(s.app);
@@ -492,6 +505,6 @@ out:
 		free(key);
 	}
 	if (rc == 0 && !check)
-		seal_info("sealview: stopped");
+		seal_info("stopped");
 	return rc;
 }

@@ -167,7 +167,7 @@ t_rc "the HTML body needs a session" 303 "$hb"
 rc=0
 "$SEALCTL" -c "$TB/sealmilter.yaml" audit "$SEAL_ID" > "$TB/audit.txt" 2>&1 || rc=$?
 t_rc "sealctl audit SEAL-ID" 0 "$rc"
-for ev in register passcode_request passcode_ok passcode_fail view download reply; do
+for ev in register passcode_request passcode_mail passcode_ok passcode_fail view download reply reply_mail; do
 	t_grep "the audit shows $ev" "^[0-9T:Z-]+ +$ev " "$TB/audit.txt"
 done
 t_grep "with the client's address" '127\.0\.0\.1' "$TB/audit.txt"

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# test-sealview.sh - the sealview daemon on its own (no MTA, no browser): -n and its errors
+# (with the file, line and key), HTTP limits (413 before the body is read, unsigned API
+# requests refused before it too), the security headers on every response, HTTPS when
+# sealview does TLS itself, and a clean stop on SIGTERM.
+set -euo pipefail
+. "$SRCDIR/tests/cli/lib.sh"
+: "${SEALVIEW:?}" "${SEALCTL:?}"
+T=$(mktemp -d /tmp/sealview-test.XXXXXX)
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+"$SEALCTL" keys generate issuer --out "$T" >/dev/null
+"$SEALCTL" keys generate tenant --name t1 --out "$T" >/dev/null
+head -c 32 /dev/urandom > "$T/secret"
+chmod 600 "$T/secret"
+PORT=$(free_port)
+write() {   # write FILE [extra sealview lines]
+	cat > "$1" <<YAML
+organization: { domains: [example.com] }
+keys:
+  tenant: [ { id: t1, cert: $T/t1.pem } ]
+  issuer: { cert: $T/issuer.pem }
+viewer: { public_url: "http://127.0.0.1:$PORT", api_url: "http://127.0.0.1:$PORT", secret_file: $T/secret }
+sealview:
+  listen: 127.0.0.1:$PORT
+  store: sqlite:$T/sv.db
+  passcode_from: no-reply@example.com
+${2:-}
+YAML
+}
+write "$T/ok.yaml"
+
+rc=0
+"$SEALVIEW" -n -c "$T/ok.yaml" > "$T/n.out" 2>&1 || rc=$?
+t_rc "-n accepts a file with certificates only (no private key anywhere)" 0 "$rc"
+t_grep "-n names the store" "OK \(store sqlite:" "$T/n.out"
+
+# Errors name the file, the line and the key.
+sed 's/  passcode_from: no-reply@example.com//' "$T/ok.yaml" > "$T/nofrom.yaml"
+rc=0
+"$SEALVIEW" -n -c "$T/nofrom.yaml" > "$T/e1" 2>&1 || rc=$?
+t_rc "-n: no passcode_from: exit 1" 1 "$rc"
+t_grep "and the key is named" "sealview.passcode_from is required" "$T/e1"
+sed 's/  listen: 127.0.0.1:.*/  listen: nowhere/' "$T/ok.yaml" > "$T/listen.yaml"
+rc=0
+"$SEALVIEW" -n -c "$T/listen.yaml" > "$T/e2" 2>&1 || rc=$?
+t_rc "-n: a bad listen address: exit 1" 1 "$rc"
+t_grep "and the key is named" "sealview.listen: 'nowhere'" "$T/e2"
+chmod 644 "$T/secret"
+rc=0
+"$SEALVIEW" -n -c "$T/ok.yaml" > "$T/e3" 2>&1 || rc=$?
+t_rc "-n: a secret others can read: exit 1" 1 "$rc"
+t_grep "with the file and line of the setting" "ok.yaml:[0-9]+:[0-9]+: viewer.secret_file: .* chmod 600" "$T/e3"
+chmod 600 "$T/secret"
+sed "s#secret_file: $T/secret }#}#" "$T/ok.yaml" > "$T/half.yaml"
+rc=0
+"$SEALVIEW" -n -c "$T/half.yaml" > "$T/e4" 2>&1 || rc=$?
+t_rc "-n: viewer: without secret_file: exit 1" 1 "$rc"
+t_grep "says they go together" "public_url, api_url and secret_file go together" "$T/e4"
+sed 's#public_url: "http://127.0.0.1:[0-9]*"#public_url: "http://secure.example.com"#' "$T/ok.yaml" > "$T/http.yaml"
+rc=0
+"$SEALVIEW" -n -c "$T/http.yaml" > "$T/e5" 2>&1 || rc=$?
+t_rc "-n: a plain-http public URL off loopback: exit 1" 1 "$rc"
+t_grep "says why" "plain http is for a test on loopback only" "$T/e5"
+sed 's#  store: sqlite:.*#  store: mysql://db/x#' "$T/ok.yaml" > "$T/store.yaml"
+rc=0
+"$SEALVIEW" -n -c "$T/store.yaml" > "$T/e6" 2>&1 || rc=$?
+t_rc "-n: an unknown store: exit 1" 1 "$rc"
+t_grep "and it says which" "mysql" "$T/e6"
+
+# The daemon: limits and headers.
+"$SEALVIEW" -c "$T/ok.yaml" 2> "$T/sv.log" &
+PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+t_check "health endpoint" curl -fsS "http://127.0.0.1:$PORT/healthz" -o /dev/null
+curl -s -D "$T/h404" -o /dev/null "http://127.0.0.1:$PORT/nothing-here"
+for h in "Content-Security-Policy: default-src 'none'" "X-Content-Type-Options: nosniff" "Referrer-Policy: no-referrer" \
+	"X-Frame-Options: DENY" "Cache-Control: no-store"; do
+	t_grep "a 404 carries $h" "^$h" "$T/h404"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Length: 999999999' --data-binary 'x' \
+	"http://127.0.0.1:$PORT/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/code" || true)
+t_rc "a form over 256 KiB is refused (413) from its Content-Length" 413 "$code"
+head -c 300000 /dev/zero | tr '\0' 'a' > "$T/big.form"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' --data-binary "@$T/big.form" \
+	"http://127.0.0.1:$PORT/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/code" || true)
+t_rc "a chunked form over 256 KiB is refused (413)" 413 "$code"
+head -c 1000000 /dev/zero > "$T/big.der"
+code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PUT --data-binary "@$T/big.der" \
+	"http://127.0.0.1:$PORT/api/v1/messages/$(printf '%064d' 0)" || true)
+t_rc "an unsigned registration is refused (401) before its body is read" 401 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Seal-Date: $(( $(date +%s) - 1000 ))" \
+	-H "X-Seal-Nonce: $(printf '%032d' 1)" -H "X-Seal-Signature: $(printf '%064d' 0)" "http://127.0.0.1:$PORT/api/v1/audit" || true)
+t_rc "a stale signed request is refused (401)" 401 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Seal-Date: $(date +%s)" \
+	-H "X-Seal-Nonce: $(printf '%032d' 2)" -H "X-Seal-Signature: $(printf '%064d' 0)" "http://127.0.0.1:$PORT/api/v1/audit" || true)
+t_rc "a badly signed request is refused (401)" 401 "$code"
+t_check "sealctl audit --verify reaches the signed API" "$SEALCTL" -c "$T/ok.yaml" audit --verify
+kill -TERM "$PID"
+rc=0
+wait "$PID" || rc=$?
+PID=
+t_rc "SIGTERM: a clean stop" 0 "$rc"
+t_grep "it says it stopped" "^sealview: info: stopped" "$T/sv.log"
+t_nogrep "no sanitizer report" "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/sv.log"
+
+# HTTPS by sealview itself.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.pem" -days 2 -subj "/CN=127.0.0.1" \
+	-addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+chmod 600 "$T/tls.key"
+PORT=$(free_port)
+write "$T/tls.yaml" "  tls_cert: $T/tls.pem
+  tls_key: $T/tls.key"
+sed -i "s#http://127.0.0.1:$PORT\"#https://127.0.0.1:$PORT\"#g" "$T/tls.yaml"
+"$SEALVIEW" -c "$T/tls.yaml" 2> "$T/tls.log" &
+PID=$!
+for _ in $(seq 100); do curl -fs --cacert "$T/tls.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+t_check "HTTPS when sealview does TLS itself" curl -fsS --cacert "$T/tls.pem" "https://127.0.0.1:$PORT/healthz" -o /dev/null
+curl -s --cacert "$T/tls.pem" -D "$T/htls" -o /dev/null "https://127.0.0.1:$PORT/healthz"
+t_grep "with Strict-Transport-Security" "^Strict-Transport-Security: max-age=" "$T/htls"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" || true)
+t_check "and no plain HTTP on that port" test "$code" != 200
+kill -TERM "$PID"
+rc=0
+wait "$PID" || rc=$?
+PID=
+t_rc "SIGTERM (TLS): a clean stop" 0 "$rc"
+t_done
