@@ -54,6 +54,12 @@ int write_all(int fd, const void *p, size_t n);
 /* bytes as base64 lines of 76 characters ending in CRLF, to fd. 0 or -1. */
 int write_base64_lines(int fd, const unsigned char *p, size_t n);
 
+/* One UTF-8 sequence at p (n > 0 bytes there): its code point, or -1 for a
+ * byte that does not start a valid, complete, shortest-form sequence of a
+ * scalar value (then *used is 1: each bad byte counts alone). */
+long utf8_next(const unsigned char *p, size_t n, size_t *used);
+/* The value of a hexadecimal digit (either case), or -1. */
+int hex_digit(int c);
 /* Constant-time comparison of n bytes. */
 int ct_equal(const void *a, const void *b, size_t n);
 

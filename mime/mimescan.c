@@ -391,18 +391,6 @@ b64val(unsigned char c)
 	return -1;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Emit the bytes of a partial base64 quantum (at padding or the end). */
 static size_t
 b64_flush(struct mimescan *ms, char *out)
@@ -466,9 +454,9 @@ leaf_line(struct mimescan *ms, const char *p, size_t n, int eol)
 					soft = 1;
 					break;
 				}
-				if (i + 2 < n && hexval((unsigned char)p[i + 1]) >= 0 &&
-				    hexval((unsigned char)p[i + 2]) >= 0) {
-					out[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
+				if (i + 2 < n && hex_digit((unsigned char)p[i + 1]) >= 0 &&
+				    hex_digit((unsigned char)p[i + 2]) >= 0) {
+					out[o++] = (char)(hex_digit((unsigned char)p[i + 1]) * 16 + hex_digit((unsigned char)p[i + 2]));
 					i += 2;
 					if (o + 2 > sizeof(out)) {
 						leaf_bytes(ms, out, o);

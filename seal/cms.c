@@ -229,6 +229,25 @@ out:
 	return rc;
 }
 
+/* The policy attribute of the one signer of a verified SignedData, copied
+ * (NUL-terminated) into *policy. SEAL_OPEN_OK, NO_POLICY or INTERNAL. */
+static enum seal_open_error
+signed_policy(CMS_ContentInfo *sd, char **policy, size_t *policy_len)
+{
+	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(sd);
+	ASN1_STRING *p = sk_CMS_SignerInfo_num(sis) == 1
+	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
+
+	if (p == NULL)
+		return SEAL_OPEN_NO_POLICY;
+	if ((*policy = malloc((size_t)ASN1_STRING_length(p) + 1)) == NULL)
+		return SEAL_OPEN_INTERNAL;
+	memcpy(*policy, ASN1_STRING_get0_data(p), (size_t)ASN1_STRING_length(p));
+	(*policy)[ASN1_STRING_length(p)] = '\0';
+	*policy_len = (size_t)ASN1_STRING_length(p);
+	return SEAL_OPEN_OK;
+}
+
 int
 seal_cms_verify(const struct seal_keys *k, const void *der, size_t len)
 {
@@ -259,9 +278,7 @@ cms_open(const struct seal_keys *k, const unsigned char *kek, BIO *in, size_t ma
 {
 	enum seal_open_error rc = SEAL_OPEN_INTERNAL;
 	CMS_ContentInfo *sd = NULL, *env = NULL;
-	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(CMS_RecipientInfo) *ris;
-	ASN1_STRING *p;
 	BIO *raw = NULL, *inner = NULL, *plain = NULL;
 	const struct tenant_key *t = NULL;
 	size_t i;
@@ -281,20 +298,9 @@ cms_open(const struct seal_keys *k, const unsigned char *kek, BIO *in, size_t ma
 	rc = verify_signed(k, raw, &sd, inner = BIO_new(BIO_s_mem()), err);
 	if (rc != SEAL_OPEN_OK)
 		goto out;
+	if ((rc = signed_policy(sd, policy, policy_len)) != SEAL_OPEN_OK)
+		goto out;
 	rc = SEAL_OPEN_INTERNAL;
-	sis = CMS_get0_SignerInfos(sd);
-	p = sk_CMS_SignerInfo_num(sis) == 1
-	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
-	if (p == NULL) {
-		rc = SEAL_OPEN_NO_POLICY;
-		goto out;
-	}
-	*policy = malloc((size_t)ASN1_STRING_length(p) + 1);
-	if (*policy == NULL)
-		goto out;
-	memcpy(*policy, ASN1_STRING_get0_data(p), (size_t)ASN1_STRING_length(p));
-	(*policy)[ASN1_STRING_length(p)] = '\0';
-	*policy_len = (size_t)ASN1_STRING_length(p);
 
 	env = d2i_CMS_bio(inner, NULL);
 	if (env == NULL || OBJ_obj2nid(CMS_get0_type(env)) != NID_id_smime_ct_authEnvelopedData) {
@@ -381,9 +387,7 @@ seal_cms_inspect(const struct seal_keys *k, const void *der, size_t len, char **
 {
 	enum seal_open_error rc;
 	CMS_ContentInfo *sd = NULL, *env = NULL;
-	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(CMS_RecipientInfo) *ris;
-	ASN1_STRING *p;
 	BIO *raw = NULL, *inner = NULL;
 	int j;
 
@@ -399,26 +403,14 @@ seal_cms_inspect(const struct seal_keys *k, const void *der, size_t len, char **
 	}
 	if ((rc = verify_signed(k, raw, &sd, inner, err)) != SEAL_OPEN_OK)
 		goto out;
-	sis = CMS_get0_SignerInfos(sd);
-	p = sk_CMS_SignerInfo_num(sis) == 1
-	    ? CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(sis, 0), policy_oid, -3, V_ASN1_UTF8STRING) : NULL;
-	if (p == NULL) {
-		rc = SEAL_OPEN_NO_POLICY;
+	if ((rc = signed_policy(sd, policy, policy_len)) != SEAL_OPEN_OK)
 		goto out;
-	}
 	env = d2i_CMS_bio(inner, NULL);
 	if (env == NULL || OBJ_obj2nid(CMS_get0_type(env)) != NID_id_smime_ct_authEnvelopedData) {
 		rc = SEAL_OPEN_NOT_SEALED;
 		*err = ossl_reason("the signed content is not an AuthEnvelopedData");
 		goto out;
 	}
-	if ((*policy = malloc((size_t)ASN1_STRING_length(p) + 1)) == NULL) {
-		rc = SEAL_OPEN_INTERNAL;
-		goto out;
-	}
-	memcpy(*policy, ASN1_STRING_get0_data(p), (size_t)ASN1_STRING_length(p));
-	(*policy)[ASN1_STRING_length(p)] = '\0';
-	*policy_len = (size_t)ASN1_STRING_length(p);
 	ris = CMS_get0_RecipientInfos(env);
 	for (j = 0; j < sk_CMS_RecipientInfo_num(ris); j++) {
 		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, j);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 #include "seal/viewapi.h"
 #include "seal/viewtoken.h"
 
@@ -29,12 +30,6 @@ int
 viewapi_key(const unsigned char *secret, size_t secret_len, unsigned char key[32])
 {
 	return hkdf_sha256(secret, secret_len, "sealmilter-viewer", "api v1", key, 32);
-}
-
-static int
-hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 int
@@ -180,8 +175,8 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 	{
 		char *p, *q;
 		for (p = q = dpath; *p; p++, q++) {
-			if (p[0] == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				*q = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+			if (p[0] == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+				*q = (char)(hex_digit(p[1]) * 16 + hex_digit(p[2]));
 				p += 2;
 			} else
 				*q = *p;

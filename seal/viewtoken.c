@@ -97,27 +97,33 @@ derive(struct view_token *t, const unsigned char *secret, size_t secret_len)
 	return rc;
 }
 
-int
-view_token_new(const unsigned char *secret, size_t secret_len, struct view_token *t)
+void
+b64url_encode(const unsigned char *p, size_t n, char *out)
 {
-	size_t i, o = 0;
 	unsigned v = 0;
 	int bits = 0;
+	size_t i, o = 0;
 
-	memset(t, 0, sizeof(*t));
-	if (RAND_priv_bytes(t->raw, sizeof(t->raw)) != 1)
-		return -1;
-	for (i = 0; i < sizeof(t->raw); i++) {
-		v = (v << 8) | t->raw[i];
+	for (i = 0; i < n; i++) {
+		v = (v << 8) | p[i];
 		bits += 8;
 		while (bits >= 6) {
 			bits -= 6;
-			t->text[o++] = b64url[(v >> bits) & 63];
+			out[o++] = b64url[(v >> bits) & 63];
 		}
 	}
 	if (bits > 0)
-		t->text[o++] = b64url[(v << (6 - bits)) & 63];
-	t->text[o] = '\0';
+		out[o++] = b64url[(v << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
+int
+view_token_new(const unsigned char *secret, size_t secret_len, struct view_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (RAND_priv_bytes(t->raw, sizeof(t->raw)) != 1)
+		return -1;
+	b64url_encode(t->raw, sizeof(t->raw), t->text);
 	return derive(t, secret, secret_len);
 }
 

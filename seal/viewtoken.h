@@ -41,6 +41,8 @@ void view_token_clear(struct view_token *t);
 int hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, unsigned char *out, size_t outlen);
 /* HMAC-SHA-256; 0 or -1. */
 int hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32]);
+/* base64url without padding of n bytes into out (4n/3 + 2 bytes). */
+void b64url_encode(const unsigned char *p, size_t n, char *out);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *p, size_t n, char *out);
 

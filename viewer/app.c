@@ -162,27 +162,6 @@ app_response_free(struct app_response *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void
-b64url(const unsigned char *p, size_t n, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned v = 0;
-	int bits = 0;
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		v = (v << 8) | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = a[(v >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = a[(v << (6 - bits)) & 63];
-	out[o] = '\0';
-}
-
 /* A random token of 32 bytes as base64url (43 characters). */
 static int
 random_token(char out[44])
@@ -191,7 +170,7 @@ random_token(char out[44])
 
 	if (RAND_priv_bytes(r, sizeof(r)) != 1)
 		return -1;
-	b64url(r, sizeof(r), out);
+	b64url_encode(r, sizeof(r), out);
 	OPENSSL_cleanse(r, sizeof(r));
 	return 0;
 }
@@ -426,7 +405,7 @@ csrf_field(struct app *a, struct sbuf *b, const char *csrf_cookie, const char *l
 	char tok[44];
 
 	(void)keyed(a->k_csrf, "csrf", csrf_cookie, lookup, mac);   /* on failure: random, it matches nothing */
-	b64url(mac, sizeof(mac), tok);
+	b64url_encode(mac, sizeof(mac), tok);
 	sbuf_adds(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
 	sbuf_adds(b, tok);
 	sbuf_adds(b, "\">");
@@ -444,7 +423,7 @@ csrf_ok(struct app *a, const struct app_request *req, const char *lookup)
 	if ((got = form_get(req, "csrf", 64)) == NULL)
 		return 0;
 	ok = keyed(a->k_csrf, "csrf", cookie, lookup, mac) == 0;
-	b64url(mac, sizeof(mac), want);
+	b64url_encode(mac, sizeof(mac), want);
 	ok = ok && strlen(got) == strlen(want) && ct_equal(got, want, strlen(want));
 	free(got);
 	return ok;
@@ -799,6 +778,17 @@ show_message(struct app *a, struct ctx *c, const struct vsession *s, const struc
 
 /* ---- the passcode flow -------------------------------------------------- */
 
+/* An error line at the top of a form (T_COUNT: none). */
+static void
+alert(struct sbuf *b, enum text_id error)
+{
+	if (error == T_COUNT)
+		return;
+	sbuf_adds(b, "<p class=\"error\" role=\"alert\">");
+	html_escapes(b, text(error));
+	sbuf_adds(b, "</p>");
+}
+
 static void
 address_form(struct app *a, struct ctx *c, const struct app_request *req, struct app_response *r,
     const char *path_token, enum text_id error)
@@ -809,11 +799,7 @@ address_form(struct app *a, struct ctx *c, const struct app_request *req, struct
 	csrf_cookie(a, req, r, csrf);
 	page_start(a, &pg, c->tpl, 1);
 	sbuf_adds(&pg.b, "<div class=\"card\">");
-	if (error != T_COUNT) {
-		sbuf_adds(&pg.b, "<p class=\"error\" role=\"alert\">");
-		html_escapes(&pg.b, text(error));
-		sbuf_adds(&pg.b, "</p>");
-	}
+	alert(&pg.b, error);
 	sbuf_adds(&pg.b, "<p>");
 	html_escapes(&pg.b, text(T_ADDRESS_INTRO));
 	sbuf_printf(&pg.b, "</p><form method=\"post\" action=\"/m/%s/code\">", path_token);
@@ -838,11 +824,7 @@ code_form(struct app *a, struct ctx *c, const struct app_request *req, struct ap
 	snprintf(mins, sizeof(mins), "%llu", (unsigned long long)(a->cfg->sv_passcode_ttl / 60));
 	page_start(a, &pg, c->tpl, 1);
 	sbuf_adds(&pg.b, "<div class=\"card\">");
-	if (error != T_COUNT) {
-		sbuf_adds(&pg.b, "<p class=\"error\" role=\"alert\">");
-		html_escapes(&pg.b, text(error));
-		sbuf_adds(&pg.b, "</p>");
-	}
+	alert(&pg.b, error);
 	sbuf_adds(&pg.b, "<p>");
 	text_fill(&pg.b, 1, T_CODE_INTRO, address, mins, NULL);
 	sbuf_adds(&pg.b, "</p>");

@@ -19,49 +19,10 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 #include "viewer/html.h"
 
 static const char replacement[] = "\xef\xbf\xbd";    /* U+FFFD */
-
-/* One UTF-8 sequence at p (n > 0 bytes there): its code point, or -1 for a
- * byte that does not start a valid, complete, shortest-form sequence of a
- * scalar value (then *used is 1: each bad byte is one U+FFFD). */
-static long
-utf8_next(const unsigned char *p, size_t n, size_t *used)
-{
-	unsigned long cp, min;
-	size_t len, i;
-
-	*used = 1;
-	if (p[0] < 0x80)
-		return p[0];
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1fu;
-		min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0fu;
-		min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07u;
-		min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (n < len)
-		return -1;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (p[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*used = len;
-	return (long)cp;
-}
 
 static int
 undo(struct sbuf *b, size_t len)
@@ -175,18 +136,6 @@ url_encode(struct sbuf *b, const char *s, size_t n)
 	return 0;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 long
 form_decode(char *s, size_t n)
 {
@@ -201,8 +150,8 @@ form_decode(char *s, size_t n)
 			c = ' ';
 		} else if (c == '%') {
 			int hi, lo;
-			if (n - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0)
+			if (n - i < 3 || (hi = hex_digit((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hex_digit((unsigned char)s[i + 2])) < 0)
 				return -1;
 			c = (unsigned char)(hi * 16 + lo);
 			i += 2;

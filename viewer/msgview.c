@@ -63,46 +63,6 @@ msgview_default_limits(struct msgview_limits *l)
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
-/* One UTF-8 sequence at p (n > 0 bytes there): its code point, or -1 for a
- * byte that does not begin a valid, complete, shortest-form sequence of a
- * scalar value (*used is then 1). */
-static long
-utf8_next(const unsigned char *p, size_t n, size_t *used)
-{
-	unsigned long cp, min;
-	size_t len, i;
-
-	*used = 1;
-	if (p[0] < 0x80)
-		return p[0];
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1fu;
-		min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0fu;
-		min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07u;
-		min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (n < len)
-		return -1;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (p[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*used = len;
-	return (long)cp;
-}
-
 /* p[0..n) as valid UTF-8 without NUL (invalid bytes and NUL become U+FFFD),
  * at most cap bytes, cut before a character that would pass it (*cut is
  * then set). NULL when out of memory. */
@@ -733,20 +693,6 @@ walk(struct walker *w, size_t depth, const char *defctype, int in_alt)
 /* ---- cid: images ---------------------------------------------------------- */
 
 static int
-hexval(char ch)
-{
-	unsigned char c = (unsigned char)ch;
-
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int
 is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
@@ -792,7 +738,7 @@ next_ref(const char *html, size_t len, size_t *pos, GHashTable *ids, struct sbuf
 		for (j = i + 4; j < e; j++) {
 			char c = html[j];
 			int hi, lo;
-			if (c == '%' && e - j > 2 && (hi = hexval(html[j + 1])) >= 0 && (lo = hexval(html[j + 2])) >= 0) {
+			if (c == '%' && e - j > 2 && (hi = hex_digit(html[j + 1])) >= 0 && (lo = hex_digit(html[j + 2])) >= 0) {
 				c = (char)(hi * 16 + lo);
 				j += 2;
 			}
