@@ -160,6 +160,61 @@ set_envelope(struct seal_session *s, void *arg)
 	strlist_free(&to);
 }
 
+/* The copies of a split message, kept as the daemon would hand them to the
+ * MTA (milter.submit_url); process prints them before the original. */
+struct kept_copy {
+	struct strlist rcpts;
+	struct sbuf msg;
+};
+static struct kept_copy *kept;
+static size_t nkept;
+
+static int
+keep_copy(void *arg, const char *sender, char *const *rcpts, size_t nrcpts, int fd, size_t len, char **queue_id,
+    char **err)
+{
+	struct kept_copy *k = realloc(kept, (nkept + 1) * sizeof(*k));
+	char buf[65536];
+	size_t off = 0, i;
+	ssize_t n;
+
+	(void)arg;
+	(void)sender;
+	*queue_id = NULL;
+	if (k == NULL) {
+		*err = strdup("out of memory");
+		return -1;
+	}
+	kept = k;
+	k = &kept[nkept];
+	memset(k, 0, sizeof(*k));
+	sbuf_init(&k->msg, 0);
+	for (i = 0; i < nrcpts; i++)
+		strlist_add(&k->rcpts, rcpts[i]);
+	while (off < len && (n = pread(fd, buf, sizeof(buf), (off_t)off)) > 0) {
+		sbuf_add(&k->msg, buf, (size_t)n);
+		off += (size_t)n;
+	}
+	nkept++;
+	if (asprintf(queue_id, "sealctl-copy-%zu", nkept) < 0)
+		*queue_id = NULL;
+	return 0;
+}
+
+static void
+kept_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++) {
+		strlist_free(&kept[i].rcpts);
+		sbuf_free(&kept[i].msg);
+	}
+	free(kept);
+	kept = NULL;
+	nkept = 0;
+}
+
 /* Run one file through the pipeline. Returns the session (after eom) or NULL. */
 static struct seal_session *
 run_file(struct seal_config *cfg, const struct opts *o, const char *path, const char **eol)
@@ -184,6 +239,8 @@ run_file(struct seal_config *cfg, const struct opts *o, const char *path, const 
 	seal_session_client(s, o->client_ip ? o->client_ip : "127.0.0.1", "localhost");
 	seal_session_auth(s, o->auth);
 	seal_session_queue_id(s, "sealctl");
+	seal_session_set_submitter(s, keep_copy, NULL);
+	kept_free();
 	ea.o = o;
 	ea.path = path;
 	if (eml_feed(s, in, eol, &err, set_envelope, &ea) != 0) {
@@ -264,6 +321,8 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 			printf("  insert header  %s:%s\n", e->name, e->value);
 		else if (e->kind == EDIT_CHANGE_HEADER)
 			printf("  change header  %s #%d:%s\n", e->name, e->index, e->value);
+		else if (e->kind == EDIT_DELETE_RCPT)
+			printf("  delete rcpt    <%s> (it gets a copy of its own)\n", e->name);
 		else
 			printf("  delete header  %s #%d\n", e->name, e->index);
 	}
@@ -290,6 +349,28 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 		return 1;
 	r = finish(s, o, path);
 	fprintf(stderr, "%s\n", r->summary);
+	if (r->verdict == VERDICT_ACCEPT && nkept > 0) {
+		/* A split message: every copy with its recipients, then the original's. */
+		size_t i, j;
+		for (i = 0; i < nkept; i++) {
+			printf("==> copy %zu, handed back to the MTA, for", i + 1);
+			for (j = 0; j < kept[i].rcpts.n; j++)
+				printf(" <%s>", kept[i].rcpts.v[j]);
+			printf(":\n");
+			if (kept[i].msg.len)
+				fwrite(kept[i].msg.data, 1, kept[i].msg.len, stdout);
+		}
+		printf("==> the original transaction, for");
+		for (i = 0; i < seal_session_rcpt_count(s); i++) {
+			const char *who = seal_session_rcpt_at(s, i);
+			int gone = 0;
+			for (j = 0; j < r->nedits; j++)
+				gone |= r->edits[j].kind == EDIT_DELETE_RCPT && strcmp(r->edits[j].name, who) == 0;
+			if (!gone)
+				printf(" <%s>", who);
+		}
+		printf(":\n");
+	}
 	if (r->verdict == VERDICT_ACCEPT) {
 		if (seal_session_write(s, stdout, eol) != 0 || fflush(stdout) != 0) {
 			fprintf(stderr, "sealctl: cannot write the message\n");
@@ -301,6 +382,7 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 		rc = r->verdict == VERDICT_REJECT ? EXIT_REJECT : EXIT_TEMPFAIL;
 	}
 	seal_session_free(s);
+	kept_free();
 	return rc;
 }
 

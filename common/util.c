@@ -322,3 +322,14 @@ hex_digit(int c)
 		return c - 'a' + 10;
 	return -1;
 }
+
+int
+strlist_has(const struct strlist *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	return 0;
+}

@@ -11,6 +11,8 @@ struct strlist {
 	size_t n;
 };
 int strlist_add(struct strlist *l, const char *s);
+/* 1 when s is in l (exactly). */
+int strlist_has(const struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
 
 /* Allocation that never returns NULL: aborts the process on exhaustion is

@@ -32,6 +32,8 @@
 #include <errno.h>
 
 #include <openssl/evp.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -51,6 +53,7 @@
 #include "seal/smimeenc.h"
 #include "seal/viewapi.h"
 #include "seal/viewtoken.h"
+#include "engine/submit.h"
 
 struct seal_session {
 	struct seal_config *cfg;
@@ -78,6 +81,8 @@ struct seal_session {
 	char *subject;
 	struct dkim_verifier *dkim;   /* inbound, dkim.verify_inbound: started at end of headers */
 	char *extra_note;      /* why a message was left unsigned or sealed rather than encrypted */
+	seal_submit_fn submit_fn;     /* NULL: SMTP to milter.submit_url */
+	void *submit_arg;
 };
 
 static void
@@ -463,10 +468,20 @@ make_summary(struct seal_session *s, const char *note)
 		const struct edit *e = &r->edits[j];
 		if (e->kind == EDIT_REPLACE_BODY)
 			sbuf_printf(&b, "%sreplace:body", j ? "," : "");
+		else if (e->kind == EDIT_DELETE_RCPT)
+			sbuf_printf(&b, "%sdelrcpt:<%s>", j ? "," : "", e->name);
 		else
 			sbuf_printf(&b, "%s%s:%s", j ? "," : "",
 			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_INSERT_HEADER ? "insert"
 			    : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
+	}
+	for (j = 0; j < r->ncopies; j++) {
+		/* A split message: each copy handed back to the MTA, and its queue id. */
+		const struct split_copy *cp = &r->copies[j];
+		sbuf_printf(&b, " copy%zu=%s", j + 1, cp->again ? "(handed over on an earlier try)" : cp->queue_id ?
+		    cp->queue_id : "?");
+		for (i = 0; i < cp->rcpts.n; i++)
+			sbuf_printf(&b, "%s<%s>", i ? "," : ":", cp->rcpts.v[i]);
 	}
 	sbuf_printf(&b, " verdict=%s", r->verdict == VERDICT_ACCEPT ? "accept"
 	    : r->verdict == VERDICT_REJECT ? "reject" : "tempfail");
@@ -586,7 +601,8 @@ original_bytes(struct seal_session *s, BIO *out)
 	for (i = 0; i < s->nheaders; i++)
 		if (BIO_printf(out, "%s:%s%s", s->headers[i].name, s->headers[i].value, s->eol) < 0)
 			return -1;
-	if (BIO_puts(out, s->eol) < 0 || spool_rewind(s->spool) != 0)
+	/* BIO_write, not BIO_puts: a digest BIO (the ledger's hash) has no puts. */
+	if (BIO_write(out, s->eol, (int)strlen(s->eol)) != (int)strlen(s->eol) || spool_rewind(s->spool) != 0)
 		return -1;
 	while ((n = spool_read(s->spool, buf, sizeof(buf))) > 0)
 		if (BIO_write(out, buf, (int)n) != (int)n)
@@ -1398,6 +1414,345 @@ add_authres(struct seal_session *s, const struct dkim_outcome *o, size_t n, size
 }
 
 /* Everything after the checks: evaluate and turn the decision into edits. */
+/* ---- split messages ------------------------------------------------------- */
+
+static int
+add_marker(struct seal_session *s)
+{
+	/* Over the header block as it will be delivered. */
+	struct marker_subject ms;
+	size_t nh;
+	struct header *h = delivered_headers(s, &nh);
+	char *m = NULL;
+	int rc;
+
+	if (h != NULL) {
+		marker_subject(s, &ms, h, nh);
+		m = marker_make(s->cfg, &ms, time(NULL));
+	}
+	free(h);
+	rc = m != NULL && add_edit(&s->res, EDIT_ADD_HEADER, s->cfg->marker_header, m, 0) == 0 ? 0 : -1;
+	free(m);
+	return rc;
+}
+
+static int
+wants_dkim_signature(const struct seal_session *s)
+{
+	const struct seal_result *r = &s->res;
+
+	return r->direction == DIR_OUTBOUND && (r->decision.dkim_sign || s->cfg->dkim_sign_outbound) &&
+	    s->cfg->ndkim_signers > 0;
+}
+
+/* Seal (or S/MIME-encrypt, when asked and possible) the message for the
+ * session's current recipients. 0, or -1 with s->error. */
+static int
+seal_in_place(struct seal_session *s, const struct action *sa, const char **note)
+{
+	int enc = 0;
+
+	if (sa->prefer_smime && s->cfg->smime_cert_dir && (enc = smime_encrypt_now(s, note)) < 0)
+		return -1;
+	return enc ? 0 : seal_now(s, sa->tpl);
+}
+
+/* 1 when addr is named in a To or Cc field: a recipient others can see. */
+static int
+is_visible(const struct seal_session *s, const char *addr)
+{
+	size_t i, j;
+	int found = 0;
+
+	for (i = 0; i < s->nheaders && !found; i++) {
+		struct strlist l = { NULL, 0 };
+		if (strcasecmp(s->headers[i].name, "To") != 0 && strcasecmp(s->headers[i].name, "Cc") != 0)
+			continue;
+		mime_addresses(s->headers[i].value, &l);
+		for (j = 0; j < l.n && !found; j++)
+			found = strcasecmp(l.v[j], addr) == 0;
+		strlist_free(&l);
+	}
+	return found;
+}
+
+static void
+truncate_edits(struct seal_result *r, size_t n)
+{
+	while (r->nedits > n) {
+		struct edit *e = &r->edits[--r->nedits];
+		free(e->name);
+		free(e->value);
+		if (e->fd >= 0)
+			close(e->fd);
+	}
+}
+
+/* The record of a copy handed over: spool_dir/submitted/HASH, where HASH
+ * covers the original message (header fields and body as received) and
+ * the copy's recipients. A retry of the same message finds it and does not
+ * send that copy again. NULL when out of memory. */
+static char *
+ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
+{
+	BIO *null = BIO_new(BIO_s_null()), *md = BIO_new(BIO_f_md());
+	unsigned char h[EVP_MAX_MD_SIZE];
+	char hex[2 * 32 + 1], *path = NULL;
+	size_t i;
+	int ok;
+
+	ok = null && md && BIO_set_md(md, EVP_sha256()) == 1;
+	if (ok) {
+		BIO_push(md, null);
+		null = NULL;
+		ok = original_bytes(s, md) == 0 && BIO_write(md, "\n--\n", 4) == 4;
+		for (i = 0; ok && i < n; i++)
+			ok = BIO_write(md, rcpts[i], (int)strlen(rcpts[i]) + 1) > 0;
+		ok = ok && BIO_gets(md, (char *)h, EVP_MAX_MD_SIZE) == 32;
+	}
+	if (ok) {
+		hex_encode(h, 32, hex);
+		if (asprintf(&path, "%s/submitted/%s", s->cfg->spool_dir, hex) < 0)
+			path = NULL;
+	}
+	BIO_free_all(md);
+	BIO_free(null);
+	return path;
+}
+
+/* Hand a finished copy over: through the session's submitter, or by SMTP
+ * to milter.submit_url with the ledger. 0, or -1 with *err. */
+static int
+hand_over(struct seal_session *s, char *const *rcpts, size_t n, int fd, size_t len, struct split_copy *cp, char **err)
+{
+	struct stat st;
+	char *path, *dir = NULL;
+	int lfd;
+
+	if (s->submit_fn)
+		return s->submit_fn(s->submit_arg, s->sender, rcpts, n, fd, len, &cp->queue_id, err);
+	if ((path = ledger_path(s, rcpts, n)) == NULL) {
+		*err = strdup("out of memory");
+		return -1;
+	}
+	if (stat(path, &st) == 0 && st.st_mtime >= time(NULL) - (time_t)s->cfg->marker_max_age) {
+		cp->again = 1;        /* handed over on an earlier try of this same message */
+		free(path);
+		return 0;
+	}
+	if (submit_smtp(s->cfg->submit_url, (long)s->cfg->submit_timeout, s->sender, rcpts, n, fd, len, &cp->queue_id,
+	    err) != 0) {
+		free(path);
+		return -1;
+	}
+	/* Recorded after the MTA took it: a crash in between may send it twice, never lose it. */
+	if (asprintf(&dir, "%s/submitted", s->cfg->spool_dir) >= 0)
+		(void)mkdir(dir, 0700);
+	free(dir);
+	lfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (lfd < 0 || write_all(lfd, cp->queue_id ? cp->queue_id : "", cp->queue_id ? strlen(cp->queue_id) : 0) != 0)
+		seal_warn("%s: cannot record the copy handed over in %s (%s): a retry would send it again",
+		    s->qid ? s->qid : "NOQUEUE", path, strerror(errno));
+	if (lfd >= 0)
+		close(lfd);
+	free(path);
+	return 0;
+}
+
+/* Make the sealed copy for rcpts: the same treatment as the original would
+ * get (seal, S/MIME sign, marker, DKIM), written out whole, handed to the
+ * MTA; then every change it made to the session is undone. 0, or -1 with
+ * s->error (the whole message is then deferred). */
+static int
+split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, size_t n)
+{
+	struct seal_result *r = &s->res;
+	struct strlist keep = s->rcpts, group = { NULL, 0 };
+	struct split_copy cp, *grown;
+	unsigned char body_hash[MARKER_BODY_HASH_LEN];
+	size_t nedits = r->nedits, i;
+	int *gone = malloc((s->nheaders + 1) * sizeof(*gone)), fd = -1, rc = -1;
+	const char *note = NULL;
+	char *err = NULL, *msg = NULL;
+	off_t len;
+	FILE *f = NULL;
+
+	memset(&cp, 0, sizeof(cp));
+	for (i = 0; i < n && gone; i++)
+		if (strlist_add(&group, rcpts[i]) != 0 || strlist_add(&cp.rcpts, rcpts[i]) != 0) {
+			free(gone);
+			gone = NULL;
+		}
+	if (gone == NULL) {
+		seal_session_fail(s, "out of memory splitting the message");
+		strlist_free(&group);
+		strlist_free(&cp.rcpts);
+		return -1;
+	}
+	memcpy(gone, s->gone, (s->nheaders + 1) * sizeof(*gone));
+	memcpy(body_hash, s->body_hash, sizeof(body_hash));
+	s->rcpts = group;
+	if (seal_in_place(s, sa, &note) != 0)
+		goto out;
+	if (r->decision.sign && r->direction == DIR_OUTBOUND) {
+		int signed_now = 0;
+		(void)smime_sign_now(s, r->decision.sign, &signed_now);
+		if (s->error)
+			goto out;
+	}
+	if (add_marker(s) != 0) {
+		seal_session_fail(s, "out of memory marking the copy");
+		goto out;
+	}
+	if (wants_dkim_signature(s)) {
+		(void)dkim_sign_now(s, r->decision.dkim_sign);
+		if (s->error)
+			goto out;
+	}
+	/* The copy, whole, as the MTA will get it. */
+	fd = spool_tempfd_sized(s->cfg->spool_dir, s->size + 65536, s->cfg->spool_threshold);
+	f = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
+	{
+		int wrc = f ? seal_session_write(s, f, "\r\n") : -1, crc = f ? fclose(f) : -1;
+		f = NULL;
+		if (wrc != 0 || crc != 0 || (len = lseek(fd, 0, SEEK_END)) < 0) {
+			seal_session_fail(s, "cannot write the sealed copy of a split message to spool_dir");
+			goto out;
+		}
+	}
+	if (hand_over(s, rcpts, n, fd, (size_t)len, &cp, &err) != 0) {
+		if (asprintf(&msg, "cannot hand the sealed copy for %zu recipient%s to milter.submit_url: %s", n,
+		    n == 1 ? "" : "s", err ? err : "failed") < 0)
+			msg = NULL;
+		seal_session_fail(s, msg ? msg : "cannot hand over the sealed copy");
+		goto out;
+	}
+	grown = realloc(r->copies, (r->ncopies + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		seal_session_fail(s, "out of memory");
+		goto out;
+	}
+	r->copies = grown;
+	r->copies[r->ncopies++] = cp;
+	memset(&cp, 0, sizeof(cp));
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	truncate_edits(r, nedits);
+	memcpy(s->gone, gone, (s->nheaders + 1) * sizeof(*gone));
+	memcpy(s->body_hash, body_hash, sizeof(body_hash));
+	strlist_free(&s->rcpts);
+	s->rcpts = keep;
+	strlist_free(&cp.rcpts);
+	free(cp.queue_id);
+	free(gone);
+	free(err);
+	free(msg);
+	return rc;
+}
+
+/* Seal the message for the recipients the seal applies to, splitting it
+ * when its recipients need different treatments (docs/policy.md):
+ *   - recipients it does not apply to (for: external/internal) keep the
+ *     original transaction, unsealed;
+ *   - the sealed recipients named in To or Cc share one sealed copy;
+ *   - each sealed recipient named nowhere (Bcc) gets a sealed copy of its
+ *     own, so no policy or RecipientInfo names a Bcc to anyone else.
+ * Copies go back to the MTA, and their recipients leave this transaction.
+ * Without milter.submit_url nothing is split (a Bcc recipient then shares
+ * the sealed message, and the log says so). *sealed_here: the original
+ * transaction itself was sealed. */
+static int
+seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, const char **note)
+{
+	struct strlist sealed = { NULL, 0 }, plain = { NULL, 0 }, visible = { NULL, 0 }, hidden = { NULL, 0 };
+	int can_split = s->cfg->submit_url != NULL || s->submit_fn != NULL, rc = -1, oom = 0;
+	size_t i, first_copy = 0;
+
+	*sealed_here = 0;
+	for (i = 0; i < s->rcpts.n; i++) {
+		int external = !config_is_org_domain(s->cfg, addr_domain(s->rcpts.v[i]));
+		int applies = sa->for_who == FOR_ALL || (sa->for_who == FOR_EXTERNAL) == external;
+		oom |= strlist_add(applies ? &sealed : &plain, s->rcpts.v[i]);
+	}
+	for (i = 0; i < sealed.n; i++)
+		oom |= strlist_add(is_visible(s, sealed.v[i]) ? &visible : &hidden, sealed.v[i]);
+	if (oom) {
+		seal_session_fail(s, "out of memory");
+		goto out;
+	}
+	if (sealed.n == 0) {
+		*note = sa->for_who == FOR_EXTERNAL ? "no recipient outside the organisation: not sealed"
+		    : "no recipient inside the organisation: not sealed";
+		rc = 0;
+		goto out;
+	}
+	if (!can_split || (plain.n == 0 && hidden.n == 0) || (plain.n == 0 && sealed.n == 1)) {
+		/* One sealed message for all its recipients, in place. */
+		if (hidden.n > 0 && sealed.n > 1 && s->extra_note == NULL)
+			s->extra_note = strdup("a recipient not in To or Cc (Bcc) is named in the sealed policy with the "
+			    "others: set milter.submit_url to give each a copy of its own");
+		if (seal_in_place(s, sa, note) != 0)
+			goto out;
+		*sealed_here = 1;
+		rc = 0;
+		goto out;
+	}
+	if (plain.n > 0) {
+		/* The original goes unsealed to the others; every sealed group is a copy. */
+		if (visible.n > 0 && split_copy(s, sa, visible.v, visible.n) != 0)
+			goto out;
+	} else {
+		/* All are sealed: the original stays with the visible ones (or the first
+		 * Bcc, when none is visible); the others become copies. */
+		first_copy = visible.n > 0 ? 0 : 1;
+	}
+	for (i = first_copy; i < hidden.n; i++)
+		if (split_copy(s, sa, &hidden.v[i], 1) != 0)
+			goto out;
+	/* The copies' recipients leave this transaction. */
+	for (i = 0; i < s->rcpts.n; i++) {
+		int keep_here = plain.n > 0 ? !strlist_has(&sealed, s->rcpts.v[i])
+		    : visible.n > 0 ? strlist_has(&visible, s->rcpts.v[i]) : strcmp(s->rcpts.v[i], hidden.v[0]) == 0;
+		if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, s->rcpts.v[i], NULL, 0) != 0) {
+			seal_session_fail(s, "out of memory");
+			goto out;
+		}
+	}
+	if (plain.n == 0) {
+		/* Seal the original for the recipients it keeps. */
+		struct strlist keep = s->rcpts, mine = { NULL, 0 };
+		struct strlist *from = visible.n > 0 ? &visible : NULL;
+		if (from)
+			for (i = 0; i < from->n; i++)
+				oom |= strlist_add(&mine, from->v[i]);
+		else
+			oom |= strlist_add(&mine, hidden.v[0]);
+		if (oom) {
+			strlist_free(&mine);
+			seal_session_fail(s, "out of memory");
+			goto out;
+		}
+		s->rcpts = mine;
+		i = (size_t)seal_in_place(s, sa, note);
+		strlist_free(&s->rcpts);
+		s->rcpts = keep;
+		if (i != 0)
+			goto out;
+		*sealed_here = 1;
+	}
+	rc = 0;
+out:
+	strlist_free(&sealed);
+	strlist_free(&plain);
+	strlist_free(&visible);
+	strlist_free(&hidden);
+	return rc;
+}
+
 static const char *
 decide(struct seal_session *s, int *marker_keep)
 {
@@ -1544,13 +1899,10 @@ decide(struct seal_session *s, int *marker_keep)
 		if (why) {
 			note = why;
 		} else {
-			int enc = 0;
-			if (r->decision.seal->prefer_smime && s->cfg->smime_cert_dir &&
-			    (enc = smime_encrypt_now(s, &note)) < 0)
+			int sealed_here = 0;
+			if (seal_split(s, r->decision.seal, &sealed_here, &note) != 0)
 				return NULL;     /* s->error is set: tempfail */
-			if (!enc && seal_now(s, r->decision.seal->tpl) != 0)
-				return NULL;     /* s->error is set: tempfail */
-			modified = 1;
+			modified |= sealed_here;
 		}
 	}
 	/* S/MIME signing, after sealing: the signature covers the notice and the attachment. */
@@ -1563,26 +1915,10 @@ decide(struct seal_session *s, int *marker_keep)
 			note = why;
 		modified |= signed_now;
 	}
-	if (modified) {
-		/* Over the header block as it will be delivered. */
-		struct marker_subject ms;
-		size_t nh;
-		struct header *h = delivered_headers(s, &nh);
-		char *m = NULL;
-		if (h != NULL) {
-			marker_subject(s, &ms, h, nh);
-			m = marker_make(s->cfg, &ms, time(NULL));
-		}
-		free(h);
-		if (m == NULL || add_edit(r, EDIT_ADD_HEADER, s->cfg->marker_header, m, 0) != 0) {
-			free(m);
-			goto oom;
-		}
-		free(m);
-	}
+	if (modified && add_marker(s) != 0)
+		goto oom;
 	/* DKIM signing comes last, over the message exactly as delivered. */
-	if (r->direction == DIR_OUTBOUND && (r->decision.dkim_sign || s->cfg->dkim_sign_outbound) &&
-	    s->cfg->ndkim_signers > 0) {
+	if (wants_dkim_signature(s)) {
 		const char *why = dkim_sign_now(s, r->decision.dkim_sign);
 		if (s->error)
 			return NULL;      /* tempfail */
@@ -1691,7 +2027,7 @@ delivered_headers(const struct seal_session *s, size_t *count)
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
 		int seen = 0;
-		if (e->kind == EDIT_REPLACE_BODY)
+		if (e->kind == EDIT_REPLACE_BODY || e->kind == EDIT_DELETE_RCPT)
 			continue;
 		if (e->kind == EDIT_ADD_HEADER) {
 			h[n].name = e->name;
@@ -1799,6 +2135,25 @@ seal_session_write(struct seal_session *s, FILE *out, const char *eol)
 	return rc;
 }
 
+size_t
+seal_session_rcpt_count(const struct seal_session *s)
+{
+	return s->rcpts.n;
+}
+
+const char *
+seal_session_rcpt_at(const struct seal_session *s, size_t i)
+{
+	return i < s->rcpts.n ? s->rcpts.v[i] : NULL;
+}
+
+void
+seal_session_set_submitter(struct seal_session *s, seal_submit_fn fn, void *arg)
+{
+	s->submit_fn = fn;
+	s->submit_arg = arg;
+}
+
 const struct seal_config *
 seal_session_config(const struct seal_session *s)
 {
@@ -1854,6 +2209,11 @@ seal_session_free(struct seal_session *s)
 	free(s->res.text);
 	free(s->res.summary);
 	free(s->res.authres);
+	for (i = 0; i < s->res.ncopies; i++) {
+		strlist_free(&s->res.copies[i].rcpts);
+		free(s->res.copies[i].queue_id);
+	}
+	free(s->res.copies);
 	free(s->extra_note);
 	dkim_verify_free(s->dkim);
 	free(s->client_ip);

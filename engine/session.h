@@ -12,13 +12,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/util.h"
+
 #include "rules/policy.h"
 
 struct dkim_outcome;
 
 /* EDIT_INSERT_HEADER puts the field at the top of the header block
  * (smfi_insheader at index 0); EDIT_ADD_HEADER appends it. */
-enum edit_kind { EDIT_ADD_HEADER, EDIT_INSERT_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY };
+enum edit_kind { EDIT_ADD_HEADER, EDIT_INSERT_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY,
+	EDIT_DELETE_RCPT };   /* delete rcpt: name is the envelope recipient, taken out of this transaction */
 
 struct edit {
 	enum edit_kind kind;
@@ -27,6 +30,13 @@ struct edit {
 	int fd;               /* replace: an unlinked temp file holding the new body (CRLF); else -1 */
 	size_t len;           /* replace: the new body's length */
 	int index;            /* change/delete: 1-based among fields of this name, at the time it is applied */
+};
+
+/* One copy of a split message: its recipients, and what the MTA called it. */
+struct split_copy {
+	struct strlist rcpts;
+	char *queue_id;       /* from the MTA's reply; NULL when it was handed over on an earlier try */
+	int again;            /* the same copy was handed over on an earlier try of this message: not sent twice */
 };
 
 struct seal_result {
@@ -43,9 +53,17 @@ struct seal_result {
 	size_t ndkim;
 	int dkim_checked;     /* DKIM was verified (ndkim 0: unsigned) */
 	char *authres;        /* the Authentication-Results value added, or NULL */
+	struct split_copy *copies;   /* a split message: the copies handed to the MTA (milter.submit_url) */
+	size_t ncopies;
 };
 
 struct seal_session;
+
+/* Hand a copy (len bytes in fd, from offset 0, CRLF) to the MTA for rcpts.
+ * 0 with *queue_id (malloc'd, may be NULL), or -1 with *err (malloc'd).
+ * The daemon's is SMTP to milter.submit_url; sealctl process prints. */
+typedef int (*seal_submit_fn)(void *arg, const char *sender, char *const *rcpts, size_t nrcpts, int fd, size_t len,
+    char **queue_id, char **err);
 
 /* Pins cfg (a reference) for the life of the session. NULL on no memory. */
 struct seal_session *seal_session_new(struct seal_config *cfg);
@@ -63,6 +81,10 @@ void seal_session_eoh(struct seal_session *s);
 void seal_session_body(struct seal_session *s, const void *p, size_t n);
 /* 1 when the body is no longer needed (a limit was passed): the milter may skip it. */
 int seal_session_body_done(const struct seal_session *s);
+/* Who takes the copies of a split message (default: SMTP to
+ * milter.submit_url, with a record in spool_dir so that a retry of the
+ * same message does not send a copy twice). */
+void seal_session_set_submitter(struct seal_session *s, seal_submit_fn fn, void *arg);
 /* Decide. The result belongs to the session. Never NULL. */
 const struct seal_result *seal_session_eom(struct seal_session *s);
 /* Write the message as it will be delivered (headers with the edits applied,
@@ -76,6 +98,9 @@ const struct seal_config *seal_session_config(const struct seal_session *s);
  * *too_big is then set). */
 const char *seal_session_sealed(const struct seal_session *s, size_t *len, int *too_big);
 #define SEALED_MAX (256u << 20)
+/* The envelope recipients, as given. */
+size_t seal_session_rcpt_count(const struct seal_session *s);
+const char *seal_session_rcpt_at(const struct seal_session *s, size_t i);
 /* The header fields received so far, in order. */
 const struct header *seal_session_headers(const struct seal_session *s, size_t *n);
 uint64_t seal_session_spooled(const struct seal_session *s, int *on_disk);

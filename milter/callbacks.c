@@ -34,6 +34,7 @@ struct conn {
 	int have_body;            /* the body steps were negotiated */
 	int can_add;              /* SMFIF_ADDHDRS was negotiated */
 	int can_chgbody;          /* SMFIF_CHGBODY was negotiated */
+	int can_delrcpt;          /* SMFIF_DELRCPT was negotiated (milter.submit_url: split messages) */
 	int can_skip;             /* the MTA understands SMFIS_SKIP */
 	int nr_hdr;               /* SMFIP_NR_HDR: headers get no reply (one round trip less per field) */
 	int nr_eoh;               /* SMFIP_NR_EOH: end of headers gets no reply */
@@ -108,6 +109,8 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 		want_actions |= SMFIF_ADDHDRS;
 	if (need & NEED_CHANGE_BODY)
 		want_actions |= SMFIF_CHGBODY;
+	if (need & NEED_DEL_RCPT)
+		want_actions |= SMFIF_DELRCPT;
 	if ((f0 & want_actions) != want_actions) {
 		seal_err("the MTA does not offer the header actions sealmilter needs (offered 0x%lx)", f0);
 		config_unref(cfg);
@@ -129,6 +132,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	c->have_body = !(steps & SMFIP_NOBODY);
 	c->can_add = (want_actions & SMFIF_ADDHDRS) != 0;
 	c->can_chgbody = (want_actions & SMFIF_CHGBODY) != 0;
+	c->can_delrcpt = (want_actions & SMFIF_DELRCPT) != 0;
 	/* Body chunks need no reply either: a round trip per 64K chunk saved
 	 * on every message is worth more than skipping the rest of a body
 	 * once a limit is passed (SMFIS_SKIP needs a reply), which only saves
@@ -296,6 +300,20 @@ replace_body(SMFICTX *ctx, const struct edit *e)
 	return MI_SUCCESS;
 }
 
+/* Take a recipient (a split message's copy has it) out of this transaction. */
+static int
+delrcpt(SMFICTX *ctx, const char *rcpt)
+{
+	char *a = NULL;
+	int ok;
+
+	if (asprintf(&a, "<%s>", rcpt) < 0)
+		return MI_FAILURE;
+	ok = smfi_delrcpt(ctx, a);
+	free(a);
+	return ok;
+}
+
 static sfsistat
 cb_eom(SMFICTX *ctx)
 {
@@ -311,7 +329,7 @@ cb_eom(SMFICTX *ctx)
 	seal_session_queue_id(c->msg, qid ? qid : "NOQUEUE");
 	need = seal_session_config(c->msg)->needs;
 	if ((!c->have_body && (need & NEED_BODY)) || (!c->can_add && (need & NEED_ADD_HEADERS)) ||
-	    (!c->can_chgbody && (need & NEED_CHANGE_BODY))) {
+	    (!c->can_chgbody && (need & NEED_CHANGE_BODY)) || (!c->can_delrcpt && (need & NEED_DEL_RCPT))) {
 		/* Always a tempfail, whatever on_error says: the policy cannot be
 		 * applied on this connection, and a retry on a new one will work. */
 		rc = tempfail(ctx, "the configuration was reloaded and needs a step this connection negotiated "
@@ -324,12 +342,15 @@ cb_eom(SMFICTX *ctx)
 		for (i = 0; i < r->nedits; i++) {
 			const struct edit *e = &r->edits[i];
 			int ok = e->kind == EDIT_REPLACE_BODY ? replace_body(ctx, e)
+			    : e->kind == EDIT_DELETE_RCPT ? delrcpt(ctx, e->name)
 			    : e->kind == EDIT_ADD_HEADER ? smfi_addheader(ctx, e->name, e->value)
 			    : e->kind == EDIT_INSERT_HEADER ? smfi_insheader(ctx, 0, e->name, e->value)
 			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
 			if (ok != MI_SUCCESS) {
 				seal_info("%s", r->summary);
-				rc = tempfail(ctx, "the MTA refused a header edit");
+				/* Copies of a split message may be with the MTA already: a retry
+				 * finds them in the ledger and does not send them twice. */
+				rc = tempfail(ctx, "the MTA refused an edit");
 				end_message(c);
 				return rc;
 			}
@@ -379,7 +400,7 @@ cb_close(SMFICTX *ctx)
 struct smfiDesc sealmilter_desc = {
 	.xxfi_name = "sealmilter",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_SETSYMLIST,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_SETSYMLIST,
 	.xxfi_connect = cb_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = cb_envfrom,

@@ -27,6 +27,8 @@
  */
 #include "build-config.h"
 
+#include <curl/curl.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -446,6 +448,13 @@ main(int argc, char **argv)
 	if (cfgpath_abs)
 		cfgpath = cfgpath_abs;
 	mime_init();
+	/* Before any thread starts: libcurl's global set-up (registration with
+	 * sealview, the copies of split messages) is not thread-safe everywhere. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sealmilter: libcurl cannot be initialised\n");
+		free(cfgpath_abs);
+		return 1;
+	}
 	cfg = load_config(cfgpath, NULL, 1);
 	rc = 1;
 	if (cfg == NULL) {

@@ -45,6 +45,13 @@ const struct key_doc action_docs[] = {
 	  "S/MIME (application/pkcs7-mime) to them and to the tenant certificate instead of sealing it; "
 	  "otherwise seal it with the template, and the log says which recipient had no usable certificate "
 	  "and why." },
+	{ "for", "for: external | internal | all (beside seal:)",
+	  "Which recipients the seal applies to: external (outside organization.domains), internal, or all (the "
+	  "default). When the message also has other recipients, it is split before it is accepted: a sealed "
+	  "copy for those recipients goes back to the MTA (milter.submit_url, with the loop-guard marker, so it "
+	  "is not processed again), they are taken out of the original transaction, and the others get the "
+	  "message as it is. If the copy cannot be handed over, the whole message is deferred. Needs "
+	  "milter.submit_url." },
 	{ "decrypt", "decrypt: true",
 	  "Transport decryption (for inbound mail to the organisation's own recipients): a sealed message whose "
 	  "signature, content and policy are valid, and whose policy allows every recipient, is delivered as "
@@ -243,7 +250,7 @@ int
 actions_build(const struct ynode *node, struct rule *r, const struct seal_config *cfg, struct cfg_errors *errs)
 {
 	size_t i, j;
-	int rc = 0, terminal = 0, prefer_smime = 0;
+	int rc = 0, terminal = 0, prefer_smime = 0, for_who = FOR_ALL;
 
 	if (node->kind != Y_MAP || node->n == 0) {
 		cfg_error(errs, node, "rule '%s': then: expected a mapping of actions (tag, reject, tempfail, seal, stop)",
@@ -363,6 +370,20 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			} else {
 				prefer_smime = 1;
 			}
+		} else if (strcmp(k, "for") == 0) {
+			if (v->kind != Y_SCALAR || (strcmp(v->value, "external") != 0 && strcmp(v->value, "internal") != 0 &&
+			    strcmp(v->value, "all") != 0)) {
+				cfg_error(errs, v, "rule '%s': for: expected external, internal or all", r->name);
+				rc = -1;
+			} else if (!ymap_get(node, "seal")) {
+				cfg_error(errs, v, "rule '%s': for: goes beside a seal: action", r->name);
+				rc = -1;
+			} else if (strcmp(v->value, "all") != 0 && cfg->submit_url == NULL) {
+				cfg_error(errs, v, "rule '%s': for: %s splits messages, which needs milter.submit_url (where "
+				    "the copies go back to the MTA)", r->name, v->value);
+				rc = -1;
+			} else
+				for_who = v->value[0] == 'e' ? FOR_EXTERNAL : v->value[0] == 'i' ? FOR_INTERNAL : FOR_ALL;
 		} else if (strcmp(k, "stop") == 0) {
 			if (yscalar_bool(v, &r->stop) != 0) {
 				cfg_error(errs, v, "stop: expected true or false");
@@ -370,7 +391,7 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 			}
 		} else {
 			cfg_error(errs, ymap_key(node, i), "rule '%s': unknown action '%s' (actions: tag, reject, tempfail, "
-			    "seal, prefer_smime, decrypt, sign, dkim_sign, stop)", r->name, k);
+			    "seal, prefer_smime, for, decrypt, sign, dkim_sign, stop)", r->name, k);
 			rc = -1;
 		}
 	}
@@ -378,9 +399,11 @@ actions_build(const struct ynode *node, struct rule *r, const struct seal_config
 		cfg_error(errs, node, "rule '%s': then: has no action", r->name);
 		rc = -1;
 	}
-	for (i = 0; prefer_smime && i < r->nactions; i++)
-		if (r->actions[i].kind == A_SEAL)
-			r->actions[i].prefer_smime = 1;
+	for (i = 0; i < r->nactions; i++)
+		if (r->actions[i].kind == A_SEAL) {
+			r->actions[i].prefer_smime = prefer_smime;
+			r->actions[i].for_who = for_who;
+		}
 	return rc;
 }
 

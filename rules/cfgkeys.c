@@ -63,6 +63,14 @@ const struct cfg_key cfg_keys[] = {
 	  "Name of the loop-guard marker header." },
 	{ "milter.marker_max_age", CT_DURATION, OFF(marker_max_age), "7d", 60, 365 * DAY, NULL,
 	  "A marker older than this is stale: it is removed and the message is processed again." },
+	{ "milter.submit_url", CT_STRING, OFF(submit_url), NULL, 0, 0, NULL,
+	  "Where the copies of a split message go back to the MTA: smtp://127.0.0.1:PORT, a listener of the "
+	  "MTA on loopback that runs sealmilter too (the copies carry the loop-guard marker, so they pass "
+	  "unchanged). Needed by seal rules with for: external or for: internal, and to keep Bcc recipients "
+	  "out of each other's sealed copies (docs/policy.md). A record in spool_dir/submitted makes sure a "
+	  "retried message does not send a copy twice." },
+	{ "milter.submit_timeout", CT_DURATION, OFF(submit_timeout), "30s", 1, 600, NULL,
+	  "How long handing over one copy may take before the whole message is deferred." },
 	{ "limits.max_headers", CT_UINT, OFF(max_headers), "5000", 10, 1000000, NULL,
 	  "Most header fields a message may have. Over it the message is rejected (552 5.3.4)." },
 	{ "limits.max_header_size", CT_SIZE, OFF(max_header_size), "64K", KIB, 16 * MIB, NULL,

@@ -809,6 +809,8 @@ config_needs(const struct seal_config *cfg)
 
 	if (cfg->max_message_size)
 		need |= NEED_BODY;           /* the size can only be counted from the body */
+	if (cfg->submit_url)
+		need |= NEED_DEL_RCPT;
 	if (cfg->dkim_verify || (cfg->dkim_sign_outbound && cfg->ndkim_signers))
 		need |= NEED_BODY | NEED_ADD_HEADERS;   /* the body hash; Authentication-Results, DKIM-Signature */
 	for (i = 0; i < cfg->nrules; i++) {

@@ -46,6 +46,8 @@ struct seal_config {
 	char *group;
 	char *pid_file;
 	char *marker_key_file;
+	char *submit_url;              /* where the copies of a split message go (smtp://127.0.0.1:PORT) */
+	uint64_t submit_timeout;
 	char *marker_header;
 	uint64_t marker_max_age;
 	unsigned char marker_key[MARKER_KEY_MAX];
@@ -122,6 +124,7 @@ struct seal_config {
 #define NEED_BODY        1u   /* body, attachment or size conditions, or limits.max_message_size */
 #define NEED_ADD_HEADERS 2u   /* tags, or a change that gets the marker */
 #define NEED_CHANGE_BODY 4u   /* seal, sign: the body is replaced */
+#define NEED_DEL_RCPT    8u   /* milter.submit_url: a split message's copies' recipients leave the original */
 
 /* The table of scalar settings: it drives the loader, `sealmilter -n` and
  * the generated reference (docs/config-reference.md). */

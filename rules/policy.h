@@ -139,7 +139,12 @@ struct action {
 	const struct seal_template *tpl;   /* seal */
 	char *identity;              /* sign: a named identity, or NULL (by the From address) */
 	int prefer_smime;            /* seal: S/MIME-encrypt instead when every recipient has a certificate */
+	int for_who;                 /* seal: enum for_who: which recipients get the sealed copy */
 };
+
+/* Which recipients a seal applies to; the others get the message as it is
+ * (a split message: docs/policy.md). */
+enum for_who { FOR_ALL, FOR_EXTERNAL, FOR_INTERNAL };
 
 struct rule {
 	char *name;
