@@ -8,6 +8,8 @@
  */
 #include "build-config.h"
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -332,4 +334,37 @@ strlist_has(const struct strlist *l, const char *s)
 		if (strcmp(l->v[i], s) == 0)
 			return 1;
 	return 0;
+}
+
+int
+url_is_loopback_http(const char *url)
+{
+	char host[64];
+	const char *a, *end, *colon;
+	size_t n;
+	unsigned char bin[16];
+
+	if (strncmp(url, "http://", 7) != 0)
+		return 0;
+	a = url + 7;
+	end = a + strcspn(a, "/?#");
+	if (memchr(a, '@', (size_t)(end - a)) != NULL)
+		return 0;
+	if (*a == '[') {
+		const char *rb = memchr(a, ']', (size_t)(end - a));
+		if (rb == NULL || (rb[1] != ':' && rb + 1 != end) || (size_t)(rb - a - 1) >= sizeof(host))
+			return 0;
+		memcpy(host, a + 1, (size_t)(rb - a - 1));
+		host[rb - a - 1] = '\0';
+		return inet_pton(AF_INET6, host, bin) == 1 && memcmp(bin, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+	}
+	colon = memchr(a, ':', (size_t)(end - a));
+	n = (size_t)((colon ? colon : end) - a);
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, a, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, bin) == 1 && bin[0] == 127;
 }

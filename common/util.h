@@ -62,6 +62,9 @@ int write_base64_lines(int fd, const unsigned char *p, size_t n);
 long utf8_next(const unsigned char *p, size_t n, size_t *used);
 /* The value of a hexadecimal digit (either case), or -1. */
 int hex_digit(int c);
+/* 1 when url is plain http:// to a loopback host, exactly: localhost,
+ * 127.0.0.0/8 or [::1], with an optional port and path (no user part). */
+int url_is_loopback_http(const char *url);
 /* Constant-time comparison of n bytes. */
 int ct_equal(const void *a, const void *b, size_t n);
 

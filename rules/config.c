@@ -933,6 +933,10 @@ load_viewer(struct load *L)
 		else if (u[strlen(u) - 1] == '/')
 			c->viewer_public_url[strlen(u) - 1] = '\0';
 	}
+	if (c->submit_url && strncmp(c->submit_url, "smtp://", 7) != 0 && strncmp(c->submit_url, "smtps://", 8) != 0) {
+		find_key("milter.submit_url", &idx);
+		cfg_error(L->errs, L->seen[idx], "milter.submit_url: '%s' must be smtp://HOST:PORT", c->submit_url);
+	}
 	if (c->viewer_api_url) {
 		u = c->viewer_api_url;
 		find_key("viewer.api_url", &idx);
@@ -942,8 +946,7 @@ load_viewer(struct load *L)
 			c->viewer_api_url[strlen(u) - 1] = '\0';
 	}
 	if (c->viewer_public_url && strncmp(c->viewer_public_url, "http://", 7) == 0 &&
-	    strncmp(c->viewer_public_url, "http://127.", 11) != 0 && strncmp(c->viewer_public_url, "http://localhost", 16) != 0 &&
-	    strncmp(c->viewer_public_url, "http://[::1]", 12) != 0) {
+	    !url_is_loopback_http(c->viewer_public_url)) {
 		find_key("viewer.public_url", &idx);
 		cfg_error(L->errs, L->seen[idx], "viewer.public_url: '%s': plain http is for a test on loopback only "
 		    "(readers' cookies are Secure); use https://", c->viewer_public_url);

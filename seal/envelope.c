@@ -129,7 +129,7 @@ qp_encode(struct sbuf *out, const char *s)
 		}
 		if (c == '\r')
 			continue;
-		if ((c >= 33 && c <= 126 && c != '=') || (c == ' ' && s[1] != '\n' && s[1] != '\0')) {
+		if ((c >= 33 && c <= 126 && c != '=') || (c == ' ' && s[1] != '\n' && s[1] != '\r' && s[1] != '\0')) {
 			enc[0] = (char)c;
 			w = 1;
 		} else {

@@ -193,6 +193,11 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 	ADDH("X-Seal-Date: %s", date);
 	ADDH("X-Seal-Nonce: %s", nonce);
 	ADDH("X-Seal-Signature: %s", sig);
+	{
+		char bhex[65];
+		hex_encode(bh, sizeof(bh), bhex);
+		ADDH("X-Seal-Content-SHA256: %s", bhex);
+	}
 	ADDH("Content-Type: %s", body && body->content_type ? body->content_type : "application/octet-stream");
 	ADDH("Expect:%s", "");
 #undef ADDH

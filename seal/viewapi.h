@@ -5,7 +5,10 @@
  *   X-Seal-Nonce: 32 hex digits     (sealview refuses one it has seen)
  *   X-Seal-Signature: hex HMAC-SHA-256(api key,
  *       "sealview-api-v1\n" METHOD "\n" PATH "\n" DATE "\n" NONCE "\n" hex SHA-256(body))
- * where PATH is percent-decoded (as the server reads it)
+ * where PATH is percent-decoded (as the server reads it), and
+ *   X-Seal-Content-SHA256: hex SHA-256 of the body
+ * so that sealview checks the signature before it reads the body, and the
+ * body against the hash after.
  * where the api key is HKDF-SHA-256(viewer secret, "sealmilter-viewer", "api v1").
  *
  * The endpoints (docs/viewer.md):

@@ -536,9 +536,10 @@ load_object(struct app *a, struct ctx *c, struct app_response *r)
 		return -1;
 	}
 	if (rc == 0 || m.object == NULL || m.revoked) {
+		int revoked = rc == 1 && m.revoked;
 		if (rc == 1)
 			vmessage_free(&m);
-		page_message(a, r, 410, c->tpl, rc == 1 && m.revoked ? T_REVOKED : T_EXPIRED);
+		page_message(a, r, 410, c->tpl, revoked ? T_REVOKED : T_EXPIRED);
 		return -1;
 	}
 	free(c->m.object);
@@ -569,8 +570,17 @@ session_of(struct app *a, const struct app_request *req, const struct ctx *c, st
 		free(err);
 		return 0;
 	}
-	if (rc == 1 && (strcmp(s->lookup, c->tok.lookup) != 0 || s->created + SESSION_MAX_AGE < (int64_t)time(NULL))) {
-		/* Another message's session, or one older than SESSION_MAX_AGE however active. */
+	if (rc == 1 && s->created + SESSION_MAX_AGE < (int64_t)time(NULL)) {
+		/* Older than SESSION_MAX_AGE, however active: it ends. */
+		vsession_free(s);
+		if (vstore_session_delete(a->st, h, &err) < 0) {
+			seal_err("store: %s", err ? err : "?");
+			free(err);
+		}
+		return 0;
+	}
+	if (rc == 1 && strcmp(s->lookup, c->tok.lookup) != 0) {
+		/* Another message's session. */
 		vsession_free(s);
 		return 0;
 	}
@@ -1133,6 +1143,9 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 	passcode_hash(a, c->tok.lookup, address, digits, h);
 	OPENSSL_cleanse(digits, sizeof(digits));
 	pr = vstore_try_passcode(a->st, c->tok.lookup, address, h, (int64_t)time(NULL), MAX_TRIES, &left, &err);
+	/* Defence in depth: only an address the policy allows ever signs in. */
+	if (pr == VPASS_OK && !seal_policy_allows(&c->pol, address))
+		pr = VPASS_NONE;
 	if (pr == VPASS_ERROR) {
 		seal_err("store: %s", err ? err : "?");
 		free(err);
@@ -1204,11 +1217,19 @@ serve_body(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	/* The rights reach the frame too (it can be opened on its own): no
 	 * printing without print, no selecting without copy. The message's
 	 * own <meta charset> is overridden by the header's charset. */
-	if (!(c->pol.rights & RIGHT_PRINT))
-		sbuf_adds(&b, "<style>@media print{html{display:none!important}}</style>");
-	if (!(c->pol.rights & RIGHT_COPY))
-		sbuf_adds(&b, "<style>html,body{-webkit-user-select:none!important;user-select:none!important}</style>");
-	sbuf_adds(&b, v.html);
+	{
+		/* After a leading doctype, so that the message keeps its rendering mode. */
+		const char *h = v.html, *after = h + strspn(h, " \t\r\n");
+		size_t pre = 0;
+		if (strncasecmp(after, "<!doctype", 9) == 0 && strchr(after, '>') != NULL)
+			pre = (size_t)(strchr(after, '>') + 1 - h);
+		sbuf_add(&b, h, pre);
+		if (!(c->pol.rights & RIGHT_PRINT))
+			sbuf_adds(&b, "<style>@media print{html{display:none!important}}</style>");
+		if (!(c->pol.rights & RIGHT_COPY))
+			sbuf_adds(&b, "<style>html,body{-webkit-user-select:none!important;user-select:none!important}</style>");
+		sbuf_adds(&b, h + pre);
+	}
 	msgview_free(&v);
 	respond(r, 200, "text/html; charset=utf-8", &b);
 	set_header(r, "Content-Security-Policy", CSP_BODY);
@@ -1326,8 +1347,8 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	/* From the organisation's own address, so SPF and DMARC pass wherever the
 	 * reply goes; the reader is the Reply-To and named in From. */
 	sbuf_init(&m, 0);
-	sbuf_printf(&m, "From: \"%s via the protected-message viewer\" <%s>\r\nReply-To: %s\r\nTo: %s\r\nDate: %s\r\n"
-	    "Subject: %s\r\n", s->address, a->cfg->sv_passcode_from, s->address, c->pol.sender, date ? date : "",
+	sbuf_printf(&m, "From: \"Reply through the protected-message viewer\" <%s>\r\nReply-To: %s\r\nTo: %s\r\n"
+	    "Date: %s\r\nSubject: %s\r\n", a->cfg->sv_passcode_from, s->address, c->pol.sender, date ? date : "",
 	    subj ? subj : "Re:");
 	if (mid && mid[0] == '<')
 		sbuf_printf(&m, "In-Reply-To: %s\r\nReferences: %s\r\n", mid, mid);
@@ -1336,9 +1357,11 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	{
 		/* The reply, then the original quoted, as quoted-printable. */
 		struct sbuf t;
-		const char *p;
+		const char *p, *q;
 		sbuf_init(&t, 0);
-		sbuf_adds(&t, body);
+		for (q = body; *q; q++)
+			if (*q != '\r')
+				sbuf_addc(&t, *q);
 		sbuf_adds(&t, "\n\n> ");
 		for (p = v.text ? v.text : ""; *p; p++) {
 			if (*p == '\r')
@@ -1348,8 +1371,10 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 				sbuf_adds(&t, "> ");
 		}
 		sbuf_adds(&t, "\n");
-		if (t.data)
+		if (t.data) {
 			qp_encode(&m, t.data);
+			OPENSSL_cleanse(t.data, t.len);
+		}
 		sbuf_free(&t);
 	}
 	crlf = m.data ? crlf_canon(m.data, m.len, &clen) : NULL;
@@ -1372,11 +1397,17 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 			page_end(a, &pg, r, 200);
 		}
 	}
+	/* The reply and the decrypted original it quotes: wiped, not just freed. */
+	if (crlf)
+		OPENSSL_cleanse(crlf, clen);
 	free(crlf);
+	if (m.data)
+		OPENSSL_cleanse(m.data, m.len);
 	sbuf_free(&m);
 	free(date);
 	free(subj);
 	free(mid);
+	OPENSSL_cleanse(body, strlen(body));
 	free(body);
 	msgview_free(&v);
 }
@@ -1419,28 +1450,26 @@ app_api_plausible(const char *date, const char *nonce, const char *signature)
 	return (int64_t)d >= now - VIEWAPI_MAX_SKEW && (int64_t)d <= now + VIEWAPI_MAX_SKEW;
 }
 
+/* The signature over the request's method, path, date, nonce and the
+ * given body hash, and the nonce (used up here). 1 good; 0 refused, with
+ * *status and *why; the caller answers. */
 static int
-api_auth(struct app *a, const struct app_request *req, struct app_response *r)
+check_signature(struct app *a, const struct app_request *req, const unsigned char body_hash[32], int *status,
+    const char **why)
 {
-	unsigned char bh[32];
 	char want[65], *err = NULL;
 	uint64_t date = 0;
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
+	*status = 401;
 	if (!app_api_plausible(req->x_date, req->x_nonce, req->x_signature) || parse_uint(req->x_date, &date) != 0) {
-		seal_warn("API %s %s from %s: unsigned, malformed or stale (more than 300 s off)", req->method,
-		    req->path, req->client_ip ? req->client_ip : "?");
-		respond_text(r, 401, "text/plain; charset=utf-8", "unsigned, malformed or stale request (the date must be "
-		    "within 300 s)\n");
+		*why = "unsigned, malformed or stale request (the date must be within 300 s)\n";
 		return 0;
 	}
-	if (EVP_Digest(req->body ? req->body : "", req->body_len, bh, NULL, EVP_sha256(), NULL) != 1 ||
-	    viewapi_sign(a->k_api, req->method, req->path, req->x_date, req->x_nonce, bh, want) != 0 ||
+	if (viewapi_sign(a->k_api, req->method, req->path, req->x_date, req->x_nonce, body_hash, want) != 0 ||
 	    !ct_equal(want, req->x_signature, 64)) {
-		seal_warn("API %s %s from %s: bad signature", req->method, req->path,
-		    req->client_ip ? req->client_ip : "?");
-		respond_text(r, 401, "text/plain; charset=utf-8", "bad signature\n");
+		*why = "bad signature\n";
 		return 0;
 	}
 	/* Kept until no request with this date can pass the skew check. */
@@ -1449,8 +1478,73 @@ api_auth(struct app *a, const struct app_request *req, struct app_response *r)
 		if (rc < 0)
 			seal_err("store: %s", err ? err : "?");
 		free(err);
-		respond_text(r, rc < 0 ? 503 : 401, "text/plain; charset=utf-8", rc < 0 ? "store unavailable\n"
-		    : "replayed request\n");
+		*status = rc < 0 ? 503 : 401;
+		*why = rc < 0 ? "store unavailable\n" : "replayed request\n";
+		return 0;
+	}
+	return 1;
+}
+
+static int
+hash_of_hex(const char *hex, unsigned char out[32])
+{
+	size_t i;
+
+	if (hex == NULL || strlen(hex) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi * 16 + lo);
+	}
+	return 0;
+}
+
+int
+app_api_preauth(struct app *a, const struct app_request *req, int *status, const char **why)
+{
+	unsigned char claimed[32];
+
+	if (hash_of_hex(req->x_content_sha256, claimed) != 0) {
+		*status = 401;
+		*why = "X-Seal-Content-SHA256 is missing or malformed\n";
+		return 0;
+	}
+	if (!check_signature(a, req, claimed, status, why)) {
+		seal_warn("API %s %s from %s refused before its body: %s", req->method, req->path,
+		    req->client_ip ? req->client_ip : "?", *why);
+		return 0;
+	}
+	return 1;
+}
+
+/* A signed API request: checked before its body was read (the server's
+ * pre-authentication: then the body must match the signed hash), or here
+ * in full. 1 good; 0 answered. */
+static int
+api_auth(struct app *a, const struct app_request *req, struct app_response *r)
+{
+	unsigned char bh[32], claimed[32];
+	const char *why = NULL;
+	int status = 401;
+
+	if (EVP_Digest(req->body ? req->body : "", req->body_len, bh, NULL, EVP_sha256(), NULL) != 1) {
+		respond_text(r, 500, "text/plain; charset=utf-8", "internal error\n");
+		return 0;
+	}
+	if (req->api_preauthorized) {
+		if (hash_of_hex(req->x_content_sha256, claimed) != 0 || memcmp(claimed, bh, 32) != 0) {
+			seal_warn("API %s %s from %s: the body does not match its signed hash", req->method, req->path,
+			    req->client_ip ? req->client_ip : "?");
+			respond_text(r, 401, "text/plain; charset=utf-8", "the body does not match its signed hash\n");
+			return 0;
+		}
+		return 1;
+	}
+	if (!check_signature(a, req, bh, &status, &why)) {
+		seal_warn("API %s %s from %s: %s", req->method, req->path, req->client_ip ? req->client_ip : "?", why);
+		respond_text(r, status, "text/plain; charset=utf-8", why);
 		return 0;
 	}
 	return 1;
@@ -1542,7 +1636,10 @@ api_revoke(struct app *a, const struct app_request *req, struct app_response *r,
 			break;
 		}
 		if (m.revoked) {
-			already += n == 0;
+			if (n == 0) {
+				already = 1;
+				json_string(&b, m.seal_id);     /* which one it was */
+			}
 			vmessage_free(&m);
 			break;
 		}
@@ -1826,9 +1923,7 @@ app_new(struct seal_config *cfg, struct app **out, char **err)
 		goto fail;
 	}
 	/* Cookies are Secure unless the public address is plain http on loopback (a test). */
-	a->secure_cookies = !(cfg->viewer_public_url && (strncmp(cfg->viewer_public_url, "http://127.", 11) == 0 ||
-	    strncmp(cfg->viewer_public_url, "http://localhost", 16) == 0 ||
-	    strncmp(cfg->viewer_public_url, "http://[::1]", 12) == 0));
+	a->secure_cookies = !(cfg->viewer_public_url && url_is_loopback_http(cfg->viewer_public_url));
 	if (vstore_open(cfg->sv_store, a->k_audit, &a->st, err) != 0)
 		goto fail;
 	if (mailout_new(cfg->sv_smtp, &a->mail, err) != 0)

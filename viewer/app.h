@@ -38,6 +38,8 @@ struct app_request {
 	const char *cookie;            /* the Cookie header, may be NULL */
 	const char *content_type;      /* may be NULL */
 	const char *x_date, *x_nonce, *x_signature;   /* the API's signature fields, may be NULL */
+	const char *x_content_sha256;  /* the body's signed hash (hex), may be NULL */
+	int api_preauthorized;         /* app_api_preauth() passed before the body was read */
 	const char *body;              /* the body (NUL-terminated; may hold NULs for the API) */
 	size_t body_len;
 };
@@ -70,8 +72,14 @@ void app_purge(struct app *a);
  * takes sealview.max_object; everything else APP_MAX_FORM). */
 size_t app_max_body(const struct app *a, const char *method, const char *path);
 /* 1 when an API request's signature fields are present, well formed and
- * dated within the allowed skew: checked before its body is read. */
+ * dated within the allowed skew. */
 int app_api_plausible(const char *date, const char *nonce, const char *signature);
+/* Before the body of an API request is read: check its signature over the
+ * hash it claims (X-Seal-Content-SHA256) and use up its nonce, so that no
+ * anonymous client makes the server buffer a body. 1 good (the request is
+ * then handled with api_preauthorized set, and its body must match the
+ * hash); 0 refused, with the status and text to answer. */
+int app_api_preauth(struct app *a, const struct app_request *req, int *status, const char **why);
 /* Wait until queued mail is handed to the MTA (for a graceful stop). */
 void app_drain(struct app *a);
 

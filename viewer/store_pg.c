@@ -946,11 +946,20 @@ pg_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], 
 	if (pg_get(st, &pc, err) != 0)
 		return -1;
 	/* Read a live session; touch it only when the stored time is
-	 * VSTORE_TOUCH_EVERY seconds behind, so page views rarely write. */
+	 * VSTORE_TOUCH_EVERY seconds behind, so page views rarely write. An
+	 * unknown (or forged) cookie costs a read, never a write. */
 	res = pg_exec(st, &pc, err, what, "SELECT lookup, address, csrf, created, last_seen FROM sessions "
-	    "WHERE id_hash = $1 AND last_seen >= $2", "hi", id_hash, cutoff);
+	    "WHERE id_hash = $1", "h", id_hash);
 	if (res == NULL)
 		goto out;
+	if (PQntuples(res) == 1 && pg_i64(res, 0, 4) < cutoff) {
+		/* Idle too long: it goes (only if still idle: another node may touch it). */
+		PQclear(res);
+		if (pg_run(st, &pc, err, what, "DELETE FROM sessions WHERE id_hash = $1 AND last_seen < $2", "hi", id_hash,
+		    cutoff) >= 0)
+			r = 0;
+		goto out;
+	}
 	if (PQntuples(res) == 1) {
 		pg_lookup(res, 0, 0, ses->lookup);
 		ses->address = pg_text(res, 0, 1);
@@ -974,10 +983,7 @@ pg_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], 
 		goto out;
 	}
 	PQclear(res);
-	/* None, or idle too long: then it goes. */
-	if (pg_run(st, &pc, err, what, "DELETE FROM sessions WHERE id_hash = $1 AND last_seen < $2", "hi", id_hash,
-	    cutoff) >= 0)
-		r = 0;
+	r = 0;      /* none */
 out:
 	pg_put(st, &pc);
 	return r;

@@ -61,6 +61,7 @@ struct server {
 struct upload {
 	struct sbuf body;
 	int too_big;
+	int preauth;          /* an API request whose signature passed before its body */
 };
 
 static void
@@ -198,11 +199,23 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		 * make sealview buffer a registration's worth of memory). */
 		if (cl && (parse_uint(cl, &n) != 0 || n > max))
 			return plain(s, c, 413, "the request is too large\n");
-		if (strncmp(url, "/api/", 5) == 0 && !app_api_plausible(
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Date"),
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Nonce"),
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Signature")))
-			return plain(s, c, 401, "unsigned or stale request\n");
+		if (strncmp(url, "/api/", 5) == 0) {
+			struct app_request h;
+			const char *why = NULL;
+			int status = 401;
+			memset(&h, 0, sizeof(h));
+			client_ip(s, c, ip);
+			h.method = method;
+			h.path = url;
+			h.client_ip = ip;
+			h.x_date = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Date");
+			h.x_nonce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Nonce");
+			h.x_signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Signature");
+			h.x_content_sha256 = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Content-SHA256");
+			if (!app_api_preauth(s->app, &h, &status, &why))
+				return plain(s, c, status, why);
+			u->preauth = 1;
+		}
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -224,6 +237,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 	req.x_date = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Date");
 	req.x_nonce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Nonce");
 	req.x_signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Signature");
+	req.x_content_sha256 = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Seal-Content-SHA256");
+	req.api_preauthorized = u->preauth;
 	req.body = u->body.data ? u->body.data : "";
 	req.body_len = u->body.len;
 	app_handle(s->app, &req, &r);
@@ -473,14 +488,15 @@ main(int argc, char **argv)
 		/* No new connections; the open ones get up to 10 s to finish. */
 		MHD_socket lfd = MHD_quiesce_daemon(d);
 		int waited;
+		/* New clients are refused at once rather than left to hang. */
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
 		for (waited = 0; waited < 100; waited++) {
 			const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 			if (di == NULL || di->num_connections == 0)
 				break;
 			usleep(100 * 1000);
 		}
-		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);
 	}
 	MHD_stop_daemon(d);
 	d = NULL;

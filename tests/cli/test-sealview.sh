@@ -63,6 +63,12 @@ rc=0
 "$SEALVIEW" -n -c "$T/http.yaml" > "$T/e5" 2>&1 || rc=$?
 t_rc "-n: a plain-http public URL off loopback: exit 1" 1 "$rc"
 t_grep "says why" "plain http is for a test on loopback only" "$T/e5"
+for u in http://127.0.0.1.evil.example http://localhost.evil.example "http://127.0.0.1@evil.example"; do
+	sed "s#public_url: \"http://127.0.0.1:[0-9]*\"#public_url: \"$u\"#" "$T/ok.yaml" > "$T/lb.yaml"
+	rc=0
+	"$SEALVIEW" -n -c "$T/lb.yaml" > "$T/e7" 2>&1 || rc=$?
+	t_rc "-n: $u is not loopback: exit 1" 1 "$rc"
+done
 sed 's#  store: sqlite:.*#  store: mysql://db/x#' "$T/ok.yaml" > "$T/store.yaml"
 rc=0
 "$SEALVIEW" -n -c "$T/store.yaml" > "$T/e6" 2>&1 || rc=$?
@@ -90,6 +96,16 @@ head -c 1000000 /dev/zero > "$T/big.der"
 code=$(curl -s -o "$T/api.out" -w '%{http_code}' -X PUT --data-binary "@$T/big.der" \
 	"http://127.0.0.1:$PORT/api/v1/messages/$(printf '%064d' 0)" || true)
 t_rc "an unsigned registration is refused (401) before its body is read" 401 "$code"
+# Headers that look right but are forged: refused before the body is read, so an anonymous
+# client cannot make sealview hold a registration's worth of memory.
+head -c 50000000 /dev/zero > "$T/huge.der"
+out=$(curl -s -o /dev/null -w '%{http_code} %{size_upload}' -X PUT -H 'Transfer-Encoding: chunked' \
+	-H "X-Seal-Date: $(date +%s)" -H "X-Seal-Nonce: $(printf '%032d' 7)" -H "X-Seal-Signature: $(printf '%064d' 0)" \
+	-H "X-Seal-Content-SHA256: $(printf '%064d' 0)" --data-binary "@$T/huge.der" \
+	"http://127.0.0.1:$PORT/api/v1/messages/$(printf '%064d' 0)" || true)
+t_rc "a forged registration is refused (401)" 401 "${out%% *}"
+t_check "before its 50 MB body was sent (uploaded: ${out#* } bytes)" test "${out#* }" -lt 50000000
+rm -f "$T/huge.der"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Seal-Date: $(( $(date +%s) - 1000 ))" \
 	-H "X-Seal-Nonce: $(printf '%032d' 1)" -H "X-Seal-Signature: $(printf '%064d' 0)" "http://127.0.0.1:$PORT/api/v1/audit" || true)
 t_rc "a stale signed request is refused (401)" 401 "$code"

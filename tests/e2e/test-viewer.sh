@@ -138,7 +138,7 @@ done
 t_check "the reply reached the sender through the MTA" test -n "$reply"
 if [ -n "$reply" ]; then
 	t_grep "the reply is to the original sender" '^to alice@example.com$' "${reply%.eml}.env"
-	t_grep "from the organisation's address, naming the reader" '^From: "bob@partner.test via the protected-message viewer" <no-reply@example.com>' "$reply"
+	t_grep "from the organisation's address" '^From: "Reply through the protected-message viewer" <no-reply@example.com>' "$reply"
 	t_grep "with the reader as Reply-To" '^Reply-To: bob@partner.test' "$reply"
 	t_grep "with the original quoted" '^> Dear Bob,' "$reply"
 	t_grep "in the thread" '^In-Reply-To: <viewer-1@example.com>' "$reply"
