@@ -1692,11 +1692,12 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 	}
 	if (!can_split || (plain.n == 0 && hidden.n == 0) || (plain.n == 0 && sealed.n == 1)) {
 		/* One sealed message for all its recipients, in place. */
-		if (hidden.n > 0 && sealed.n > 1 && s->extra_note == NULL)
-			s->extra_note = strdup("a recipient not in To or Cc (Bcc) is named in the sealed policy with the "
-			    "others: set milter.submit_url to give each a copy of its own");
 		if (seal_in_place(s, sa, note) != 0)
 			goto out;
+		if (hidden.n > 0 && sealed.n > 1 && *note == NULL && s->extra_note == NULL &&
+		    (s->extra_note = strdup("a recipient in neither To nor Cc (Bcc) is named in the sealed policy with "
+		    "the others: set milter.submit_url to give each a copy of its own")) != NULL)
+			*note = s->extra_note;
 		*sealed_here = 1;
 		rc = 0;
 		goto out;

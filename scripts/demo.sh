@@ -7,8 +7,9 @@
 # its key from a DNS server of the demo's own (dnsmasq); outbound mail is DKIM-signed, and
 # S/MIME-signed on request, each checked by openssl, python3-dkim and OpenDKIM; and an outside
 # recipient reads a sealed message in sealview, the web viewer, after a one-time passcode that
-# comes by mail, until the sender revokes it (the audit log shows it all). Everything stops
-# at the end.
+# comes by mail, until the sender revokes it (the audit log shows it all); and a message to a
+# partner and two colleagues is split: the partner gets it sealed, the colleagues the original.
+# Everything stops at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -239,10 +240,36 @@ echo "   the audit log (sealctl audit SEAL-ID; hash-chained, sealctl audit --ver
 "$SEALCTL" -c "$TB/sealmilter.yaml" audit --verify | sed 's/^/     | /'
 echo "   (tests/e2e/test-viewer.sh drives the same flow in Chromium: attachments, replies, hostile HTML.)"
 
-bold "== 11. The same policy as a dry run: sealctl explain"
+bold "== 11. A partner and two colleagues in one message: split (seal: ..., for: external)"
+/usr/bin/python3 - "$TB/sealmilter.yaml" "$PF_PORT" <<'PY'
+import sys
+p, port = sys.argv[1], sys.argv[2]
+s = open(p).read().replace("milter:\n", "milter:\n  submit_url: smtp://127.0.0.1:%s\n" % port, 1)
+s = s.replace("rules:\n", """rules:
+  - name: seal-for-partners
+    if: { direction: outbound, subject: { contains: ["[partner]"], strip: true } }
+    then: { seal: do-not-forward, for: external }
+""", 1)
+open(p, "w").write(s)
+PY
+reloads=$(grep -c 'reloaded:' "$MILTER_LOG" || true)
+kill -HUP "$MILTER_PID"
+for _ in $(seq 50); do [ "$(grep -c 'reloaded:' "$MILTER_LOG" || true)" -gt "$reloads" ] && break; sleep 0.1; done
+before=$(e2e_count "$SINK_DIR")
+printf 'From: Alice <alice@example.com>\r\nTo: Bob <bob@partner.test>, Carol <carol@example.com>\r\nCc: dave@example.com\r\nSubject: [partner] Q4 figures\r\nMessage-ID: <split-demo@example.com>\r\n\r\nRevenue: 4.2 M EUR.\r\n' |
+	tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test carol@example.com dave@example.com > /dev/null || true
+tb_wait_files "$SINK_DIR" $((before + 2)) 30 >/dev/null || true
+sleep 1
+echo "   decision:  $(grep 'copy1=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //' | cut -c1-260)"
+for f in $(ls "$SINK_DIR"/*.eml | sort | tail -n 2); do
+	printf '   delivered to %-40s %s\n' "$(sed -n 's/^to //p' "${f%.eml}.env" | paste -sd, -)" \
+		"$(grep -q '^X-Sealmilter-Sealed:' "$f" && echo "sealed (its policy: $("$SEALCTL" -c "$TB/sealmilter.yaml" open "$f" 2>&1 >/dev/null | sed -n 's/^recipients: *//p'))" || echo "the original, in the clear")"
+done
+
+bold "== 12. The same policy as a dry run: sealctl explain"
 "$SEALCTL" -c "$TB/sealmilter.yaml" explain "$MSG/card.eml" | sed 's/^/   /'
 
-bold "== 12. A broken policy is refused with its position: sealmilter -n"
+bold "== 13. A broken policy is refused with its position: sealmilter -n"
 printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
 "$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
 
