@@ -994,3 +994,15 @@ vstore_audit_verify(struct vstore *st, int64_t *count, int64_t *bad_seq, unsigne
 	hand_err(err, e);
 	return -1;
 }
+
+int
+vstore_message_live(struct vstore *st, int64_t revoked, int64_t expires, int64_t now, const char *what, char **err)
+{
+	if (revoked != 0)
+		vstore_seterr(st, err, "%s: the message is revoked", what);
+	else if (expires != 0 && expires <= now)
+		vstore_seterr(st, err, "%s: the message has expired", what);
+	else
+		return 0;
+	return -1;
+}

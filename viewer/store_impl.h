@@ -89,4 +89,9 @@ struct vstore_migration {
 	const char *sql;
 };
 
+/* 0 when a message with these revoked and expires values can still get
+ * passcodes and sessions at now; else -1 with *err ("WHAT: the message is
+ * revoked / has expired"). */
+int vstore_message_live(struct vstore *st, int64_t revoked, int64_t expires, int64_t now, const char *what, char **err);
+
 #endif

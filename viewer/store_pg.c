@@ -814,14 +814,7 @@ pg_live_message(struct vstore *st, struct pgc *pc, const char *lookup, int64_t n
 	if (PQntuples(res) != 1) {
 		vstore_seterr(st, err, "%s: no such message", what);
 	} else {
-		int64_t revoked = pg_i64(res, 0, 0), expires = pg_i64(res, 0, 1);
-
-		if (revoked != 0)
-			vstore_seterr(st, err, "%s: the message is revoked", what);
-		else if (expires != 0 && expires <= now)
-			vstore_seterr(st, err, "%s: the message has expired", what);
-		else
-			r = 0;
+		r = vstore_message_live(st, pg_i64(res, 0, 0), pg_i64(res, 0, 1), now, what, err);
 	}
 	PQclear(res);
 	return r;

@@ -725,14 +725,7 @@ sq_live_message(struct vstore *st, sqlite3 *db, const char *lookup, int64_t now,
 	if (rc == SQLITE_DONE) {
 		vstore_seterr(st, err, "%s: no such message", what);
 	} else if (rc == SQLITE_ROW) {
-		int64_t revoked = sqlite3_column_int64(s, 0), expires = sqlite3_column_int64(s, 1);
-
-		if (revoked != 0)
-			vstore_seterr(st, err, "%s: the message is revoked", what);
-		else if (expires != 0 && expires <= now)
-			vstore_seterr(st, err, "%s: the message has expired", what);
-		else
-			r = 0;
+		r = vstore_message_live(st, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), now, what, err);
 	}
 	sqlite3_finalize(s);
 	return r;
