@@ -777,6 +777,21 @@ show_message(struct app *a, struct ctx *c, const struct vsession *s, const struc
 		html_escapes(&pg.b, text(T_REPLY_SEND));
 		sbuf_adds(&pg.b, "</button></form></section>\n");
 	}
+	/* Forward, with the forward right. */
+	if ((rights & RIGHT_FORWARD) && !printable) {
+		sbuf_adds(&pg.b, "<section class=\"card noprint\"><h2>");
+		html_escapes(&pg.b, text(T_FORWARD));
+		sbuf_printf(&pg.b, "</h2><form method=\"post\" action=\"/m/%s/forward\">", path_token);
+		csrf_field(a, &pg.b, csrf, c->tok.lookup);
+		sbuf_adds(&pg.b, "<label for=\"forward\">");
+		html_escapes(&pg.b, text(T_FORWARD_LABEL));
+		sbuf_adds(&pg.b, "</label><input type=\"email\" id=\"forward\" name=\"address\" required maxlength=\"254\">"
+		    "<p class=\"note\">");
+		html_escapes(&pg.b, text(T_FORWARD_NOTE));
+		sbuf_adds(&pg.b, "</p><button type=\"submit\">");
+		html_escapes(&pg.b, text(T_FORWARD_SEND));
+		sbuf_adds(&pg.b, "</button></form></section>\n");
+	}
 	msgview_free(&v);
 	if (audit(a, req, printable ? "print" : "view", c->m.seal_id, s->address, "ok", NULL) != 0) {
 		sbuf_free(&pg.b);
@@ -897,6 +912,26 @@ rate_ok(struct app *a, const struct app_request *req, const struct ctx *c, const
 	if (address)
 		ok &= hit(a, key2("addr", c->tok.lookup, address), a->cfg->sv_rate_address);
 	return ok;
+}
+
+/* 1 when address may read the message: the policy allows it, or a reader
+ * with the forward right shared it with that address. */
+static int
+may_read(struct app *a, const struct ctx *c, const char *address)
+{
+	char *err = NULL;
+	int f;
+
+	if (seal_policy_allows(&c->pol, address))
+		return 1;
+	if (!(c->pol.rights & RIGHT_FORWARD))
+		return 0;
+	f = vstore_is_forwarded(a->st, c->tok.lookup, address, &err);
+	if (f < 0) {
+		seal_err("store: %s", err ? err : "?");
+		free(err);
+	}
+	return f == 1;
 }
 
 /* 8 uniformly random digits. */
@@ -1063,7 +1098,7 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 		page_message(a, r, 500, c->tpl, T_ERROR);
 		return;
 	}
-	allowed = seal_policy_allows(&c->pol, address);
+	allowed = may_read(a, c, address);
 	{
 		/* The same work for every address: a stranger gets a passcode row
 		 * too, whose hash is random (it matches nothing) and which is never
@@ -1144,7 +1179,7 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 	OPENSSL_cleanse(digits, sizeof(digits));
 	pr = vstore_try_passcode(a->st, c->tok.lookup, address, h, (int64_t)time(NULL), MAX_TRIES, &left, &err);
 	/* Defence in depth: only an address the policy allows ever signs in. */
-	if (pr == VPASS_OK && !seal_policy_allows(&c->pol, address))
+	if (pr == VPASS_OK && !may_read(a, c, address))
 		pr = VPASS_NONE;
 	if (pr == VPASS_ERROR) {
 		seal_err("store: %s", err ? err : "?");
@@ -1410,6 +1445,78 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 	OPENSSL_cleanse(body, strlen(body));
 	free(body);
 	msgview_free(&v);
+}
+
+/* Forward (the forward right): the address may then read the message like
+ * a recipient, and gets the link by mail. */
+static void
+forward(struct app *a, struct ctx *c, const struct vsession *s, const struct app_request *req, struct app_response *r,
+    const char *path_token)
+{
+	char *raw = form_get(req, "address", MAX_ADDRESS), *to = raw ? clean_address(raw) : NULL, *err = NULL;
+	char *link = NULL;
+	struct mail_job *job;
+	struct sbuf m;
+	int rc;
+
+	free(raw);
+	if (!csrf_ok(a, req, c->tok.lookup) || to == NULL) {
+		audit(a, req, "forward", c->m.seal_id, s->address, "bad_form", NULL);
+		free(to);
+		page_message(a, r, 400, c->tpl, T_BAD_FORM);
+		return;
+	}
+	if (!(c->pol.rights & RIGHT_FORWARD)) {
+		audit(a, req, "forward", c->m.seal_id, s->address, "refused", "no forward right");
+		free(to);
+		respond_text(r, 403, "text/plain; charset=utf-8", "forwarding is not allowed for this message\n");
+		return;
+	}
+	if (!hit(a, key2("fwd", c->tok.lookup, s->address), MAX_REPLIES)) {
+		audit(a, req, "forward", c->m.seal_id, s->address, "rate_limited", to);
+		free(to);
+		page_message(a, r, 429, c->tpl, T_RATE_LIMITED);
+		return;
+	}
+	rc = vstore_add_forward(a->st, c->tok.lookup, to, s->address, (int64_t)time(NULL), &err);
+	if (rc < 0) {
+		seal_err("store: %s", err ? err : "?");
+		free(err);
+		free(to);
+		page_message(a, r, 503, c->tpl, T_ERROR);
+		return;
+	}
+	if (asprintf(&link, "%s/m/%s", a->cfg->viewer_public_url ? a->cfg->viewer_public_url : "", path_token) < 0)
+		link = NULL;
+	sbuf_init(&m, 0);
+	sbuf_printf(&m, "From: %s\r\nTo: %s\r\nReply-To: %s\r\nSubject: ", a->cfg->sv_passcode_from, to, s->address);
+	text_fill(&m, 0, T_FWD_MAIL_SUBJECT, s->address, NULL, NULL);
+	sbuf_adds(&m, "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nAuto-Submitted: auto-generated\r\n\r\n");
+	text_fill(&m, 0, T_FWD_MAIL_BODY, s->address, link ? link : "", NULL);
+	job = mail_job(a, "forward_mail", c->m.seal_id, to, req->client_ip);
+	if (m.data == NULL || link == NULL ||
+	    mailout_queue(a->mail, a->cfg->sv_passcode_from, to, m.data, m.len, mail_done, job) != 0) {
+		mail_job_free(job);
+		audit(a, req, "forward", c->m.seal_id, s->address, "error", to);
+		page_message(a, r, 503, c->tpl, T_ERROR);
+	} else {
+		struct page pg;
+		audit(a, req, "forward", c->m.seal_id, s->address, rc == 1 ? "ok" : "again", to);
+		page_start(a, &pg, c->tpl, 1);
+		sbuf_adds(&pg.b, "<div class=\"card\"><p role=\"status\" id=\"forwarded\">");
+		text_fill(&pg.b, 1, T_FORWARDED, to, NULL, NULL);
+		sbuf_printf(&pg.b, "</p><p><a href=\"/m/%s\">", path_token);
+		html_escapes(&pg.b, text(T_TITLE));
+		sbuf_adds(&pg.b, "</a></p></div>");
+		page_end(a, &pg, r, 200);
+	}
+	if (link)
+		OPENSSL_cleanse(link, strlen(link));
+	free(link);
+	if (m.data)
+		OPENSSL_cleanse(m.data, m.len);
+	sbuf_free(&m);
+	free(to);
 }
 
 static void
@@ -1818,6 +1925,8 @@ route_message(struct app *a, const struct app_request *req, struct app_response 
 			respond_text(r, 403, "text/plain; charset=utf-8", "printing is not allowed for this message\n");
 	} else if (post && strcmp(action, "reply") == 0) {
 		send_reply(a, &c, &s, req, r, token);
+	} else if (post && strcmp(action, "forward") == 0) {
+		forward(a, &c, &s, req, r, token);
 	} else if (post && strcmp(action, "logout") == 0) {
 		logout(a, &c, req, r, token);
 	} else {

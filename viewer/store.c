@@ -689,6 +689,37 @@ vstore_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LE
 }
 
 int
+vstore_add_forward(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now,
+    char **err)
+{
+	char *e = NULL;
+	int r;
+
+	if (err != NULL)
+		*err = NULL;
+	if (st == NULL || lookup == NULL || address == NULL || by == NULL)
+		return -1;
+	r = st->ops->add_forward(st, lookup, address, by, now, &e);
+	hand_err(err, e);
+	return r;
+}
+
+int
+vstore_is_forwarded(struct vstore *st, const char *lookup, const char *address, char **err)
+{
+	char *e = NULL;
+	int r;
+
+	if (err != NULL)
+		*err = NULL;
+	if (st == NULL || lookup == NULL || address == NULL)
+		return -1;
+	r = st->ops->is_forwarded(st, lookup, address, &e);
+	hand_err(err, e);
+	return r;
+}
+
+int
 vstore_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err)
 {
 	char *e = NULL;

@@ -28,7 +28,7 @@ struct vstore;
 int vstore_open(const char *spec, const unsigned char audit_key[32], struct vstore **out, char **err);
 void vstore_close(struct vstore *st);
 /* The schema version the code expects, and the one the store is at. */
-#define VSTORE_SCHEMA_VERSION 1
+#define VSTORE_SCHEMA_VERSION 2
 int vstore_schema_version(struct vstore *st);
 /* A short name for logs: "sqlite" or "postgresql". */
 const char *vstore_kind(const struct vstore *st);
@@ -109,6 +109,15 @@ int vstore_session_create(struct vstore *st, const unsigned char id_hash[VSTORE_
 int vstore_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], int64_t now, int64_t idle,
     struct vsession *s, char **err);
 int vstore_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err);
+
+/* Forwards (the forward right): an address a reader shared the message
+ * with may then ask for a passcode like a recipient. add: 1 recorded, 0
+ * already there, -1 error (also: the message is unknown, revoked or
+ * expired). is: 1 yes, 0 no, -1 error. Revocation and the purge of an
+ * expired message drop them. */
+int vstore_add_forward(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now,
+    char **err);
+int vstore_is_forwarded(struct vstore *st, const char *lookup, const char *address, char **err);
 
 /* Rate limits: fixed windows. Count one hit for key in the window that now
  * falls in; 1 when the count (with this hit) is at most limit, 0 when over,

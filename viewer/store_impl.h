@@ -42,6 +42,9 @@ struct vstore_ops {
 	int (*session_get)(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], int64_t now,
 	    int64_t cutoff, struct vsession *s, char **err);
 	int (*session_delete)(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err);
+	int (*add_forward)(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now,
+	    char **err);
+	int (*is_forwarded)(struct vstore *st, const char *lookup, const char *address, char **err);
 	/* Count a hit in the window (key, start) that ends at end; *count: the
 	 * count with this hit. 0 or -1. */
 	int (*rate_hit)(struct vstore *st, const char *key, int64_t start, int64_t end, int64_t *count, char **err);

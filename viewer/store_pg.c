@@ -122,6 +122,14 @@ static const struct vstore_migration pg_migrations[] = {
 	"  prev_hash BYTEA NOT NULL,"
 	"  hash BYTEA NOT NULL);"
 	"CREATE INDEX audit_seal_id ON audit (seal_id, seq);" },
+	{ 2,
+	/* Version 2: addresses a reader forwarded the message to (the forward right). */
+	"CREATE TABLE forwards ("
+	"  lookup TEXT NOT NULL REFERENCES messages (lookup),"
+	"  address TEXT NOT NULL,"
+	"  by_address TEXT NOT NULL,"
+	"  created BIGINT NOT NULL,"
+	"  PRIMARY KEY (lookup, address));" },
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == VSTORE_SCHEMA_VERSION,
@@ -760,7 +768,8 @@ pg_revoke(struct vstore *st, const char *seal_id, int64_t now, char **err)
 	if (pg_run(st, &pc, err, what, "UPDATE messages SET revoked = CASE WHEN revoked = 0 THEN $2 ELSE revoked END, "
 	    "object = NULL WHERE lookup = $1", "ti", lookup, when) < 0 ||
 	    pg_run(st, &pc, err, what, "DELETE FROM passcodes WHERE lookup = $1", "t", lookup) < 0 ||
-	    pg_run(st, &pc, err, what, "DELETE FROM sessions WHERE lookup = $1", "t", lookup) < 0)
+	    pg_run(st, &pc, err, what, "DELETE FROM sessions WHERE lookup = $1", "t", lookup) < 0 ||
+	    pg_run(st, &pc, err, what, "DELETE FROM forwards WHERE lookup = $1", "t", lookup) < 0)
 		goto out;
 	if (pg_commit(st, &pc, err, what) == 0)
 		r = revoked == 0 ? 1 : 0;
@@ -788,6 +797,8 @@ pg_purge(struct vstore *st, int64_t now, int64_t cutoff, char **err)
 	    pg_run(st, &pc, err, what, "DELETE FROM sessions WHERE last_seen < $2 OR lookup IN "
 	    "(SELECT lookup FROM messages WHERE expires <> 0 AND expires <= $1)", "ii", now, cutoff) < 0 ||
 	    pg_run(st, &pc, err, what, "DELETE FROM nonces WHERE expires <= $1", "i", now) < 0 ||
+	    pg_run(st, &pc, err, what, "DELETE FROM forwards WHERE lookup IN "
+	    "(SELECT lookup FROM messages WHERE expires <> 0 AND expires <= $1)", "i", now) < 0 ||
 	    pg_run(st, &pc, err, what, "DELETE FROM rate_limits WHERE window_end <= $1", "i", now) < 0)
 		goto out;
 	if (pg_commit(st, &pc, err, what) == 0)
@@ -978,6 +989,46 @@ pg_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], 
 	PQclear(res);
 	r = 0;      /* none */
 out:
+	pg_put(st, &pc);
+	return r;
+}
+
+static int
+pg_add_forward(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now, char **err)
+{
+	const char *what = "cannot record a forward";
+	struct pgc pc;
+	long n;
+	int r = -1;
+
+	if (pg_get(st, &pc, err) != 0)
+		return -1;
+	if (pg_begin(st, &pc, err, what) != 0 || pg_live_message(st, &pc, lookup, now, err, what) != 0)
+		goto out;
+	n = pg_run(st, &pc, err, what, "INSERT INTO forwards (lookup, address, by_address, created) VALUES ($1, $2, $3, $4) "
+	    "ON CONFLICT DO NOTHING", "ttti", lookup, address, by, now);
+	if (n >= 0 && pg_commit(st, &pc, err, what) == 0)
+		r = n > 0;
+out:
+	pg_put(st, &pc);
+	return r;
+}
+
+static int
+pg_is_forwarded(struct vstore *st, const char *lookup, const char *address, char **err)
+{
+	PGresult *res;
+	struct pgc pc;
+	int r = -1;
+
+	if (pg_get(st, &pc, err) != 0)
+		return -1;
+	res = pg_exec(st, &pc, err, "cannot read the forwards", "SELECT 1 FROM forwards WHERE lookup = $1 AND address = $2",
+	    "tt", lookup, address);
+	if (res != NULL) {
+		r = PQntuples(res) > 0;
+		PQclear(res);
+	}
 	pg_put(st, &pc);
 	return r;
 }
@@ -1197,6 +1248,8 @@ const struct vstore_ops vstore_pg_ops = {
 	.session_create = pg_session_create,
 	.session_get = pg_session_get,
 	.session_delete = pg_session_delete,
+	.add_forward = pg_add_forward,
+	.is_forwarded = pg_is_forwarded,
 	.rate_hit = pg_rate_hit,
 	.nonce_use = pg_nonce_use,
 	.audit_add = pg_audit_add,

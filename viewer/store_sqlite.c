@@ -106,6 +106,14 @@ static const struct vstore_migration sq_migrations[] = {
 	"  prev_hash BLOB NOT NULL,"
 	"  hash BLOB NOT NULL);"
 	"CREATE INDEX audit_seal_id ON audit (seal_id, seq);" },
+	{ 2,
+	/* Version 2: addresses a reader forwarded the message to (the forward right). */
+	"CREATE TABLE forwards ("
+	"  lookup TEXT NOT NULL REFERENCES messages (lookup),"
+	"  address TEXT NOT NULL,"
+	"  by_address TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (lookup, address));" },
 };
 
 _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == VSTORE_SCHEMA_VERSION,
@@ -671,7 +679,8 @@ sq_revoke(struct vstore *st, const char *seal_id, int64_t now, char **err)
 	if (sq_run(st, db, err, what, "UPDATE messages SET revoked = CASE WHEN revoked = 0 THEN ?2 ELSE revoked END, "
 	    "object = NULL WHERE lookup = ?1", "ti", lookup, when) < 0 ||
 	    sq_run(st, db, err, what, "DELETE FROM passcodes WHERE lookup = ?1", "t", lookup) < 0 ||
-	    sq_run(st, db, err, what, "DELETE FROM sessions WHERE lookup = ?1", "t", lookup) < 0)
+	    sq_run(st, db, err, what, "DELETE FROM sessions WHERE lookup = ?1", "t", lookup) < 0 ||
+	    sq_run(st, db, err, what, "DELETE FROM forwards WHERE lookup = ?1", "t", lookup) < 0)
 		goto out;
 	if (sq_commit(st, db, err, what) == 0)
 		r = revoked == 0 ? 1 : 0;
@@ -699,6 +708,8 @@ sq_purge(struct vstore *st, int64_t now, int64_t cutoff, char **err)
 	    sq_run(st, db, err, what, "DELETE FROM sessions WHERE last_seen < ?2 OR lookup IN "
 	    "(SELECT lookup FROM messages WHERE expires <> 0 AND expires <= ?1)", "ii", now, cutoff) < 0 ||
 	    sq_run(st, db, err, what, "DELETE FROM nonces WHERE expires <= ?1", "i", now) < 0 ||
+	    sq_run(st, db, err, what, "DELETE FROM forwards WHERE lookup IN "
+	    "(SELECT lookup FROM messages WHERE expires <> 0 AND expires <= ?1)", "i", now) < 0 ||
 	    sq_run(st, db, err, what, "DELETE FROM rate_limits WHERE window_end <= ?1", "i", now) < 0)
 		goto out;
 	if (sq_commit(st, db, err, what) == 0)
@@ -901,6 +912,49 @@ sq_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN
 	return n < 0 ? -1 : n > 0;
 }
 
+/* ---- forwards ------------------------------------------------------------------ */
+
+static int
+sq_add_forward(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now, char **err)
+{
+	const char *what = "cannot record a forward";
+	sqlite3 *db;
+	long n;
+	int r = -1;
+
+	if ((db = sq_get(st, err)) == NULL)
+		return -1;
+	if (sq_begin(st, db, err, what) != 0 || sq_live_message(st, db, lookup, now, err, what) != 0)
+		goto out;
+	n = sq_run(st, db, err, what, "INSERT INTO forwards (lookup, address, by_address, created) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT DO NOTHING", "ttti", lookup, address, by, now);
+	if (n >= 0 && sq_commit(st, db, err, what) == 0)
+		r = n > 0;
+out:
+	sq_put(st, db);
+	return r;
+}
+
+static int
+sq_is_forwarded(struct vstore *st, const char *lookup, const char *address, char **err)
+{
+	const char *what = "cannot read the forwards";
+	sqlite3_stmt *s;
+	sqlite3 *db;
+	int r = -1, rc;
+
+	if ((db = sq_get(st, err)) == NULL)
+		return -1;
+	s = sq_prep(st, db, err, what, "SELECT 1 FROM forwards WHERE lookup = ?1 AND address = ?2", "tt", lookup, address);
+	if (s != NULL) {
+		rc = sq_step(st, db, s, err, what);
+		r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+		sqlite3_finalize(s);
+	}
+	sq_put(st, db);
+	return r;
+}
+
 /* ---- rate limits and nonces --------------------------------------------------- */
 
 static int
@@ -1079,6 +1133,8 @@ const struct vstore_ops vstore_sqlite_ops = {
 	.session_create = sq_session_create,
 	.session_get = sq_session_get,
 	.session_delete = sq_session_delete,
+	.add_forward = sq_add_forward,
+	.is_forwarded = sq_is_forwarded,
 	.rate_hit = sq_rate_hit,
 	.nonce_use = sq_nonce_use,
 	.audit_add = sq_audit_add,

@@ -58,6 +58,14 @@ static const char *const en[T_COUNT] = {
 	[T_MAIL_BODY] = "Your one-time passcode is: %s\r\n\r\nReference code: %s (the page you came from shows the "
 	    "same code).\r\nIt is valid for %s minutes and can be used once.\r\n\r\nIf you did not ask for it, ignore "
 	    "this mail.\r\n",
+	[T_FORWARD] = "Forward this message",
+	[T_FORWARD_LABEL] = "Their e-mail address",
+	[T_FORWARD_SEND] = "Forward",
+	[T_FORWARD_NOTE] = "They get a link by mail, and can read the message with a passcode of their own, as you do.",
+	[T_FORWARDED] = "The message was forwarded to %s.",
+	[T_FWD_MAIL_SUBJECT] = "%s shared a protected message with you",
+	[T_FWD_MAIL_BODY] = "%s has shared a protected message with you.\r\n\r\nRead it here:\r\n%s\r\n\r\nYou will "
+	    "be asked for your e-mail address and a one-time passcode that is mailed to you.\r\n",
 	[T_R_VIEW] = "read",
 	[T_R_REPLY] = "reply",
 	[T_R_REPLY_ALL] = "reply to all",

@@ -41,6 +41,10 @@ enum text_id {
 	T_NO_COPY,
 	T_MAIL_SUBJECT,         /* passcode mail subject: "Your passcode (reference %s)" */
 	T_MAIL_BODY,            /* passcode mail body: code, reference, minutes */
+	T_FORWARD, T_FORWARD_LABEL, T_FORWARD_SEND, T_FORWARD_NOTE,
+	T_FORWARDED,            /* "The message was forwarded to %s." */
+	T_FWD_MAIL_SUBJECT,     /* "%s shared a protected message with you" */
+	T_FWD_MAIL_BODY,        /* who, link */
 	T_R_VIEW, T_R_REPLY, T_R_REPLY_ALL, T_R_FORWARD, T_R_PRINT, T_R_COPY, T_R_SAVE, T_R_EDIT,
 	T_COUNT
 };

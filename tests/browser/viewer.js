@@ -8,7 +8,8 @@
 // (screenshots go there), VERIFY_BASE (optional: enter the passcode on another
 // sealview node, http://127.0.0.1:PORT), EXPECT_TEXT, EXPECT_ATTACHMENT (file name),
 // ATTACHMENT_FILE (its expected bytes).
-// Modes: flow, lock, nonrecipient, revoked, expired, hostile.
+// FORWARD_TO (an address to forward to).
+// Modes: flow, lock, nonrecipient, revoked, expired, hostile, forward.
 //
 // Every page may reach sealview alone: any other request is aborted and fails the run.
 'use strict';
@@ -109,6 +110,7 @@ async function flow(browser) {
   check('flow: the rights are shown', (await page.$('[data-right="view"]')) !== null);
   check('flow: the expiry is shown', /\d{4}-\d\d-\d\d/.test(await page.textContent('#expires')));
   check('flow: no print affordance without the print right', (await page.$('a[href$="/print"]')) === null);
+  check('flow: no forward affordance without the forward right', (await page.$('#forward')) === null);
   const cookies = await ctx.cookies();
   const svs = cookies.find((c) => c.name === 'svs');
   check('flow: the session cookie is HttpOnly and SameSite=Strict', svs && svs.httpOnly && svs.sameSite === 'Strict',
@@ -134,6 +136,48 @@ async function flow(browser) {
   await shot(page, 'reply-sent');
   check('flow: nothing but sealview was requested', offHost.length === 0, offHost.join(' '));
   await ctx.close();
+}
+
+// The mail that shares the message with address: the link in it.
+async function forwardLinkFor(address, timeoutMs = 60000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    for (const f of fs.readdirSync(env.SINK_DIR).filter((n) => n.endsWith('.eml'))) {
+      const text = fs.readFileSync(path.join(env.SINK_DIR, f), 'latin1');
+      if (text.includes('shared a protected message with you') && text.toLowerCase().includes('to: ' + address)) {
+        const m = text.match(/http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{43}/);
+        if (m) return m[0];
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return null;
+}
+
+async function forward(browser) {
+  const offHost = [];
+  const ctx = await browserContext(browser, offHost);
+  const { page } = await signIn(ctx, 'forward');
+  check('forward: the forward form is there (the forward right)', (await page.$('#forward')) !== null);
+  await page.fill('#forward', env.FORWARD_TO);
+  await Promise.all([page.waitForNavigation(), page.click('form[action$="/forward"] button[type=submit]')]);
+  check('forward: the page says it was forwarded', (await page.$('#forwarded')) !== null);
+  await shot(page, 'forwarded');
+  const link2 = await forwardLinkFor(env.FORWARD_TO);
+  check('forward: the new reader got the link by mail', link2 === link, String(link2));
+  const ctx2 = await browserContext(browser, offHost);
+  const { page: p2, ref } = await requestCode(ctx2, env.FORWARD_TO);
+  const code = await passcodeFor(ref, env.FORWARD_TO);
+  check('forward: and a passcode of their own', code !== null);
+  if (code) {
+    await enterCode(p2, code);
+    const body = await p2.textContent('body');
+    check('forward: the new reader reads the message', body.includes(env.EXPECT_TEXT), body.slice(0, 300));
+    await shot(p2, 'forwarded-reader');
+  }
+  check('forward: nothing but sealview was requested', offHost.length === 0, offHost.join(' '));
+  await ctx.close();
+  await ctx2.close();
 }
 
 async function lock(browser) {
@@ -225,6 +269,7 @@ async function hostile(browser) {
   try {
     if (mode === 'flow') await flow(browser);
     else if (mode === 'lock') await lock(browser);
+    else if (mode === 'forward') await forward(browser);
     else if (mode === 'nonrecipient') await nonrecipient(browser);
     else if (mode === 'revoked') await gone(browser, 'revoked', env.EXPECT_TEXT);
     else if (mode === 'expired') await gone(browser, 'expired', env.EXPECT_TEXT);

@@ -31,8 +31,8 @@ tb_init
 tb_start_sink
 # The policy: [secure] seals under do-not-forward (now with the save right), [short] under a
 # template that expires in 3 seconds.
-e2e_seal_config "$TB/sealmilter.yaml" "$(printf '  - name: short-lived\n    if: { direction: outbound, subject: { contains: ["[short]"] } }\n    then: { seal: short }')"
-sed -i 's/do-not-forward: { rights: \[view, reply, reply_all\], expires: 30d }/do-not-forward: { rights: [view, reply, reply_all, save], expires: 30d }\n  short: { rights: [view], expires: 3s }/' "$TB/sealmilter.yaml"
+e2e_seal_config "$TB/sealmilter.yaml" "$(printf '  - name: short-lived\n    if: { direction: outbound, subject: { contains: ["[short]"] } }\n    then: { seal: short }\n  - name: shareable\n    if: { direction: outbound, subject: { contains: ["[share]"] } }\n    then: { seal: shareable }')"
+sed -i 's/do-not-forward: { rights: \[view, reply, reply_all\], expires: 30d }/do-not-forward: { rights: [view, reply, reply_all, save], expires: 30d }\n  short: { rights: [view], expires: 3s }\n  shareable: { rights: [view, forward], expires: 30d }/' "$TB/sealmilter.yaml"
 head -c 48 /dev/urandom > "$TB/viewer.secret"
 chmod 600 "$TB/viewer.secret"
 SV_PORT=$(tb_free_port)
@@ -162,6 +162,18 @@ HLINK=$(link_of "$(grep -l '^Message-ID: <viewer-hostile@example.com>' "$SINK_DI
 browser hostile LINK="$HLINK" EXPECT_TEXT="Hostile but harmless" VERIFY_BASE=
 hb=$(curl -s -o /dev/null -w '%{http_code}' "${HLINK}/body")
 t_rc "the HTML body needs a session" 303 "$hb"
+
+# 4b. The forward right: the reader shares it; the new reader gets the link and a passcode.
+n=$(e2e_count "$SINK_DIR")
+sed 's/\[secure\] Q4 contract terms/[share] Shareable terms/; s/viewer-1@/viewer-share@/' "$TB/contract.eml" > "$TB/share.eml"
+e2e_send "$PF_PORT" "shareable" alice@example.com bob@partner.test < "$TB/share.eml"
+tb_wait_files "$SINK_DIR" $((n + 1)) 60 >/dev/null || true
+FLINK=$(link_of "$(grep -l 'template=shareable' "$SINK_DIR"/*.eml | tail -n 1)") || true
+browser forward LINK="$FLINK" EXPECT_TEXT="The Q4 contract terms are attached" FORWARD_TO=frank@other.test VERIFY_BASE=
+FSEAL=$(grep -h '^X-Sealmilter-Sealed: .*template=shareable' "$SINK_DIR"/*.eml | sed -n 's/.*id=\([0-9a-f-]*\).*/\1/p' | tr -d '\r')
+"$SEALCTL" -c "$TB/sealmilter.yaml" audit "$FSEAL" > "$TB/faudit.txt" 2>&1 || true
+t_grep "the audit shows the forward and who it went to" '^[0-9T:Z-]+ +forward .* bob@partner.test .* ok +frank@other.test' "$TB/faudit.txt"
+t_grep "and the new reader's sign-in" '^[0-9T:Z-]+ +passcode_ok .* frank@other.test' "$TB/faudit.txt"
 
 # 5. The audit log.
 rc=0

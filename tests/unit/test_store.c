@@ -543,6 +543,40 @@ START_TEST(test_find_message)
 }
 END_TEST
 
+/* Forwards (schema version 2): recorded once, found per message and address,
+ * refused for a revoked or expired message, dropped with revocation and purge. */
+START_TEST(test_forwards)
+{
+	struct vstore *st = open_store();
+	char lk[VSTORE_LOOKUP_LEN + 1], other[VSTORE_LOOKUP_LEN + 1], ex[VSTORE_LOOKUP_LEN + 1];
+	char *err = NULL;
+
+	put(st, "one", "F1", "<f1@example.com>", T0, T0 + 86400, lk);
+	put(st, "two", "F2", "<f2@example.com>", T0, T0 + 86400, other);
+	put(st, "three", "F3", "<f3@example.com>", T0, T0 + 100, ex);
+	ck_assert_int_eq(vstore_add_forward(st, lk, "frank@other.test", "bob@partner.test", T0 + 10, &err), 1);
+	ck_assert_int_eq(vstore_add_forward(st, lk, "frank@other.test", "bob@partner.test", T0 + 11, &err), 0);
+	ck_assert_int_eq(vstore_is_forwarded(st, lk, "frank@other.test", &err), 1);
+	ck_assert_int_eq(vstore_is_forwarded(st, other, "frank@other.test", &err), 0);
+	ck_assert_int_eq(vstore_is_forwarded(st, lk, "grace@other.test", &err), 0);
+	ck_assert_ptr_null(err);
+	/* Expired: refused, and the purge drops what there was. */
+	ck_assert_int_eq(vstore_add_forward(st, ex, "frank@other.test", "bob@partner.test", T0 + 10, &err), 1);
+	ck_assert_int_eq(vstore_add_forward(st, ex, "grace@other.test", "bob@partner.test", T0 + 200, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "expired"));
+	free(err);
+	err = NULL;
+	ck_assert_int_ge(vstore_purge(st, T0 + 200, 3600, &err), 1);
+	ck_assert_int_eq(vstore_is_forwarded(st, ex, "frank@other.test", &err), 0);
+	/* Revoked: dropped, and no new one. */
+	ck_assert_int_eq(vstore_revoke(st, "F1", T0 + 20, &err), 1);
+	ck_assert_int_eq(vstore_is_forwarded(st, lk, "frank@other.test", &err), 0);
+	ck_assert_int_eq(vstore_add_forward(st, lk, "frank@other.test", "bob@partner.test", T0 + 30, &err), -1);
+	free(err);
+	vstore_close(st);
+}
+END_TEST
+
 START_TEST(test_revoke)
 {
 	struct vstore *st = open_store();
@@ -1430,6 +1464,7 @@ store_suite(void)
 	tcase_add_test(tc, test_passcode_wrong);
 	tcase_add_test(tc, test_passcode_expiry_newest);
 	tcase_add_test(tc, test_sessions);
+	tcase_add_test(tc, test_forwards);
 	tcase_add_test(tc, test_rate);
 	tcase_add_test(tc, test_nonce);
 	tcase_add_test(tc, test_audit);
