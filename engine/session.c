@@ -1489,8 +1489,8 @@ truncate_edits(struct seal_result *r, size_t n)
 }
 
 /* The record of a copy handed over: spool_dir/submitted/HASH, where HASH
- * covers the original message (header fields and body as received) and
- * the copy's recipients. A retry of the same message finds it and does not
+ * covers the original message (header fields but trace fields, and the
+ * body, as received) and the copy's recipients. A retry of the same message finds it and does not
  * send that copy again. NULL when out of memory. */
 static char *
 ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
@@ -1503,9 +1503,19 @@ ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
 
 	ok = null && md && BIO_set_md(md, EVP_sha256()) == 1;
 	if (ok) {
+		char buf[65536];
+		long got = 0;
 		BIO_push(md, null);
 		null = NULL;
-		ok = original_bytes(s, md) == 0 && BIO_write(md, "\n--\n", 4) == 4;
+		/* The header fields but the trace fields (an MTA adds a new Received,
+		 * with a new queue id, on each try), then the body. */
+		for (i = 0; ok && i < s->nheaders; i++)
+			if (!is_trace(s->headers[i].name))
+				ok = BIO_printf(md, "%s:%s\n", s->headers[i].name, s->headers[i].value) > 0;
+		ok = ok && BIO_write(md, "\n", 1) == 1 && spool_rewind(s->spool) == 0;
+		while (ok && (got = spool_read(s->spool, buf, sizeof(buf))) > 0)
+			ok = BIO_write(md, buf, (int)got) == (int)got;
+		ok = ok && got == 0 && BIO_write(md, "\n--\n", 4) == 4;
 		for (i = 0; ok && i < n; i++)
 			ok = BIO_write(md, rcpts[i], (int)strlen(rcpts[i]) + 1) > 0;
 		ok = ok && BIO_gets(md, (char *)h, EVP_MAX_MD_SIZE) == 32;
