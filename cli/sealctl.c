@@ -322,7 +322,7 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 		else if (e->kind == EDIT_CHANGE_HEADER)
 			printf("  change header  %s #%d:%s\n", e->name, e->index, e->value);
 		else if (e->kind == EDIT_DELETE_RCPT)
-			printf("  delete rcpt    <%s> (it gets a copy of its own)\n", e->name);
+			printf("  delete rcpt    <%s> (it gets a copy of its own)\n", e->value);
 		else
 			printf("  delete header  %s #%d\n", e->name, e->index);
 	}
@@ -365,7 +365,7 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 			const char *who = seal_session_rcpt_at(s, i);
 			int gone = 0;
 			for (j = 0; j < r->nedits; j++)
-				gone |= r->edits[j].kind == EDIT_DELETE_RCPT && strcmp(r->edits[j].name, who) == 0;
+				gone |= r->edits[j].kind == EDIT_DELETE_RCPT && strcmp(r->edits[j].value, who) == 0;
 			if (!gone)
 				printf(" <%s>", who);
 		}

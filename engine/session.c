@@ -22,6 +22,7 @@
  */
 #include "build-config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct seal_session {
 	char *client_ip, *client_host, *auth, *qid;
 	char *sender;
 	struct strlist rcpts;
+	struct strlist rcpts_raw;   /* the same, as the MTA gave them (for smfi_delrcpt, which matches exactly) */
 	struct header *headers;
 	size_t nheaders, hcap;
 	uint64_t size;
@@ -80,9 +82,11 @@ struct seal_session {
 	struct seal_result res;
 	char *subject;
 	struct dkim_verifier *dkim;   /* inbound, dkim.verify_inbound: started at end of headers */
-	char *extra_note;      /* why a message was left unsigned or sealed rather than encrypted */
+	struct strlist notes;  /* notes for the log line (why unsigned, sealed rather than encrypted, ...): kept to the end */
 	seal_submit_fn submit_fn;     /* NULL: SMTP to milter.submit_url */
 	void *submit_arg;
+	void (*progress_fn)(void *arg);
+	void *progress_arg;
 };
 
 static void
@@ -111,6 +115,16 @@ seal_session_fail(struct seal_session *s, const char *what)
 {
 	if (s->error == NULL)
 		s->error = strdup(what);
+}
+
+/* Keep a note for the log line until the session ends, so that whoever
+ * holds it (the summary) can never see it freed. The kept copy, or NULL. */
+static const char *
+keep_note(struct seal_session *s, const char *text)
+{
+	if (text == NULL || strlist_add(&s->notes, text) != 0)
+		return NULL;
+	return s->notes.v[s->notes.n - 1];
 }
 
 /* A full window of decoded text: match every body condition not yet matched,
@@ -218,7 +232,7 @@ seal_session_rcpt(struct seal_session *s, const char *rcpt)
 	if (s->rcpts.n >= s->cfg->max_recipients)
 		return -1;
 	n = addr_normalize(rcpt);
-	if (n == NULL || strlist_add(&s->rcpts, n) != 0)
+	if (n == NULL || strlist_add(&s->rcpts, n) != 0 || strlist_add(&s->rcpts_raw, rcpt) != 0)
 		seal_session_fail(s, "out of memory");
 	free(n);
 	return 0;
@@ -469,7 +483,7 @@ make_summary(struct seal_session *s, const char *note)
 		if (e->kind == EDIT_REPLACE_BODY)
 			sbuf_printf(&b, "%sreplace:body", j ? "," : "");
 		else if (e->kind == EDIT_DELETE_RCPT)
-			sbuf_printf(&b, "%sdelrcpt:<%s>", j ? "," : "", e->name);
+			sbuf_printf(&b, "%sdelrcpt:<%s>", j ? "," : "", e->value);
 		else
 			sbuf_printf(&b, "%s%s:%s", j ? "," : "",
 			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_INSERT_HEADER ? "insert"
@@ -504,6 +518,34 @@ marker_subject(const struct seal_session *s, struct marker_subject *m, const str
 	m->sender = s->sender;
 	m->direction = direction_name(&s->res);
 	m->body_hash = s->body_hash;
+}
+
+/* The direction of the transaction a marker is made for, as it will be
+ * delivered: a split message's copy, or what is left of the original, can
+ * be internal where the whole message was outbound. A marker made with the
+ * whole message's direction would not verify on a copy that comes back
+ * internal, and would let the plain original for colleagues pass unsealed
+ * if it were sent on, byte for byte, to the outside. */
+static const char *
+delivered_direction(const struct seal_session *s)
+{
+	const struct seal_result *r = &s->res;
+	size_t i, j;
+	int any = 0;
+
+	if (r->direction == DIR_INBOUND)
+		return "inbound";
+	for (i = 0; i < s->rcpts.n; i++) {
+		int gone = 0;
+		for (j = 0; j < r->nedits; j++)
+			gone |= r->edits[j].kind == EDIT_DELETE_RCPT && strcmp(r->edits[j].value, s->rcpts.v[i]) == 0;
+		if (gone)
+			continue;
+		any = 1;
+		if (!config_is_org_domain(s->cfg, addr_domain(s->rcpts.v[i])))
+			return "outbound";
+	}
+	return any ? "internal" : direction_name(r);
 }
 
 /* The top-level Content-Type is multipart/signed (S/MIME). */
@@ -1168,10 +1210,7 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		    fields == 1 && from.n == 1 ? ">" : "") < 0)
 			msg = NULL;
 		if (s->cfg->signing.missing == MISSING_SKIP) {
-			free(s->extra_note);
-			s->extra_note = msg;     /* the note outlives this call */
-			msg = NULL;
-			note = s->extra_note;
+			note = keep_note(s, msg);     /* the note outlives this call */
 		} else {
 			seal_session_fail(s, msg ? msg : "sign: no S/MIME identity");
 		}
@@ -1240,11 +1279,12 @@ smime_encrypt_now(struct seal_session *s, const char **note)
 		goto oom;
 	for (i = 0; i < s->rcpts.n; i++) {
 		if ((certs[n] = smime_recipient_cert(s->cfg->smime_cert_dir, s->rcpts.v[i], now, &why)) == NULL) {
-			free(s->extra_note);
-			if (asprintf(&s->extra_note, "sealed, not S/MIME-encrypted: <%s>: %s", s->rcpts.v[i],
+			char *t = NULL;
+			if (asprintf(&t, "sealed, not S/MIME-encrypted: <%s>: %s", s->rcpts.v[i],
 			    why ? why : "no usable certificate") < 0)
-				s->extra_note = NULL;
-			*note = s->extra_note;
+				t = NULL;
+			*note = t ? keep_note(s, t) : NULL;
+			free(t);
 			rc = 0;
 			goto done;
 		}
@@ -1341,10 +1381,13 @@ dkim_sign_now(struct seal_session *s, int required)
 				msg = NULL;
 			goto fail;
 		}
-		free(s->extra_note);
-		if (asprintf(&s->extra_note, "not DKIM-signed: %s", why) < 0)
-			s->extra_note = NULL;
-		note = s->extra_note;
+		{
+			char *t = NULL;
+			if (asprintf(&t, "not DKIM-signed: %s", why) < 0)
+				t = NULL;
+			note = t ? keep_note(s, t) : NULL;
+			free(t);
+		}
 		goto done;
 	}
 	if ((bh = dkim_body_hasher_new(k->bcanon)) == NULL || each_body_chunk(s, to_hasher, bh) != 0 ||
@@ -1428,6 +1471,7 @@ add_marker(struct seal_session *s)
 
 	if (h != NULL) {
 		marker_subject(s, &ms, h, nh);
+		ms.direction = delivered_direction(s);
 		m = marker_make(s->cfg, &ms, time(NULL));
 	}
 	free(h);
@@ -1492,6 +1536,12 @@ truncate_edits(struct seal_result *r, size_t n)
  * covers the original message (header fields but trace fields, and the
  * body, as received) and the copy's recipients. A retry of the same message finds it and does not
  * send that copy again. NULL when out of memory. */
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static char *
 ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
 {
@@ -1516,8 +1566,24 @@ ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
 		while (ok && (got = spool_read(s->spool, buf, sizeof(buf))) > 0)
 			ok = BIO_write(md, buf, (int)got) == (int)got;
 		ok = ok && got == 0 && BIO_write(md, "\n--\n", 4) == 4;
-		for (i = 0; ok && i < n; i++)
-			ok = BIO_write(md, rcpts[i], (int)strlen(rcpts[i]) + 1) > 0;
+		{
+			/* The recipients sorted and case-folded: the same set in any order. */
+			char **sorted = calloc(n ? n : 1, sizeof(*sorted));
+			size_t k;
+			ok = sorted != NULL;
+			for (i = 0; ok && i < n; i++) {
+				ok = (sorted[i] = strdup(rcpts[i])) != NULL;
+				for (k = 0; ok && sorted[i][k]; k++)
+					sorted[i][k] = (char)tolower((unsigned char)sorted[i][k]);
+			}
+			if (ok)
+				qsort(sorted, n, sizeof(*sorted), cmp_str);
+			for (i = 0; ok && i < n; i++)
+				ok = BIO_write(md, sorted[i], (int)strlen(sorted[i]) + 1) > 0;
+			for (i = 0; sorted && i < n; i++)
+				free(sorted[i]);
+			free(sorted);
+		}
 		ok = ok && BIO_gets(md, (char *)h, EVP_MAX_MD_SIZE) == 32;
 	}
 	if (ok) {
@@ -1588,6 +1654,8 @@ split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, 
 	FILE *f = NULL;
 
 	memset(&cp, 0, sizeof(cp));
+	if (s->progress_fn)
+		s->progress_fn(s->progress_arg);
 	for (i = 0; i < n && gone; i++)
 		if (strlist_add(&group, rcpts[i]) != 0 || strlist_add(&cp.rcpts, rcpts[i]) != 0) {
 			free(gone);
@@ -1634,7 +1702,11 @@ split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, 
 		if (asprintf(&msg, "cannot hand the sealed copy for %zu recipient%s to milter.submit_url: %s", n,
 		    n == 1 ? "" : "s", err ? err : "failed") < 0)
 			msg = NULL;
-		seal_session_fail(s, msg ? msg : "cannot hand over the sealed copy");
+		if (submit_refused_permanently(err))
+			set_limit(s, "%s (a permanent refusal: the message is rejected rather than retried for ever)",
+			    msg ? msg : "the MTA refused the sealed copy");
+		else
+			seal_session_fail(s, msg ? msg : "cannot hand over the sealed copy");
 		goto out;
 	}
 	grown = realloc(r->copies, (r->ncopies + 1) * sizeof(*grown));
@@ -1679,7 +1751,10 @@ static int
 seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, const char **note)
 {
 	struct strlist sealed = { NULL, 0 }, plain = { NULL, 0 }, visible = { NULL, 0 }, hidden = { NULL, 0 };
-	int can_split = s->cfg->submit_url != NULL || s->submit_fn != NULL, rc = -1, oom = 0;
+	/* Inbound mail is never split: its copy would come back from loopback, a
+	 * trusted client, and could pass for outbound mail of the organisation. */
+	int can_split = (s->cfg->submit_url != NULL || s->submit_fn != NULL) && s->res.direction != DIR_INBOUND;
+	int rc = -1, oom = 0;
 	size_t i, first_copy = 0;
 
 	*sealed_here = 0;
@@ -1704,13 +1779,21 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 		/* One sealed message for all its recipients, in place. */
 		if (seal_in_place(s, sa, note) != 0)
 			goto out;
-		if (hidden.n > 0 && sealed.n > 1 && *note == NULL && s->extra_note == NULL &&
-		    (s->extra_note = strdup("a recipient in neither To nor Cc (Bcc) is named in the sealed policy with "
-		    "the others: set milter.submit_url to give each a copy of its own")) != NULL)
-			*note = s->extra_note;
+		if (hidden.n > 0 && sealed.n > 1 && *note == NULL)
+			*note = keep_note(s, "a recipient in neither To nor Cc (Bcc) is named in the sealed policy with "
+			    "the others: set milter.submit_url to give each a copy of its own");
 		*sealed_here = 1;
 		rc = 0;
 		goto out;
+	}
+	{
+		size_t ncopies = (plain.n > 0 ? (visible.n > 0) + hidden.n : hidden.n - (visible.n > 0 ? 0 : 1));
+		if (ncopies > s->cfg->max_split_copies) {
+			set_limit(s, "splitting it would take %zu sealed copies (recipients not in To or Cc each get "
+			    "their own), over milter.max_split_copies (%llu)", ncopies,
+			    (unsigned long long)s->cfg->max_split_copies);
+			goto out;
+		}
 	}
 	if (plain.n > 0) {
 		/* The original goes unsealed to the others; every sealed group is a copy. */
@@ -1728,7 +1811,10 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 	for (i = 0; i < s->rcpts.n; i++) {
 		int keep_here = plain.n > 0 ? !strlist_has(&sealed, s->rcpts.v[i])
 		    : visible.n > 0 ? strlist_has(&visible, s->rcpts.v[i]) : strcmp(s->rcpts.v[i], hidden.v[0]) == 0;
-		if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, s->rcpts.v[i], NULL, 0) != 0) {
+		/* The address exactly as the MTA gave it: Postfix and Sendmail match it as
+		 * a string, and a delete that matches nothing fails silently. */
+		if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, i < s->rcpts_raw.n ? s->rcpts_raw.v[i] : s->rcpts.v[i],
+		    s->rcpts.v[i], 0) != 0) {
 			seal_session_fail(s, "out of memory");
 			goto out;
 		}
@@ -2159,6 +2245,13 @@ seal_session_rcpt_at(const struct seal_session *s, size_t i)
 }
 
 void
+seal_session_set_progress(struct seal_session *s, void (*fn)(void *arg), void *arg)
+{
+	s->progress_fn = fn;
+	s->progress_arg = arg;
+}
+
+void
 seal_session_set_submitter(struct seal_session *s, seal_submit_fn fn, void *arg)
 {
 	s->submit_fn = fn;
@@ -2204,6 +2297,7 @@ seal_session_free(struct seal_session *s)
 	}
 	free(s->headers);
 	strlist_free(&s->rcpts);
+	strlist_free(&s->rcpts_raw);
 	mimescan_free(s->scan);
 	spool_free(s->spool);
 	EVP_MD_CTX_free(s->body_md);
@@ -2225,7 +2319,7 @@ seal_session_free(struct seal_session *s)
 		free(s->res.copies[i].queue_id);
 	}
 	free(s->res.copies);
-	free(s->extra_note);
+	strlist_free(&s->notes);
 	dkim_verify_free(s->dkim);
 	free(s->client_ip);
 	free(s->client_host);

@@ -21,7 +21,7 @@ struct dkim_outcome;
 /* EDIT_INSERT_HEADER puts the field at the top of the header block
  * (smfi_insheader at index 0); EDIT_ADD_HEADER appends it. */
 enum edit_kind { EDIT_ADD_HEADER, EDIT_INSERT_HEADER, EDIT_CHANGE_HEADER, EDIT_DELETE_HEADER, EDIT_REPLACE_BODY,
-	EDIT_DELETE_RCPT };   /* delete rcpt: name is the envelope recipient, taken out of this transaction */
+	EDIT_DELETE_RCPT };   /* delete rcpt: name is the envelope recipient as the MTA gave it, value the normalized one */
 
 struct edit {
 	enum edit_kind kind;
@@ -85,6 +85,9 @@ int seal_session_body_done(const struct seal_session *s);
  * milter.submit_url, with a record in spool_dir so that a retry of the
  * same message does not send a copy twice). */
 void seal_session_set_submitter(struct seal_session *s, seal_submit_fn fn, void *arg);
+/* Called before each copy of a split message is made (the milter tells the
+ * MTA it is still working: smfi_progress). */
+void seal_session_set_progress(struct seal_session *s, void (*fn)(void *arg), void *arg);
 /* Decide. The result belongs to the session. Never NULL. */
 const struct seal_result *seal_session_eom(struct seal_session *s);
 /* Write the message as it will be delivered (headers with the edits applied,

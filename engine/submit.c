@@ -160,3 +160,11 @@ out:
 	sbuf_free(&last);
 	return rc;
 }
+
+int
+submit_refused_permanently(const char *err)
+{
+	const char *r = err ? strstr(err, "(last reply: ") : NULL;
+
+	return r != NULL && r[13] == '5';
+}

@@ -13,5 +13,7 @@
  * else -1 with *err (the MTA's reply, or why it was not reached). */
 int submit_smtp(const char *url, long timeout_s, const char *sender, char *const *rcpts, size_t nrcpts, int fd,
     size_t len, char **queue_id, char **err);
+/* 1 when err (from submit_smtp) carries a permanent (5xx) refusal. */
+int submit_refused_permanently(const char *err);
 
 #endif

@@ -82,6 +82,13 @@ end_message(struct conn *c)
 	c->msg = NULL;
 }
 
+/* Each copy of a split message takes a while: tell the MTA we are at it. */
+static void
+progress(void *arg)
+{
+	(void)smfi_progress((SMFICTX *)arg);
+}
+
 static sfsistat
 tempfail(SMFICTX *ctx, const char *why)
 {
@@ -210,6 +217,8 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	}
 	c->msg = seal_session_new(cfg);
 	config_unref(cfg);
+	if (c->msg)
+		seal_session_set_progress(c->msg, progress, ctx);
 	if (c->msg == NULL) {
 		sfsistat rc = tempfail(ctx, "out of memory starting a message");
 		return c->nr_mail ? SMFIS_NOREPLY : rc;     /* every RCPT is refused then */
@@ -307,7 +316,7 @@ delrcpt(SMFICTX *ctx, const char *rcpt)
 	char *a = NULL;
 	int ok;
 
-	if (asprintf(&a, "<%s>", rcpt) < 0)
+	if (asprintf(&a, rcpt[0] == '<' ? "%s" : "<%s>", rcpt) < 0)
 		return MI_FAILURE;
 	ok = smfi_delrcpt(ctx, a);
 	free(a);

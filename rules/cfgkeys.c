@@ -71,6 +71,10 @@ const struct cfg_key cfg_keys[] = {
 	  "retried message does not send a copy twice." },
 	{ "milter.submit_timeout", CT_DURATION, OFF(submit_timeout), "30s", 1, 600, NULL,
 	  "How long handing over one copy may take before the whole message is deferred." },
+	{ "milter.max_split_copies", CT_UINT, OFF(max_split_copies), "20", 1, 1000, NULL,
+	  "Most sealed copies one message may be split into (each recipient in neither To nor Cc gets one of "
+	  "its own). Each copy is sealed and handed over before the MTA's end-of-message timeout, so a message "
+	  "needing more is rejected (552 5.3.4), and the log says why." },
 	{ "limits.max_headers", CT_UINT, OFF(max_headers), "5000", 10, 1000000, NULL,
 	  "Most header fields a message may have. Over it the message is rejected (552 5.3.4)." },
 	{ "limits.max_header_size", CT_SIZE, OFF(max_header_size), "64K", KIB, 16 * MIB, NULL,

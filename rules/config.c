@@ -936,6 +936,11 @@ load_viewer(struct load *L)
 	if (c->submit_url && strncmp(c->submit_url, "smtp://", 7) != 0 && strncmp(c->submit_url, "smtps://", 8) != 0) {
 		find_key("milter.submit_url", &idx);
 		cfg_error(L->errs, L->seen[idx], "milter.submit_url: '%s' must be smtp://HOST:PORT", c->submit_url);
+	} else if (c->submit_url && !(L->flags & CONFIG_VIEWER) && !config_is_trusted_ip(c, "127.0.0.1")) {
+		/* The copies come back from sealmilter's own connection to the MTA. */
+		find_key("milter.submit_url", &idx);
+		cfg_error(L->errs, L->seen[idx], "milter.submit_url: the copies of a split message come back from "
+		    "127.0.0.1, which must be in organization.trusted_networks (else they would count as inbound)");
 	}
 	if (c->viewer_api_url) {
 		u = c->viewer_api_url;

@@ -62,6 +62,16 @@ t_grep "the log names the copy, its queue id and its recipient" \
 	'actions=.*delrcpt:<bob@partner.test>.* copy1=[0-9A-Za-z]+:<bob@partner.test> verdict=accept' "$MILTER_LOG"
 t_grep "the copy passed sealmilter unchanged (its marker)" 'already processed \(valid marker\)' "$MILTER_LOG"
 
+# 1b. The partner's address in mixed case, as some clients send it: the MTA matches a deleted
+# recipient exactly, so a normalised address would leave the partner a plaintext copy too.
+n=$(e2e_count "$SINK_DIR")
+msg split-case "Bob <Bob@Partner.TEST>, carol@example.com" "" > "$TB/mcase.eml"
+e2e_send "$MTA_PORT" "mixed case" alice@example.com Bob@Partner.TEST carol@example.com < "$TB/mcase.eml"
+wait_for $((n + 2))
+t_check "mixed case: two deliveries" test "$(e2e_count "$SINK_DIR")" -eq $((n + 2))
+plain_to=$(for f in $(ls "$SINK_DIR"/*.eml | sort | tail -n 2); do grep -q '^X-Sealmilter-Sealed:' "$f" || env_of "$f"; done)
+t_check "mixed case: the original goes to the colleague alone (got: $plain_to)" test "$plain_to" = "carol@example.com"
+
 # 2. A Bcc partner: a copy of its own; no delivered message names it but its own.
 n=$(e2e_count "$SINK_DIR")
 msg split-2 "erin@partner.test, carol@example.com" "" > "$TB/m2.eml"

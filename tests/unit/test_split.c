@@ -133,7 +133,8 @@ count_kind(const struct seal_result *r, enum edit_kind k, const char *name)
 	size_t i, n = 0;
 
 	for (i = 0; i < r->nedits; i++)
-		n += r->edits[i].kind == k && (name == NULL || strcmp(r->edits[i].name, name) == 0);
+		n += r->edits[i].kind == k && (name == NULL || strcmp(k == EDIT_DELETE_RCPT ? r->edits[i].value
+		    : r->edits[i].name, name) == 0);
 	return n;
 }
 
@@ -172,6 +173,32 @@ START_TEST(test_external_and_internal)
 	free(p2);
 	free(copy_msg);
 	free(out);
+	seal_session_free(s);
+	reset();
+	config_unref(c);
+}
+END_TEST
+
+/* The MTA matches a deleted recipient as a string: it gets the address exactly as it
+ * was given (Postfix compares case-sensitively; a miss would deliver the original). */
+START_TEST(test_delete_as_given)
+{
+	static const char *const to[] = { "<Bob@Partner.TEST>", "<carol@example.com>", NULL };
+	static const char M[] = "From: alice@example.com\nTo: Bob@Partner.TEST, carol@example.com\n"
+	    "Subject: [secure] Q4\nMessage-ID: <s9@example.com>\n\nRevenue 4.2M\n";
+	struct seal_config *c = config("external", 1);
+	struct seal_session *s = run(c, M, to);
+	const struct seal_result *r = seal_session_eom(s);
+	size_t i, found = 0;
+
+	ck_assert_int_eq(r->verdict, VERDICT_ACCEPT);
+	ck_assert_uint_eq(ncaught, 1);
+	for (i = 0; i < r->nedits; i++)
+		if (r->edits[i].kind == EDIT_DELETE_RCPT) {
+			ck_assert_str_eq(r->edits[i].name, "<Bob@Partner.TEST>");
+			found++;
+		}
+	ck_assert_uint_eq(found, 1);
 	seal_session_free(s);
 	reset();
 	config_unref(c);
@@ -320,6 +347,27 @@ START_TEST(test_no_submit_url)
 }
 END_TEST
 
+/* More copies than milter.max_split_copies: rejected, never half-split. */
+START_TEST(test_too_many_copies)
+{
+	static const char *const to[] = { "<erin@partner.test>", "<carol@example.com>", "<b1@partner.test>",
+		"<b2@partner.test>", NULL };
+	struct seal_config *c = config("external", 1);
+	struct seal_session *s;
+	const struct seal_result *r;
+
+	c->max_split_copies = 2;        /* erin's copy, and one per Bcc: 3 */
+	s = run(c, BCC, to);
+	r = seal_session_eom(s);
+	ck_assert_int_eq(r->verdict, VERDICT_REJECT);
+	ck_assert_uint_eq(ncaught, 0);
+	ck_assert_ptr_nonnull(strstr(r->summary, "milter.max_split_copies (2)"));
+	seal_session_free(s);
+	reset();
+	config_unref(c);
+}
+END_TEST
+
 /* for: external with only colleagues: nothing to seal. */
 START_TEST(test_nobody_to_seal)
 {
@@ -353,12 +401,14 @@ main(void)
 	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_external_and_internal);
+	tcase_add_test(tc, test_delete_as_given);
 	tcase_add_test(tc, test_bcc_gets_its_own);
 	tcase_add_test(tc, test_all_sealed_with_bcc);
 	tcase_add_test(tc, test_for_internal);
 	tcase_add_test(tc, test_hand_over_fails);
 	tcase_add_test(tc, test_no_submit_url);
 	tcase_add_test(tc, test_nobody_to_seal);
+	tcase_add_test(tc, test_too_many_copies);
 	suite_add_tcase(s, tc);
 	rc = tu_run_suite(s);
 	if (asprintf(&cmd, "rm -rf %s", dir) >= 0 && system(cmd) != 0)
