@@ -1689,7 +1689,12 @@ split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, 
 	}
 	/* The copy, whole, as the MTA will get it. */
 	fd = spool_tempfd_sized(s->cfg->spool_dir, s->size + 65536, s->cfg->spool_threshold);
-	f = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
+	if (fd >= 0) {
+		int d = dup(fd);
+		f = d >= 0 ? fdopen(d, "w") : NULL;
+		if (f == NULL && d >= 0)
+			close(d);
+	}
 	{
 		int wrc = f ? seal_session_write(s, f, "\r\n") : -1, crc = f ? fclose(f) : -1;
 		f = NULL;
