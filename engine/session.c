@@ -1635,12 +1635,12 @@ hand_over(struct seal_session *s, char *const *rcpts, size_t n, int fd, size_t l
 	return 0;
 }
 
-/* Make the sealed copy for rcpts: the same treatment as the original would
- * get (seal, S/MIME sign, marker, DKIM), written out whole, handed to the
- * MTA; then every change it made to the session is undone. 0, or -1 with
- * s->error (the whole message is then deferred). */
+/* Make the copy for rcpts: the same treatment as the original would get
+ * (sealed when seal is 1, then S/MIME sign, marker, DKIM), written out
+ * whole, handed to the MTA; then every change it made to the session is
+ * undone. 0, or -1 with s->error (the whole message is then deferred). */
 static int
-split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, size_t n)
+split_copy(struct seal_session *s, const struct action *sa, int seal, char *const *rcpts, size_t n)
 {
 	struct seal_result *r = &s->res;
 	struct strlist keep = s->rcpts, group = { NULL, 0 };
@@ -1670,7 +1670,7 @@ split_copy(struct seal_session *s, const struct action *sa, char *const *rcpts, 
 	memcpy(gone, s->gone, (s->nheaders + 1) * sizeof(*gone));
 	memcpy(body_hash, s->body_hash, sizeof(body_hash));
 	s->rcpts = group;
-	if (seal_in_place(s, sa, &note) != 0)
+	if (seal && seal_in_place(s, sa, &note) != 0)
 		goto out;
 	if (r->decision.sign && r->direction == DIR_OUTBOUND) {
 		int signed_now = 0;
@@ -1743,11 +1743,12 @@ out:
 
 /* Seal the message for the recipients the seal applies to, splitting it
  * when its recipients need different treatments (docs/policy.md):
- *   - recipients it does not apply to (for: external/internal) keep the
- *     original transaction, unsealed;
- *   - the sealed recipients named in To or Cc share one sealed copy;
- *   - each sealed recipient named nowhere (Bcc) gets a sealed copy of its
- *     own, so no policy or RecipientInfo names a Bcc to anyone else.
+ *   - the sealed recipients named in To or Cc keep the original
+ *     transaction, sealed for them (or the first Bcc, when none is named);
+ *   - each other sealed recipient named nowhere (Bcc) gets a sealed copy of
+ *     its own, so no policy or RecipientInfo names a Bcc to anyone else;
+ *   - the recipients it does not apply to (for: external/internal) get one
+ *     plain copy.
  * Copies go back to the MTA, and their recipients leave this transaction.
  * Without milter.submit_url nothing is split (a Bcc recipient then shares
  * the sealed message, and the log says so). *sealed_here: the original
@@ -1792,45 +1793,40 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 		goto out;
 	}
 	{
-		size_t ncopies = (plain.n > 0 ? (visible.n > 0) + hidden.n : hidden.n - (visible.n > 0 ? 0 : 1));
+		/* The original transaction stays sealed, for the visible sealed
+		 * recipients (or the first Bcc when none is visible): if the MTA
+		 * ever failed to take a recipient out, that recipient would get a
+		 * sealed message too, never plaintext. Each other Bcc gets a sealed
+		 * copy; the recipients the seal does not apply to get one plain copy. */
+		size_t ncopies = hidden.n - (visible.n > 0 ? 0 : 1) + (plain.n > 0);
+		struct strlist keep = s->rcpts, mine = { NULL, 0 };
 		if (ncopies > s->cfg->max_split_copies) {
-			set_limit(s, "splitting it would take %zu sealed copies (recipients not in To or Cc each get "
-			    "their own), over milter.max_split_copies (%llu)", ncopies,
+			set_limit(s, "splitting it would take %zu copies (recipients not in To or Cc each get a sealed "
+			    "one of their own), over milter.max_split_copies (%llu)", ncopies,
 			    (unsigned long long)s->cfg->max_split_copies);
 			goto out;
 		}
-	}
-	if (plain.n > 0) {
-		/* The original goes unsealed to the others; every sealed group is a copy. */
-		if (visible.n > 0 && split_copy(s, sa, visible.v, visible.n) != 0)
-			goto out;
-	} else {
-		/* All are sealed: the original stays with the visible ones (or the first
-		 * Bcc, when none is visible); the others become copies. */
 		first_copy = visible.n > 0 ? 0 : 1;
-	}
-	for (i = first_copy; i < hidden.n; i++)
-		if (split_copy(s, sa, &hidden.v[i], 1) != 0)
+		for (i = first_copy; i < hidden.n; i++)
+			if (split_copy(s, sa, 1, &hidden.v[i], 1) != 0)
+				goto out;
+		if (plain.n > 0 && split_copy(s, sa, 0, plain.v, plain.n) != 0)
 			goto out;
-	/* The copies' recipients leave this transaction. */
-	for (i = 0; i < s->rcpts.n; i++) {
-		int keep_here = plain.n > 0 ? !strlist_has(&sealed, s->rcpts.v[i])
-		    : visible.n > 0 ? strlist_has(&visible, s->rcpts.v[i]) : strcmp(s->rcpts.v[i], hidden.v[0]) == 0;
-		/* The address exactly as the MTA gave it: Postfix and Sendmail match it as
-		 * a string, and a delete that matches nothing fails silently. */
-		if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, i < s->rcpts_raw.n ? s->rcpts_raw.v[i] : s->rcpts.v[i],
-		    s->rcpts.v[i], 0) != 0) {
-			seal_session_fail(s, "out of memory");
-			goto out;
+		/* The copies' recipients leave this transaction, exactly as the MTA gave
+		 * them: Postfix and Sendmail match the address as a string. */
+		for (i = 0; i < s->rcpts.n; i++) {
+			int keep_here = visible.n > 0 ? strlist_has(&visible, s->rcpts.v[i])
+			    : strcmp(s->rcpts.v[i], hidden.v[0]) == 0;
+			if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, i < s->rcpts_raw.n ? s->rcpts_raw.v[i]
+			    : s->rcpts.v[i], s->rcpts.v[i], 0) != 0) {
+				seal_session_fail(s, "out of memory");
+				goto out;
+			}
 		}
-	}
-	if (plain.n == 0) {
 		/* Seal the original for the recipients it keeps. */
-		struct strlist keep = s->rcpts, mine = { NULL, 0 };
-		struct strlist *from = visible.n > 0 ? &visible : NULL;
-		if (from)
-			for (i = 0; i < from->n; i++)
-				oom |= strlist_add(&mine, from->v[i]);
+		if (visible.n > 0)
+			for (i = 0; i < visible.n; i++)
+				oom |= strlist_add(&mine, visible.v[i]);
 		else
 			oom |= strlist_add(&mine, hidden.v[0]);
 		if (oom) {

@@ -47,11 +47,12 @@ const struct key_doc action_docs[] = {
 	  "and why." },
 	{ "for", "for: external | internal | all (beside seal:)",
 	  "Which recipients the seal applies to: external (outside organization.domains), internal, or all (the "
-	  "default). When the message also has other recipients, it is split before it is accepted: a sealed "
-	  "copy for those recipients goes back to the MTA (milter.submit_url, with the loop-guard marker, so it "
-	  "is not processed again), they are taken out of the original transaction, and the others get the "
-	  "message as it is. If the copy cannot be handed over, the whole message is deferred. Needs "
-	  "milter.submit_url." },
+	  "default). When the message also has other recipients, it is split before it is accepted: the "
+	  "original stays, sealed, with the recipients the seal applies to, and the others get the message as "
+	  "it is in a copy that goes back to the MTA (milter.submit_url, with the loop-guard marker, so it is "
+	  "not processed again) after they are taken out of the original. A recipient in neither To nor Cc "
+	  "(Bcc) gets a sealed copy of its own. If a copy cannot be handed over, the whole message is deferred. "
+	  "Needs milter.submit_url. See docs/policy.md." },
 	{ "decrypt", "decrypt: true",
 	  "Transport decryption (for inbound mail to the organisation's own recipients): a sealed message whose "
 	  "signature, content and policy are valid, and whose policy allows every recipient, is delivered as "

@@ -152,22 +152,23 @@ START_TEST(test_external_and_internal)
 	char *out = tu_output(s), *copy_msg, *p1, *p2;
 
 	ck_assert_int_eq(r->verdict, VERDICT_ACCEPT);
+	/* The colleagues get one plain copy; the original stays, sealed, with the partner. */
 	ck_assert_uint_eq(ncaught, 1);
-	ck_assert_str_eq(caught[0].rcpts, "bob@partner.test");
-	ck_assert_ptr_nonnull(strstr(caught[0].msg, "X-Sealmilter-Sealed: v=1"));
+	ck_assert_str_eq(caught[0].rcpts, "carol@example.com,dave@example.com");
+	ck_assert_ptr_null(strstr(caught[0].msg, "X-Sealmilter-Sealed"));
 	ck_assert_ptr_nonnull(strstr(caught[0].msg, "X-Sealmilter-Marker:"));
-	ck_assert_ptr_null(strstr(caught[0].msg, "Revenue 4.2M"));
-	/* bob leaves this transaction; carol and dave keep the original. */
-	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, NULL), 1);
-	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, "bob@partner.test"), 1);
-	ck_assert_uint_eq(count_kind(r, EDIT_REPLACE_BODY, NULL), 0);
-	ck_assert_ptr_nonnull(strstr(out, "Revenue 4.2M"));
-	ck_assert_ptr_null(strstr(out, "X-Sealmilter-Sealed"));
-	ck_assert_ptr_nonnull(strstr(r->summary, "copy1=QCOPY:<bob@partner.test>"));
+	ck_assert_ptr_nonnull(strstr(caught[0].msg, "Revenue 4.2M"));
+	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, NULL), 2);
+	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, "carol@example.com"), 1);
+	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, "dave@example.com"), 1);
+	ck_assert_uint_eq(count_kind(r, EDIT_REPLACE_BODY, NULL), 1);
+	ck_assert_ptr_null(strstr(out, "Revenue 4.2M"));
+	ck_assert_ptr_nonnull(strstr(out, "X-Sealmilter-Sealed"));
+	ck_assert_ptr_nonnull(strstr(r->summary, "copy1=QCOPY:<carol@example.com>,<dave@example.com>"));
 	copy_msg = strdup(caught[0].msg);
-	p1 = policy_rcpts(c, copy_msg);
+	p1 = policy_rcpts(c, out);
 	ck_assert_str_eq(p1, "bob@partner.test");
-	p2 = policy_rcpts(c, out);
+	p2 = policy_rcpts(c, copy_msg);
 	ck_assert_str_eq(p2, "");
 	free(p1);
 	free(p2);
@@ -183,8 +184,8 @@ END_TEST
  * was given (Postfix compares case-sensitively; a miss would deliver the original). */
 START_TEST(test_delete_as_given)
 {
-	static const char *const to[] = { "<Bob@Partner.TEST>", "<carol@example.com>", NULL };
-	static const char M[] = "From: alice@example.com\nTo: Bob@Partner.TEST, carol@example.com\n"
+	static const char *const to[] = { "<bob@partner.test>", "<Carol@Example.COM>", NULL };
+	static const char M[] = "From: alice@example.com\nTo: bob@partner.test, Carol@Example.COM\n"
 	    "Subject: [secure] Q4\nMessage-ID: <s9@example.com>\n\nRevenue 4.2M\n";
 	struct seal_config *c = config("external", 1);
 	struct seal_session *s = run(c, M, to);
@@ -195,7 +196,7 @@ START_TEST(test_delete_as_given)
 	ck_assert_uint_eq(ncaught, 1);
 	for (i = 0; i < r->nedits; i++)
 		if (r->edits[i].kind == EDIT_DELETE_RCPT) {
-			ck_assert_str_eq(r->edits[i].name, "<Bob@Partner.TEST>");
+			ck_assert_str_eq(r->edits[i].name, "<Carol@Example.COM>");
 			found++;
 		}
 	ck_assert_uint_eq(found, 1);
@@ -211,24 +212,26 @@ START_TEST(test_bcc_gets_its_own)
 	struct seal_config *c = config("external", 1);
 	struct seal_session *s = run(c, BCC, to);
 	const struct seal_result *r = seal_session_eom(s);
-	char *m0, *m1, *p0, *p1;
+	char *out = tu_output(s), *m0, *p0, *po;
 
 	ck_assert_int_eq(r->verdict, VERDICT_ACCEPT);
+	/* bob (Bcc) gets a sealed copy of his own, carol a plain one; erin keeps the sealed original. */
 	ck_assert_uint_eq(ncaught, 2);
-	ck_assert_str_eq(caught[0].rcpts, "erin@partner.test");
-	ck_assert_str_eq(caught[1].rcpts, "bob@partner.test");
-	ck_assert_ptr_null(strstr(caught[0].msg, "bob@partner.test"));   /* erin's copy never names the Bcc */
+	ck_assert_str_eq(caught[0].rcpts, "bob@partner.test");
+	ck_assert_ptr_nonnull(strstr(caught[0].msg, "X-Sealmilter-Sealed"));
+	ck_assert_str_eq(caught[1].rcpts, "carol@example.com");
+	ck_assert_ptr_null(strstr(caught[1].msg, "bob@partner.test"));   /* no other copy names the Bcc */
+	ck_assert_ptr_null(strstr(out, "bob@partner.test"));
 	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, NULL), 2);
 	m0 = strdup(caught[0].msg);
-	m1 = strdup(caught[1].msg);
 	p0 = policy_rcpts(c, m0);
-	p1 = policy_rcpts(c, m1);
-	ck_assert_str_eq(p0, "erin@partner.test");
-	ck_assert_str_eq(p1, "bob@partner.test");
+	po = policy_rcpts(c, out);
+	ck_assert_str_eq(p0, "bob@partner.test");
+	ck_assert_str_eq(po, "erin@partner.test");
 	free(p0);
-	free(p1);
+	free(po);
 	free(m0);
-	free(m1);
+	free(out);
 	seal_session_free(s);
 	reset();
 	config_unref(c);
@@ -271,9 +274,12 @@ START_TEST(test_for_internal)
 	const struct seal_result *r = seal_session_eom(s);
 
 	ck_assert_int_eq(r->verdict, VERDICT_ACCEPT);
+	/* The partner gets the plain copy; the original stays, sealed, with the colleague. */
 	ck_assert_uint_eq(ncaught, 1);
-	ck_assert_str_eq(caught[0].rcpts, "carol@example.com");
-	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, "carol@example.com"), 1);
+	ck_assert_str_eq(caught[0].rcpts, "bob@partner.test");
+	ck_assert_ptr_null(strstr(caught[0].msg, "X-Sealmilter-Sealed"));
+	ck_assert_uint_eq(count_kind(r, EDIT_DELETE_RCPT, "bob@partner.test"), 1);
+	ck_assert_uint_eq(count_kind(r, EDIT_REPLACE_BODY, NULL), 1);
 	seal_session_free(s);
 	reset();
 	config_unref(c);
@@ -356,7 +362,7 @@ START_TEST(test_too_many_copies)
 	struct seal_session *s;
 	const struct seal_result *r;
 
-	c->max_split_copies = 2;        /* erin's copy, and one per Bcc: 3 */
+	c->max_split_copies = 2;        /* one per Bcc, and the colleague's plain copy: 3 */
 	s = run(c, BCC, to);
 	r = seal_session_eom(s);
 	ck_assert_int_eq(r->verdict, VERDICT_REJECT);
