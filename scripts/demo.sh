@@ -263,7 +263,7 @@ sleep 1
 echo "   decision:  $(grep 'copy1=' "$MILTER_LOG" | tail -n 1 | sed 's/^sealmilter: info: //' | cut -c1-260)"
 for f in $(ls "$SINK_DIR"/*.eml | sort | tail -n 2); do
 	printf '   delivered to %-40s %s\n' "$(sed -n 's/^to //p' "${f%.eml}.env" | paste -sd, -)" \
-		"$(grep -q '^X-Sealmilter-Sealed:' "$f" && echo "sealed (its policy: $("$SEALCTL" -c "$TB/sealmilter.yaml" open "$f" 2>&1 >/dev/null | sed -n 's/^recipients: *//p'))" || echo "the original, in the clear")"
+		"$(grep -q '^X-Sealmilter-Sealed:' "$f" && echo "sealed (its policy: $("$SEALCTL" -c "$TB/sealmilter.yaml" open "$f" 2>&1 >/dev/null | sed -n 's/^recipients: *//p'))" || echo "in the clear, as sent")"
 done
 
 bold "== 12. The same policy as a dry run: sealctl explain"
