@@ -13,7 +13,8 @@
  * (only on sealmilter's and sealview's hosts). docs/viewer-security.md has
  * the whole design.
  *
- * Calling rules: thread-safe. Secrets are wiped by view_token_clear().
+ * Calling rules: thread-safe (HKDF is fetched once). Secrets are wiped by
+ * view_token_clear().
  * Untrusted input: view_token_parse() takes the token from a URL a browser
  * sent; anything but exactly 43 base64url characters is refused.
  */
@@ -26,6 +27,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "seal/viewtoken.h"
@@ -53,15 +55,27 @@ hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsign
 	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) != NULL && n == 32 ? 0 : -1;
 }
 
+/* HKDF is fetched once per process: a fetch takes the provider's locks,
+ * and every page view derives keys (docs/benchmarks.md). */
+static pthread_once_t kdf_once = PTHREAD_ONCE_INIT;
+static EVP_KDF *hkdf;
+
+static void
+kdf_init(void)
+{
+	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 static int
 hkdf_bin_salt(const void *ikm, size_t ikmlen, const unsigned char *salt, size_t saltlen, const char *info,
     unsigned char *out, size_t outlen)
 {
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_CTX *ctx;
 	OSSL_PARAM params[5];
 	int rc = -1;
 
+	pthread_once(&kdf_once, kdf_init);
+	ctx = hkdf ? EVP_KDF_CTX_new(hkdf) : NULL;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
 	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
@@ -70,7 +84,6 @@ hkdf_bin_salt(const void *ikm, size_t ikmlen, const unsigned char *salt, size_t 
 	if (ctx != NULL && EVP_KDF_derive(ctx, out, outlen, params) == 1)
 		rc = 0;
 	EVP_KDF_CTX_free(ctx);
-	EVP_KDF_free(kdf);
 	return rc;
 }
 
