@@ -249,8 +249,17 @@ async function hostile(browser) {
     if (el) await el.click({ timeout: 2000 }).catch(() => {});
   }
   await page.waitForTimeout(2500);
-  check('hostile: the inline (cid:) image is shown', await frame.$eval('#inline', (i) => i.naturalWidth > 0).catch(() => false)
-    || (await frame.$('#inline')) !== null);
+  {
+    // The image decoded inside the sandbox (evaluated by the driver, which the sandbox allows).
+    let shown = null;
+    try {
+      shown = await frame.$eval('#inline', (i) => ({ w: i.naturalWidth, src: i.getAttribute('src').slice(0, 22) }));
+    } catch (e) {
+      shown = { error: String(e).slice(0, 200) };
+    }
+    check('hostile: the inline (cid:) image is shown, from a data: URI', shown && shown.w > 0 &&
+      shown.src.startsWith('data:image/png;base64'), JSON.stringify(shown));
+  }
   check('hostile: no dialog opened', dialogs.length === 0, dialogs.join(' | '));
   check('hostile: nothing but sealview was requested', offHost.length === 0, offHost.join(' '));
   const pwned = requests.filter((u) => u.includes('pwned'));
