@@ -651,6 +651,21 @@ header_row(struct sbuf *b, enum text_id name, const char *value)
 	sbuf_adds(b, "</dd>");
 }
 
+/* The start of a form on the message page: a titled card, the form posting
+ * to /m/TOKEN/ACTION with its CSRF field, and the label of its first field. */
+static void
+form_start(struct app *a, struct sbuf *b, const char *csrf, const char *lookup, const char *path_token,
+    const char *action, enum text_id title, const char *field, enum text_id label)
+{
+	sbuf_adds(b, "<section class=\"card noprint\"><h2>");
+	html_escapes(b, text(title));
+	sbuf_printf(b, "</h2><form method=\"post\" action=\"/m/%s/%s\">", path_token, action);
+	csrf_field(a, b, csrf, lookup);
+	sbuf_printf(b, "<label for=\"%s\">", field);
+	html_escapes(b, text(label));
+	sbuf_adds(b, "</label>");
+}
+
 static void
 show_message(struct app *a, struct ctx *c, const struct vsession *s, const struct app_request *req,
     struct app_response *r, const char *path_token, int printable)
@@ -766,26 +781,16 @@ show_message(struct app *a, struct ctx *c, const struct vsession *s, const struc
 	}
 	/* Reply. */
 	if ((rights & (RIGHT_REPLY | RIGHT_REPLY_ALL)) && !printable) {
-		sbuf_adds(&pg.b, "<section class=\"card noprint\"><h2>");
-		html_escapes(&pg.b, text(T_REPLY));
-		sbuf_printf(&pg.b, "</h2><form method=\"post\" action=\"/m/%s/reply\">", path_token);
-		csrf_field(a, &pg.b, csrf, c->tok.lookup);
-		sbuf_adds(&pg.b, "<label for=\"reply\">");
-		html_escapes(&pg.b, text(T_REPLY_LABEL));
-		sbuf_adds(&pg.b, "</label><textarea id=\"reply\" name=\"text\" required maxlength=\"65536\"></textarea>"
+		form_start(a, &pg.b, csrf, c->tok.lookup, path_token, "reply", T_REPLY, "reply", T_REPLY_LABEL);
+		sbuf_adds(&pg.b, "<textarea id=\"reply\" name=\"text\" required maxlength=\"65536\"></textarea>"
 		    "<button type=\"submit\">");
 		html_escapes(&pg.b, text(T_REPLY_SEND));
 		sbuf_adds(&pg.b, "</button></form></section>\n");
 	}
 	/* Forward, with the forward right. */
 	if ((rights & RIGHT_FORWARD) && !printable) {
-		sbuf_adds(&pg.b, "<section class=\"card noprint\"><h2>");
-		html_escapes(&pg.b, text(T_FORWARD));
-		sbuf_printf(&pg.b, "</h2><form method=\"post\" action=\"/m/%s/forward\">", path_token);
-		csrf_field(a, &pg.b, csrf, c->tok.lookup);
-		sbuf_adds(&pg.b, "<label for=\"forward\">");
-		html_escapes(&pg.b, text(T_FORWARD_LABEL));
-		sbuf_adds(&pg.b, "</label><input type=\"email\" id=\"forward\" name=\"address\" required maxlength=\"254\">"
+		form_start(a, &pg.b, csrf, c->tok.lookup, path_token, "forward", T_FORWARD, "forward", T_FORWARD_LABEL);
+		sbuf_adds(&pg.b, "<input type=\"email\" id=\"forward\" name=\"address\" required maxlength=\"254\">"
 		    "<p class=\"note\">");
 		html_escapes(&pg.b, text(T_FORWARD_NOTE));
 		sbuf_adds(&pg.b, "</p><button type=\"submit\">");
