@@ -1102,11 +1102,11 @@ is_content_field(const char *name)
 
 static struct header *delivered_headers(const struct seal_session *s, size_t *count);
 
-/* The message's MIME entity as it will be delivered: its Content-*
- * fields (CRLF) and a blank line, then the body. *has_mime_version says
- * whether a MIME-Version field will be delivered. */
+/* The Content-* fields (CRLF) and the blank line of the message's MIME
+ * entity as it will be delivered. *has_mime_version says whether a
+ * MIME-Version field will be delivered. */
 static int
-entity_of(struct seal_session *s, struct sbuf *entity, int *has_mime_version)
+entity_head(struct seal_session *s, struct sbuf *head, int *has_mime_version)
 {
 	struct header *h;
 	size_t i, nh;
@@ -1121,16 +1121,59 @@ entity_of(struct seal_session *s, struct sbuf *entity, int *has_mime_version)
 			*has_mime_version = 1;
 		if (!is_content_field(h[i].name))
 			continue;
-		rc |= sbuf_printf(entity, "%s:", h[i].name);
+		rc |= sbuf_printf(head, "%s:", h[i].name);
 		for (v = h[i].value; rc == 0 && *v; v++)
 			if (*v != '\r')
-				rc |= *v == '\n' ? sbuf_add(entity, "\r\n", 2) : sbuf_addc(entity, *v);
-		rc |= sbuf_add(entity, "\r\n", 2);
+				rc |= *v == '\n' ? sbuf_add(head, "\r\n", 2) : sbuf_addc(head, *v);
+		rc |= sbuf_add(head, "\r\n", 2);
 	}
 	free(h);
-	if (rc == 0 && (sbuf_add(entity, "\r\n", 2) != 0 || delivered_body(s, entity) != 0))
-		rc = -1;
-	return rc;
+	return rc == 0 && sbuf_add(head, "\r\n", 2) == 0 ? 0 : -1;
+}
+
+/* The message's MIME entity as it will be delivered, in memory: its
+ * Content-* fields, a blank line, then the body. */
+static int
+entity_of(struct seal_session *s, struct sbuf *entity, int *has_mime_version)
+{
+	return entity_head(s, entity, has_mime_version) == 0 && delivered_body(s, entity) == 0 ? 0 : -1;
+}
+
+/* The delivered body's size in bytes. */
+static uint64_t
+delivered_body_size(const struct seal_session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->res.nedits; i++)
+		if (s->res.edits[i].kind == EDIT_REPLACE_BODY)
+			return s->res.edits[i].len;
+	return s->spool ? spool_size(s->spool) : 0;
+}
+
+/* The entity streamed from its head and the delivered body (smime_source). */
+struct entity_stream {
+	struct seal_session *s;
+	struct sbuf head;
+};
+
+static int
+entity_each(void *ctx, int (*fn)(void *arg, const char *p, size_t n), void *arg)
+{
+	struct entity_stream *e = ctx;
+
+	if (e->head.len > 0 && fn(arg, e->head.data, e->head.len) != 0)
+		return -1;
+	return each_body_chunk(e->s, fn, arg);
+}
+
+static int
+entity_tmp(void *ctx)
+{
+	struct entity_stream *e = ctx;
+
+	return spool_tempfd_sized(e->s->cfg->spool_dir, e->head.len + delivered_body_size(e->s) * 2,
+	    e->s->cfg->spool_threshold);
 }
 
 /* Give the message a new MIME structure: its Content-* fields go (those
@@ -1180,14 +1223,14 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 {
 	struct strlist from = { NULL, 0 };
 	const struct smime_identity *id = NULL;
-	struct sbuf entity;
+	struct entity_stream entity = { s, { NULL, 0, 0, 0 } };
 	char *msg = NULL, *err = NULL, *ctype = NULL;
 	const char *note = NULL, *problem;
 	size_t i, fields = 0;
 	int fd = -1, has_mime_version = 0;
 
 	*signed_now = 0;
-	sbuf_init(&entity, 0);
+	sbuf_init(&entity.head, 0);
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "From") == 0) {
 			fields++;
@@ -1222,9 +1265,10 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		seal_session_fail(s, msg ? msg : "sign: the identity cannot sign");
 		goto done;
 	}
-	if (entity_of(s, &entity, &has_mime_version) != 0)
+	if (entity_head(s, &entity.head, &has_mime_version) != 0)
 		goto oom;
-	fd = spool_tempfd_sized(s->cfg->spool_dir, entity.len * 2, s->cfg->spool_threshold);
+	fd = spool_tempfd_sized(s->cfg->spool_dir, (entity.head.len + delivered_body_size(s)) * 2 + 8192,
+	    s->cfg->spool_threshold);
 	if (fd < 0) {
 		if (asprintf(&msg, "sign: cannot create a temp file in spool_dir %s: %s", s->cfg->spool_dir,
 		    strerror(errno)) < 0)
@@ -1232,9 +1276,12 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		seal_session_fail(s, msg ? msg : "sign: no temp file");
 		goto done;
 	}
-	if (smime_sign_entity(id, entity.data ? entity.data : "", entity.len, fd, &ctype, &err) != 0) {
-		seal_session_fail(s, err ? err : "sign: S/MIME signing failed");
-		goto done;
+	{
+		const struct smime_source src = { entity_each, entity_tmp, &entity };
+		if (smime_sign_stream(id, &src, fd, &ctype, &err) != 0) {
+			seal_session_fail(s, err ? err : "sign: S/MIME signing failed");
+			goto done;
+		}
 	}
 	{
 		const char *names[] = { "Content-Type" }, *values[] = { ctype };
@@ -1255,7 +1302,7 @@ done:
 	free(msg);
 	free(err);
 	free(ctype);
-	sbuf_free(&entity);
+	sbuf_free(&entity.head);
 	strlist_free(&from);
 	return note;
 }

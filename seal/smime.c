@@ -13,7 +13,7 @@
  * and which carries the signer's certificate and chain.
  *
  * Calling rules: identities are loaded once (config load) and read-only
- * afterwards; smime_sign_entity() is thread-safe. mime_init() must have
+ * afterwards; smime_sign_stream() is thread-safe. mime_init() must have
  * run (GMime).
  * Untrusted input: the entity (a message from a local user, after the
  * policy's MIME limits); the configuration's certificate and key files.
@@ -434,21 +434,31 @@ protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	g_object_unref(mem);
 }
 
-/* The entity, re-encoded for transport and written with CRLF. */
-static GByteArray *
-transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
+/* The entity (read from in_fd), re-encoded for transport, written to
+ * out_fd. GMime reads the parts from the file as it needs them. */
+static int
+transport_safe(int in_fd, int out_fd, char **err)
 {
-	GMimeStream *src = g_mime_stream_mem_new_with_buffer(in, inlen), *out;
-	GMimeParser *parser = g_mime_parser_new_with_stream(src);
-	GMimeObject *obj = g_mime_parser_construct_part(parser, NULL);
+	GMimeStream *src, *out;
+	GMimeParser *parser;
+	GMimeObject *obj;
 	GMimeFormatOptions *fo;
-	int failed = 0;
+	int failed = 0, dupfd = dup(in_fd);
 
+	if (dupfd < 0 || lseek(dupfd, 0, SEEK_SET) != 0) {
+		if (dupfd >= 0)
+			close(dupfd);
+		*err = strdup("sign: cannot read the message back for re-encoding");
+		return -1;
+	}
+	src = g_mime_stream_fs_new(dupfd);        /* owns dupfd */
+	parser = g_mime_parser_new_with_stream(src);
+	obj = g_mime_parser_construct_part(parser, NULL);
 	g_object_unref(parser);
-	g_object_unref(src);
 	if (obj == NULL) {
+		g_object_unref(src);
 		*err = strdup("the message cannot be parsed as MIME");
-		return NULL;
+		return -1;
 	}
 	if (GMIME_IS_MULTIPART(obj))
 		g_mime_multipart_foreach(GMIME_MULTIPART(obj), fill_empty, NULL);
@@ -460,137 +470,219 @@ transport_safe(const char *in, size_t inlen, GMimeStream **keep, char **err)
 		protect_part(NULL, obj, &failed);
 	fo = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
-	out = g_mime_stream_mem_new();
-	if (failed || g_mime_object_write_to_stream(obj, fo, out) < 0) {
-		g_mime_format_options_free(fo);
-		g_object_unref(obj);
-		g_object_unref(out);
-		*err = strdup("the message could not be re-encoded for signing");
-		return NULL;
-	}
+	out = g_mime_stream_fs_new(out_fd);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(out), FALSE);
+	if (failed || g_mime_object_write_to_stream(obj, fo, out) < 0 || g_mime_stream_flush(out) != 0)
+		failed = 1;
 	g_mime_format_options_free(fo);
 	g_object_unref(obj);
-	*keep = out;
-	return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+	g_object_unref(out);
+	g_object_unref(src);
+	if (failed) {
+		*err = strdup("the message could not be re-encoded for signing");
+		return -1;
+	}
+	return 0;
 }
 
-/* Canonical CRLF (crlf_canon): GMime's DOS newline format leaves a
- * multipart preamble and epilogue with bare LF, which every relay (and
- * every verifier) turns into CRLF; sign what they will see. */
+/* Whether an entity is safe for transport as it is, chunk by chunk: every
+ * byte 7-bit and not NUL, every line within 998 octets, no line ending in
+ * white space or starting "From ", CR only before LF. Nothing for GMime
+ * to re-encode then (the common case, and every sealed message). */
+struct safe_scan {
+	size_t col;            /* octets in the line so far (CR and LF not counted) */
+	size_t from;           /* octets of "From " matched at the line's start */
+	unsigned char prev;
+	int bad;
+};
 
-/* 1 when every byte is 7-bit and not NUL, every line is within 998
- * octets, no line ends in white space or starts with "From ", and CR
- * appears only before LF: nothing for GMime to re-encode. */
 static int
-already_safe(const unsigned char *p, size_t n)
+safe_chunk(void *arg, const char *chunk, size_t n)
 {
-	size_t i, col = 0;
+	struct safe_scan *st = arg;
+	const unsigned char *p = (const unsigned char *)chunk;
+	size_t i;
+
+	for (i = 0; i < n && !st->bad; i++) {
+		unsigned char c = p[i];
+		if (st->prev == '\r' && c != '\n')
+			st->bad = 1;
+		else if (c == '\r' || c == '\n') {
+			if (st->prev == ' ' || st->prev == '\t' || (c == '\n' && st->col > 998))
+				st->bad = 1;
+			if (c == '\n')
+				st->col = st->from = 0;
+		} else if (c >= 0x80 || c == '\0') {
+			st->bad = 1;
+		} else {
+			if (st->from == st->col && st->col < 5 && c == (unsigned char)"From "[st->col] && ++st->from == 5)
+				st->bad = 1;
+			st->col++;
+		}
+		st->prev = c;
+	}
+	return 0;
+}
+
+static int
+safe_end(const struct safe_scan *st)
+{
+	return !st->bad && st->prev != '\r' && st->prev != ' ' && st->prev != '\t' && st->col <= 998;
+}
+
+/* The signing pass: the entity in canonical CRLF (every CR, LF or CRLF
+ * becomes CRLF: GMime's DOS newline format leaves a multipart preamble and
+ * epilogue with bare LF, which every relay and verifier turns into CRLF;
+ * sign what they will see) goes both to the output and to the CMS digest.
+ * A line over 998 octets stops it: a relay would break the line, and with
+ * it the signature. */
+struct sign_pass {
+	BIO *out, *digest;
+	size_t col;
+	int cr, long_line, failed;
+};
+
+static int
+sign_put(struct sign_pass *sp, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n > INT_MAX || BIO_write(sp->out, p, (int)n) != (int)n || BIO_write(sp->digest, p, (int)n) != (int)n) {
+		sp->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sign_chunk(void *arg, const char *p, size_t n)
+{
+	struct sign_pass *sp = arg;
+	size_t i, start = 0;
 
 	for (i = 0; i < n; i++) {
-		unsigned char c = p[i];
-		if (c == '\n') {
-			if (col > 998)
-				return 0;
-			col = 0;
+		char c = p[i];
+		if (sp->cr && c == '\n') {       /* the LF of a CRLF: written already */
+			sp->cr = 0;
+			start = i + 1;
 			continue;
 		}
-		if (c >= 0x80 || c == '\0')
-			return 0;
-		if (c == '\r') {
-			if (i + 1 >= n || p[i + 1] != '\n')
-				return 0;
-			continue;
+		sp->cr = 0;
+		if (c == '\r' || c == '\n') {
+			if (sign_put(sp, p + start, i - start) != 0 || sign_put(sp, "\r\n", 2) != 0)
+				return -1;
+			start = i + 1;
+			sp->col = 0;
+			sp->cr = c == '\r';
+		} else if (++sp->col > 998) {
+			sp->long_line = 1;
+			return -1;
 		}
-		if ((c == ' ' || c == '\t') && (i + 1 >= n || p[i + 1] == '\r' || p[i + 1] == '\n'))
-			return 0;
-		if (col == 0 && c == 'F' && n - i >= 5 && memcmp(p + i, "From ", 5) == 0)
-			return 0;
-		col++;
 	}
-	return col <= 998;
+	return sign_put(sp, p + start, n - start);
+}
+
+/* Read an fd from its start, chunk by chunk. */
+static int
+each_fd_chunk(int fd, int (*fn)(void *arg, const char *p, size_t n), void *arg)
+{
+	char buf[65536];
+	off_t off = 0;
+	ssize_t got;
+
+	while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
+		if (fn(arg, buf, (size_t)got) != 0)
+			return -1;
+		off += got;
+	}
+	return got < 0 ? -1 : 0;
+}
+
+static int
+to_fd(void *arg, const char *p, size_t n)
+{
+	return write_all(*(int *)arg, p, n);
 }
 
 /* ---- signing ------------------------------------------------------------------- */
 
-
 int
-smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen, int out_fd, char **ctype,
+smime_sign_stream(const struct smime_identity *id, const struct smime_source *src, int out_fd, char **ctype,
     char **err)
 {
-	GMimeStream *keep = NULL;
-	GByteArray *entity;
-	BIO *data = NULL, *der = NULL;
+	struct safe_scan scan;
+	struct sign_pass sp;
+	BIO *der = NULL, *fdbio = NULL;
 	CMS_ContentInfo *cms = NULL;
 	unsigned char rnd[12], *dp;
-	char boundary[64], *head = NULL, *canon = NULL;
+	char boundary[64], *head = NULL;
 	long dl;
-	int i, rc = -1;
-	size_t clen = 0;
+	int i, rc = -1, tmp = -1, safe_fd = -1, ok;
 
 	*err = NULL;
 	*ctype = NULL;
+	memset(&sp, 0, sizeof(sp));
+	memset(&scan, 0, sizeof(scan));
 	mime_init();
-	/* An entity that is safe already (7-bit, short lines, nothing a relay
-	 * would touch: the common case, and every sealed message) is signed as
-	 * it is; only the others go through GMime. */
-	if (already_safe((const unsigned char *)in, inlen)) {
-		canon = crlf_canon(in, inlen, &clen);
-	} else {
-		if ((entity = transport_safe(in, inlen, &keep, err)) == NULL)
-			return -1;
-		canon = crlf_canon(entity->data, entity->len, &clen);
-	}
-	if (canon == NULL) {
-		if (keep)
-			g_object_unref(keep);
-		*err = strdup("out of memory signing");
+	if (src->each(src->ctx, safe_chunk, &scan) != 0) {
+		*err = strdup("sign: cannot read the message");
 		return -1;
 	}
-	/* Whatever could not be re-encoded (a header field, the preamble)
-	 * must still fit: a relay breaks lines over 998 octets, and with them
-	 * the signature. Defer rather than send what will not verify. */
-	{
-		size_t k, col = 0;
-		for (k = 0; k < clen; k++) {
-			col = canon[k] == '\n' ? 0 : col + 1;
-			if (col > 998) {
-				if (keep)
-					g_object_unref(keep);
-				free(canon);
-				*err = strdup("sign: a header field or the text around the MIME parts has a line over 998 octets, "
-				    "which a relay would break: not signed");
-				return -1;
-			}
+	if (!safe_end(&scan)) {
+		/* Some part needs re-encoding: through GMime, from one temp file to another. */
+		if ((tmp = src->new_tmp(src->ctx)) < 0 || (safe_fd = src->new_tmp(src->ctx)) < 0) {
+			if (asprintf(err, "sign: cannot create a temp file: %s", strerror(errno)) < 0)
+				*err = NULL;
+			goto out;
 		}
+		if (src->each(src->ctx, to_fd, &tmp) != 0) {
+			if (asprintf(err, "sign: cannot write a temp file: %s", strerror(errno)) < 0)
+				*err = NULL;
+			goto out;
+		}
+		if (transport_safe(tmp, safe_fd, err) != 0)
+			goto out;
+		close(tmp);
+		tmp = -1;
 	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		goto fail;
 	snprintf(boundary, sizeof(boundary), "=_sealmilter-signed-");
 	for (i = 0; i < (int)sizeof(rnd); i++)
 		snprintf(boundary + strlen(boundary), sizeof(boundary) - strlen(boundary), "%02x", rnd[i]);
-	if (clen > INT_MAX) {
-		*err = strdup("sign: the message is over 2 GiB: not signed");
-		goto out;
-	}
-	data = BIO_new_mem_buf(canon, (int)clen);
-	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
-	if (data == NULL || cms == NULL || CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)
+	/* A detached SignedData whose digest is fed as the entity is written
+	 * out: the entity is never held in memory whole. */
+	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY | CMS_STREAM);
+	if (cms == NULL || CMS_add1_signer(cms, id->cert, id->key, EVP_sha256(), CMS_BINARY) == NULL)
 		goto fail;
 	for (i = 0; i < sk_X509_num(id->chain); i++)
 		if (CMS_add1_cert(cms, sk_X509_value(id->chain, i)) != 1)
 			goto fail;
-	if (CMS_final(cms, data, NULL, CMS_DETACHED | CMS_BINARY) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
+	if ((sp.digest = CMS_dataInit(cms, NULL)) == NULL || (fdbio = BIO_new_fd(out_fd, BIO_NOCLOSE)) == NULL ||
+	    (sp.out = BIO_new(BIO_f_buffer())) == NULL || BIO_set_write_buffer_size(sp.out, 65536) != 1)
+		goto fail;
+	BIO_push(sp.out, fdbio);
+	fdbio = NULL;
+	if (asprintf(&head, "This is an S/MIME signed message.\r\n\r\n--%s\r\n", boundary) < 0) {
+		head = NULL;
+		goto fail;
+	}
+	if (BIO_write(sp.out, head, (int)strlen(head)) != (int)strlen(head))
+		goto io;
+	ok = safe_fd >= 0 ? each_fd_chunk(safe_fd, sign_chunk, &sp) : src->each(src->ctx, sign_chunk, &sp);
+	if (sp.long_line) {
+		*err = strdup("sign: a header field or the text around the MIME parts has a line over 998 octets, "
+		    "which a relay would break: not signed");
+		goto out;
+	}
+	if (ok != 0 || sp.failed)
+		goto io;
+	if (BIO_flush(sp.digest) != 1 || CMS_dataFinal(cms, sp.digest) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
 	    i2d_CMS_bio(der, cms) != 1)
 		goto fail;
 	dl = BIO_get_mem_data(der, (char **)&dp);
 	if (dl <= 0)
 		goto fail;
-	if (asprintf(&head, "This is an S/MIME signed message.\r\n\r\n--%s\r\n", boundary) < 0) {
-		head = NULL;
-		goto fail;
-	}
-	if (write_all(out_fd, head, strlen(head)) != 0 || write_all(out_fd, canon, clen) != 0)
-		goto io;
 	free(head);
 	if (asprintf(&head, "\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n"
@@ -598,7 +690,7 @@ smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen,
 		head = NULL;
 		goto fail;
 	}
-	if (write_all(out_fd, head, strlen(head)) != 0)
+	if (BIO_write(sp.out, head, (int)strlen(head)) != (int)strlen(head) || BIO_flush(sp.out) != 1)
 		goto io;
 	if (write_base64_lines(out_fd, dp, (size_t)dl) != 0)
 		goto io;
@@ -628,11 +720,14 @@ fail:
 	ERR_clear_error();
 out:
 	free(head);
-	free(canon);
-	BIO_free(data);
 	BIO_free(der);
+	BIO_free(fdbio);
+	BIO_free_all(sp.out);
+	BIO_free_all(sp.digest);
 	CMS_ContentInfo_free(cms);
-	if (keep)
-		g_object_unref(keep);
+	if (tmp >= 0)
+		close(tmp);
+	if (safe_fd >= 0)
+		close(safe_fd);
 	return rc;
 }

@@ -47,13 +47,24 @@ const struct smime_identity *smime_identity_for(const struct smime_identities *i
  * NULL when it can. Static text. */
 const char *smime_identity_problem(const struct smime_identity *id, time_t now);
 
-/* Sign the MIME entity in (Content-* header fields, a blank line, the
- * body; LF or CRLF), made safe for transport first (8-bit and binary parts
- * re-encoded, lines within 998 octets, trailing white space protected,
- * CRLF), into out as the body of a multipart/signed message. *ctype gets
+/* Where smime_sign_stream() reads the entity it signs. */
+struct smime_source {
+	/* Call fn with the entity (Content-* header fields, a blank line, the
+	 * body; LF or CRLF), chunk by chunk, from its start; 0, or -1 when
+	 * fn failed or the entity could not be read. Called more than once. */
+	int (*each)(void *ctx, int (*fn)(void *arg, const char *p, size_t n), void *arg);
+	/* An empty read-write temp file (unlinked), or -1 with errno. */
+	int (*new_tmp)(void *ctx);
+	void *ctx;
+};
+
+/* Sign the entity of src, made safe for transport first (8-bit and binary
+ * parts re-encoded, lines within 998 octets, trailing white space
+ * protected, CRLF), into out_fd as the body of a multipart/signed message.
+ * The entity streams: memory stays small whatever its size. *ctype gets
  * its Content-Type value (malloc'd, with a leading space). 0, or -1 with
- * *err (malloc'd). */
-int smime_sign_entity(const struct smime_identity *id, const char *in, size_t inlen, int out_fd, char **ctype,
+ * *err (malloc'd); out_fd then holds a partial body, to be discarded. */
+int smime_sign_stream(const struct smime_identity *id, const struct smime_source *src, int out_fd, char **ctype,
     char **err);
 
 #endif
