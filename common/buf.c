@@ -41,6 +41,8 @@ sbuf_add(struct sbuf *b, const void *p, size_t n)
 		char *nd;
 		while (ncap < need)
 			ncap *= 2;
+		if (b->limit != 0 && ncap > b->limit + 1)     /* never more than the limit can use */
+			ncap = b->limit + 1;
 		nd = realloc(b->data, ncap);
 		if (nd == NULL)
 			return -1;

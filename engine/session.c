@@ -166,7 +166,8 @@ seal_session_new(struct seal_config *cfg)
 	if (s == NULL)
 		return NULL;
 	s->cfg = config_ref(cfg);
-	lim.text_max = (size_t)cfg->body_scan_size;
+	/* Text is decoded and kept only when a body condition will read it. */
+	lim.text_max = cfg->nbody_conds ? (size_t)cfg->body_scan_size : 0;
 	lim.max_depth = (unsigned)cfg->max_mime_depth;
 	lim.max_parts = (unsigned)cfg->max_mime_parts;
 	s->scan = mimescan_new(&lim);

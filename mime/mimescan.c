@@ -365,6 +365,10 @@ leaf_bytes(struct mimescan *ms, const char *p, size_t n)
 		ms->cap_over = 1;
 	if (!ms->is_text)
 		return;
+	if (ms->lim.text_max == 0) {      /* no body condition wants text: none is decoded */
+		ms->text_truncated |= n > 0;
+		return;
+	}
 	while (n > 0) {
 		size_t room = PART_CHUNK - ms->parttext.len, take = n < room ? n : room;
 		sbuf_add(&ms->parttext, p, take);
