@@ -472,7 +472,10 @@ transport_safe(int in_fd, int out_fd, char **err)
 	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
 	out = g_mime_stream_fs_new(out_fd);
 	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(out), FALSE);
-	if (failed || g_mime_object_write_to_stream(obj, fo, out) < 0 || g_mime_stream_flush(out) != 0)
+	/* No g_mime_stream_flush(): on a file stream it is an fsync, and the
+	 * temp file is read back at once with pread (GMime's fs stream does
+	 * not buffer writes). */
+	if (failed || g_mime_object_write_to_stream(obj, fo, out) < 0)
 		failed = 1;
 	g_mime_format_options_free(fo);
 	g_object_unref(obj);
