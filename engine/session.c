@@ -1084,18 +1084,6 @@ each_body_chunk(struct seal_session *s, int (*fn)(void *arg, const char *p, size
 }
 
 static int
-to_sbuf(void *arg, const char *p, size_t n)
-{
-	return sbuf_add(arg, p, n);
-}
-
-static int
-delivered_body(struct seal_session *s, struct sbuf *b)
-{
-	return each_body_chunk(s, to_sbuf, b);
-}
-
-static int
 is_content_field(const char *name)
 {
 	return strncasecmp(name, "Content-", 8) == 0;
@@ -1130,14 +1118,6 @@ entity_head(struct seal_session *s, struct sbuf *head, int *has_mime_version)
 	}
 	free(h);
 	return rc == 0 && sbuf_add(head, "\r\n", 2) == 0 ? 0 : -1;
-}
-
-/* The message's MIME entity as it will be delivered, in memory: its
- * Content-* fields, a blank line, then the body. */
-static int
-entity_of(struct seal_session *s, struct sbuf *entity, int *has_mime_version)
-{
-	return entity_head(s, entity, has_mime_version) == 0 && delivered_body(s, entity) == 0 ? 0 : -1;
 }
 
 /* The delivered body's size in bytes. */
@@ -1316,13 +1296,13 @@ static int
 smime_encrypt_now(struct seal_session *s, const char **note)
 {
 	X509 **certs = calloc(s->rcpts.n + 1, sizeof(*certs));
-	struct sbuf entity;
+	struct entity_stream entity = { s, { NULL, 0, 0, 0 } };
 	char *why = NULL, *err = NULL, *ctype = NULL, *marker = NULL;
 	size_t i, n = 0;
 	int fd = -1, has_mime_version, rc = -1;
 	time_t now = time(NULL);
 
-	sbuf_init(&entity, 0);
+	sbuf_init(&entity.head, 0);
 	if (certs == NULL)
 		goto oom;
 	for (i = 0; i < s->rcpts.n; i++) {
@@ -1342,17 +1322,21 @@ smime_encrypt_now(struct seal_session *s, const char **note)
 		rc = 0;
 		goto done;
 	}
-	if (entity_of(s, &entity, &has_mime_version) != 0)
+	if (entity_head(s, &entity.head, &has_mime_version) != 0)
 		goto oom;
-	fd = spool_tempfd_sized(s->cfg->spool_dir, entity.len * 2, s->cfg->spool_threshold);
+	fd = spool_tempfd_sized(s->cfg->spool_dir, (entity.head.len + delivered_body_size(s)) * 2 + 8192,
+	    s->cfg->spool_threshold);
 	if (fd < 0) {
 		seal_session_fail(s, "S/MIME encryption: cannot create a temp file in spool_dir");
 		goto done;
 	}
-	if (smime_encrypt_entity(certs, n, s->cfg->keys.ntenant ? s->cfg->keys.tenant[0].cert : NULL,
-	    s->cfg->smime_cipher == SMIME_CBC, entity.data, entity.len, fd, &ctype, &err) != 0) {
-		seal_session_fail(s, err ? err : "S/MIME encryption failed");
-		goto done;
+	{
+		const struct smime_source src = { entity_each, entity_tmp, &entity };
+		if (smime_encrypt_stream(certs, n, s->cfg->keys.ntenant ? s->cfg->keys.tenant[0].cert : NULL,
+		    s->cfg->smime_cipher == SMIME_CBC, &src, fd, &ctype, &err) != 0) {
+			seal_session_fail(s, err ? err : "S/MIME encryption failed");
+			goto done;
+		}
 	}
 	if (asprintf(&marker, " v=1; smime; cipher=%s; recipients=%zu", s->cfg->smime_cipher == SMIME_CBC ? "aes-256-cbc"
 	    : "aes-256-gcm", n) < 0) {
@@ -1384,7 +1368,7 @@ done:
 	free(err);
 	free(ctype);
 	free(marker);
-	sbuf_free(&entity);
+	sbuf_free(&entity.head);
 	return s->error ? -1 : rc;
 }
 

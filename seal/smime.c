@@ -533,56 +533,50 @@ safe_end(const struct safe_scan *st)
 	return !st->bad && st->prev != '\r' && st->prev != ' ' && st->prev != '\t' && st->col <= 998;
 }
 
-/* The signing pass: the entity in canonical CRLF (every CR, LF or CRLF
- * becomes CRLF: GMime's DOS newline format leaves a multipart preamble and
- * epilogue with bare LF, which every relay and verifier turns into CRLF;
- * sign what they will see) goes both to the output and to the CMS digest.
- * A line over 998 octets stops it: a relay would break the line, and with
- * it the signature. */
-struct sign_pass {
-	BIO *out, *digest;
-	size_t col;
-	int cr, long_line, failed;
-};
-
+/* The entity in canonical CRLF (every CR, LF or CRLF becomes CRLF:
+ * GMime's DOS newline format leaves a multipart preamble and epilogue with
+ * bare LF, which every relay and verifier turns into CRLF; sign what they
+ * will see), written to one or two BIOs: for signing, the output and the
+ * CMS digest. With max_line, a longer line stops it (long_line set). */
 static int
-sign_put(struct sign_pass *sp, const void *p, size_t n)
+crlf_put(struct smime_crlf *w, const void *p, size_t n)
 {
 	if (n == 0)
 		return 0;
-	if (n > INT_MAX || BIO_write(sp->out, p, (int)n) != (int)n || BIO_write(sp->digest, p, (int)n) != (int)n) {
-		sp->failed = 1;
+	if (n > INT_MAX || BIO_write(w->out[0], p, (int)n) != (int)n ||
+	    (w->out[1] && BIO_write(w->out[1], p, (int)n) != (int)n)) {
+		w->failed = 1;
 		return -1;
 	}
 	return 0;
 }
 
-static int
-sign_chunk(void *arg, const char *p, size_t n)
+int
+smime_crlf_chunk(void *arg, const char *p, size_t n)
 {
-	struct sign_pass *sp = arg;
+	struct smime_crlf *w = arg;
 	size_t i, start = 0;
 
 	for (i = 0; i < n; i++) {
 		char c = p[i];
-		if (sp->cr && c == '\n') {       /* the LF of a CRLF: written already */
-			sp->cr = 0;
+		if (w->cr && c == '\n') {       /* the LF of a CRLF: written already */
+			w->cr = 0;
 			start = i + 1;
 			continue;
 		}
-		sp->cr = 0;
+		w->cr = 0;
 		if (c == '\r' || c == '\n') {
-			if (sign_put(sp, p + start, i - start) != 0 || sign_put(sp, "\r\n", 2) != 0)
+			if (crlf_put(w, p + start, i - start) != 0 || crlf_put(w, "\r\n", 2) != 0)
 				return -1;
 			start = i + 1;
-			sp->col = 0;
-			sp->cr = c == '\r';
-		} else if (++sp->col > 998) {
-			sp->long_line = 1;
+			w->col = 0;
+			w->cr = c == '\r';
+		} else if (++w->col > w->max_line && w->max_line) {
+			w->long_line = 1;
 			return -1;
 		}
 	}
-	return sign_put(sp, p + start, n - start);
+	return crlf_put(w, p + start, n - start);
 }
 
 /* Read an fd from its start, chunk by chunk. */
@@ -614,7 +608,7 @@ smime_sign_stream(const struct smime_identity *id, const struct smime_source *sr
     char **err)
 {
 	struct safe_scan scan;
-	struct sign_pass sp;
+	struct smime_crlf sp;
 	BIO *der = NULL, *fdbio = NULL;
 	CMS_ContentInfo *cms = NULL;
 	unsigned char rnd[12], *dp;
@@ -661,18 +655,19 @@ smime_sign_stream(const struct smime_identity *id, const struct smime_source *sr
 	for (i = 0; i < sk_X509_num(id->chain); i++)
 		if (CMS_add1_cert(cms, sk_X509_value(id->chain, i)) != 1)
 			goto fail;
-	if ((sp.digest = CMS_dataInit(cms, NULL)) == NULL || (fdbio = BIO_new_fd(out_fd, BIO_NOCLOSE)) == NULL ||
-	    (sp.out = BIO_new(BIO_f_buffer())) == NULL || BIO_set_write_buffer_size(sp.out, 65536) != 1)
+	sp.max_line = 998;
+	if ((sp.out[1] = CMS_dataInit(cms, NULL)) == NULL || (fdbio = BIO_new_fd(out_fd, BIO_NOCLOSE)) == NULL ||
+	    (sp.out[0] = BIO_new(BIO_f_buffer())) == NULL || BIO_set_write_buffer_size(sp.out[0], 65536) != 1)
 		goto fail;
-	BIO_push(sp.out, fdbio);
+	BIO_push(sp.out[0], fdbio);
 	fdbio = NULL;
 	if (asprintf(&head, "This is an S/MIME signed message.\r\n\r\n--%s\r\n", boundary) < 0) {
 		head = NULL;
 		goto fail;
 	}
-	if (BIO_write(sp.out, head, (int)strlen(head)) != (int)strlen(head))
+	if (BIO_write(sp.out[0], head, (int)strlen(head)) != (int)strlen(head))
 		goto io;
-	ok = safe_fd >= 0 ? each_fd_chunk(safe_fd, sign_chunk, &sp) : src->each(src->ctx, sign_chunk, &sp);
+	ok = safe_fd >= 0 ? each_fd_chunk(safe_fd, smime_crlf_chunk, &sp) : src->each(src->ctx, smime_crlf_chunk, &sp);
 	if (sp.long_line) {
 		*err = strdup("sign: a header field or the text around the MIME parts has a line over 998 octets, "
 		    "which a relay would break: not signed");
@@ -680,7 +675,7 @@ smime_sign_stream(const struct smime_identity *id, const struct smime_source *sr
 	}
 	if (ok != 0 || sp.failed)
 		goto io;
-	if (BIO_flush(sp.digest) != 1 || CMS_dataFinal(cms, sp.digest) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
+	if (BIO_flush(sp.out[1]) != 1 || CMS_dataFinal(cms, sp.out[1]) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
 	    i2d_CMS_bio(der, cms) != 1)
 		goto fail;
 	dl = BIO_get_mem_data(der, (char **)&dp);
@@ -693,7 +688,7 @@ smime_sign_stream(const struct smime_identity *id, const struct smime_source *sr
 		head = NULL;
 		goto fail;
 	}
-	if (BIO_write(sp.out, head, (int)strlen(head)) != (int)strlen(head) || BIO_flush(sp.out) != 1)
+	if (BIO_write(sp.out[0], head, (int)strlen(head)) != (int)strlen(head) || BIO_flush(sp.out[0]) != 1)
 		goto io;
 	if (write_base64_lines(out_fd, dp, (size_t)dl) != 0)
 		goto io;
@@ -725,8 +720,8 @@ out:
 	free(head);
 	BIO_free(der);
 	BIO_free(fdbio);
-	BIO_free_all(sp.out);
-	BIO_free_all(sp.digest);
+	BIO_free_all(sp.out[0]);
+	BIO_free_all(sp.out[1]);
 	CMS_ContentInfo_free(cms);
 	if (tmp >= 0)
 		close(tmp);

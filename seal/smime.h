@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -57,6 +58,17 @@ struct smime_source {
 	int (*new_tmp)(void *ctx);
 	void *ctx;
 };
+
+/* A writer of canonical CRLF (every CR, LF or CRLF becomes CRLF) to
+ * out[0] and, when set, out[1]; zero it, set out and max_line (0: no
+ * limit), then feed it with smime_crlf_chunk (a smime_source callback).
+ * -1 when a write failed (failed) or a line passed max_line (long_line). */
+struct smime_crlf {
+	BIO *out[2];
+	size_t max_line, col;
+	int cr, long_line, failed;
+};
+int smime_crlf_chunk(void *arg, const char *p, size_t n);
 
 /* Sign the entity of src, made safe for transport first (8-bit and binary
  * parts re-encoded, lines within 998 octets, trailing white space

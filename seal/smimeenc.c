@@ -15,7 +15,8 @@
  * (smime-type=enveloped-data) for older clients. Key transport is RSA
  * PKCS#1 v1.5, which every S/MIME client reads.
  *
- * Calling rules: thread-safe.
+ * Calling rules: thread-safe. The entity streams (smime_source): memory
+ * stays small whatever its size.
  * Untrusted input: recipient addresses (they name files: anything that is
  * not a plain address is refused before a path is built), the entity.
  */
@@ -35,6 +36,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/util.h"
+#include "seal/smime.h"
 #include "seal/smimeenc.h"
 
 /* A plain address: one '@', no '/', no leading dot, printable ASCII only. */
@@ -109,21 +111,44 @@ out:
 }
 
 
+/* out_fd gets der_fd's content (from its start) as base64 in 76-character
+ * CRLF lines: read in multiples of 57 bytes, so the lines stay whole. */
+static int
+base64_fd(int der_fd, int out_fd)
+{
+	unsigned char buf[57 * 1024];
+	off_t off = 0;
+	ssize_t got;
+
+	for (;;) {
+		size_t have = 0;
+		while (have < sizeof(buf) && (got = pread(der_fd, buf + have, sizeof(buf) - have, off)) > 0) {
+			have += (size_t)got;
+			off += got;
+		}
+		if (have == 0)
+			return got < 0 ? -1 : 0;
+		if (write_base64_lines(out_fd, buf, have) != 0)
+			return -1;
+		if (have < sizeof(buf))
+			return 0;
+	}
+}
+
 int
-smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const char *in, size_t inlen, int out_fd,
+smime_encrypt_stream(X509 *const *certs, size_t n, X509 *tenant, int cbc, const struct smime_source *src, int out_fd,
     char **ctype, char **err)
 {
 	CMS_ContentInfo *cms = NULL;
-	BIO *data = NULL, *der = NULL;
-	unsigned char *dp;
-	char *canon = NULL;
-	size_t i, clen = 0;
-	long dl;
-	int rc = -1;
+	BIO *fdbio = NULL, *buf = NULL, *ndef = NULL, *t;
+	struct smime_crlf w;
+	size_t i;
+	int rc = -1, der_fd = -1, ok;
 
 	*err = NULL;
 	*ctype = NULL;
-	cms = CMS_encrypt(NULL, NULL, cbc ? EVP_aes_256_cbc() : EVP_aes_256_gcm(), CMS_PARTIAL | CMS_BINARY);
+	memset(&w, 0, sizeof(w));
+	cms = CMS_encrypt(NULL, NULL, cbc ? EVP_aes_256_cbc() : EVP_aes_256_gcm(), CMS_PARTIAL | CMS_BINARY | CMS_STREAM);
 	if (cms == NULL)
 		goto fail;
 	for (i = 0; i < n; i++)
@@ -131,20 +156,36 @@ smime_encrypt_entity(X509 *const *certs, size_t n, X509 *tenant, int cbc, const 
 			goto fail;
 	if (tenant && CMS_add1_recipient_cert(cms, tenant, 0) == NULL)
 		goto fail;
-	if ((canon = crlf_canon(in, inlen, &clen)) == NULL)
-		goto fail;
-	if (clen > INT_MAX) {
-		*err = strdup("S/MIME encryption: the message is over 2 GiB");
+	/* The DER streams to a temp file as the entity is encrypted (never
+	 * whole in memory), then goes out as base64. */
+	if ((der_fd = src->new_tmp(src->ctx)) < 0) {
+		if (asprintf(err, "S/MIME encryption: cannot create a temp file: %s", strerror(errno)) < 0)
+			*err = NULL;
 		goto out;
 	}
-	data = BIO_new_mem_buf(canon, (int)clen);
-	if (data == NULL || CMS_final(cms, data, NULL, CMS_BINARY) != 1 || (der = BIO_new(BIO_s_mem())) == NULL ||
-	    i2d_CMS_bio(der, cms) != 1)
+	if ((fdbio = BIO_new_fd(der_fd, BIO_NOCLOSE)) == NULL || (buf = BIO_new(BIO_f_buffer())) == NULL ||
+	    BIO_set_write_buffer_size(buf, 65536) != 1)
 		goto fail;
-	dl = BIO_get_mem_data(der, (char **)&dp);
-	if (dl <= 0)
+	BIO_push(buf, fdbio);
+	fdbio = NULL;
+	if ((ndef = BIO_new_NDEF(buf, (ASN1_VALUE *)cms, ASN1_ITEM_rptr(CMS_ContentInfo))) == NULL)
 		goto fail;
-	if (write_base64_lines(out_fd, dp, (size_t)dl) != 0) {
+	w.out[0] = ndef;
+	ok = src->each(src->ctx, smime_crlf_chunk, &w);
+	if (ok != 0 && !w.failed) {
+		*err = strdup("S/MIME encryption: cannot read the message");
+		goto out;
+	}
+	if (ok != 0 || BIO_flush(ndef) != 1)
+		goto fail;
+	/* Take the NDEF filters off (that writes the trailers), down to buf. */
+	while (ndef != buf) {
+		t = BIO_pop(ndef);
+		BIO_free(ndef);
+		ndef = t;
+	}
+	ndef = NULL;
+	if (BIO_flush(buf) != 1 || base64_fd(der_fd, out_fd) != 0) {
 		if (asprintf(err, "cannot write the encrypted message: %s", strerror(errno)) < 0)
 			*err = NULL;
 		goto out;
@@ -162,9 +203,16 @@ fail:
 		*err = NULL;
 	ERR_clear_error();
 out:
-	free(canon);
-	BIO_free(data);
-	BIO_free(der);
+	/* On failure, free the NDEF filters down to buf, then buf and the fd BIO. */
+	while (ndef && ndef != buf) {
+		t = BIO_pop(ndef);
+		BIO_free(ndef);
+		ndef = t;
+	}
+	BIO_free_all(buf);
+	BIO_free(fdbio);
 	CMS_ContentInfo_free(cms);
+	if (der_fd >= 0)
+		close(der_fd);
 	return rc;
 }
