@@ -1583,7 +1583,7 @@ ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
 	size_t i;
 	int ok;
 
-	ok = null && md && BIO_set_md(md, EVP_sha256()) == 1;
+	ok = null && md && BIO_set_md(md, marker_sha256()) == 1;
 	if (ok) {
 		char buf[65536];
 		long got = 0;
