@@ -3,7 +3,8 @@
 #   1. an AddressSanitizer + UndefinedBehaviorSanitizer build with -Werror runs the whole
 #      suite: unit tests, CLI and hostile-input tests, and the end-to-end tests with a
 #      real Postfix and a real Sendmail;
-#   2. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
+#   2. every libFuzzer target runs for 60 s (scripts/fuzz.sh, clang, ASan + UBSan);
+#   3. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
 #      install/uninstall, and the unit and CLI tests again).
 # Fails loudly: any failing test prints its log and the script exits non-zero.
 set -euo pipefail
@@ -54,6 +55,12 @@ if [ "$rc" -ne 0 ]; then
 fi
 if grep -qE '^SKIP:' "$top/build-asan/check.out"; then
 	echo "== FAILED: a test was skipped; every test must run here" >&2
+	exit 1
+fi
+
+echo "== libFuzzer: every fuzz target for ${FUZZ_SECONDS:-60} s (clang, ASan + UBSan)"
+if ! bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"; then
+	echo "== FAILED: a fuzz target found a problem (its reproducer is printed above)" >&2
 	exit 1
 fi
 
