@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/privs.h"
 #include "mime/hdrdecode.h"
 #include "milter/milter.h"
 #include "seal/certcheck.h"
@@ -128,45 +129,6 @@ reload(const char *path)
 	seal_info("reloaded: %zu rules, %zu patterns", c->nrules, c->npatterns);
 	milter_config_set(c);
 	config_unref(old);
-}
-
-static int
-drop_privileges(const struct seal_config *c)
-{
-	struct passwd *pw;
-	gid_t gid;
-
-	if (c->user == NULL)
-		return 0;
-	pw = getpwnam(c->user);
-	if (pw == NULL) {
-		seal_err("milter.user: no such user '%s'", c->user);
-		return -1;
-	}
-	gid = pw->pw_gid;
-	if (c->group) {
-		struct group *gr = getgrnam(c->group);
-		if (gr == NULL) {
-			seal_err("milter.group: no such group '%s'", c->group);
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
-	if (getuid() != 0 && geteuid() != 0) {
-		if (geteuid() == pw->pw_uid)
-			return 0;
-		seal_err("milter.user: must start as root to switch to '%s'", c->user);
-		return -1;
-	}
-	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
-		seal_err("cannot switch to user %s: %s", c->user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		seal_err("could regain root after dropping privileges; refusing to run");
-		return -1;
-	}
-	return 0;
 }
 
 /* Give the unix socket to the run-time user, so the MTA's group can reach it. */
@@ -496,7 +458,7 @@ main(int argc, char **argv)
 	tcp_nodelay_listener();
 	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
 		goto out;
-	if (drop_privileges(cfg) != 0)
+	if (privs_drop(cfg->user, cfg->group, "milter.user", "milter.group") != 0)
 		goto out;
 	pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
 	seal_info("listening on %s (%zu rules)", sock, cfg->nrules);

@@ -157,6 +157,12 @@ const struct cfg_key cfg_keys[] = {
 	{ "sealview.listen", CT_STRING, OFF(sv_listen), "127.0.0.1:8025", 0, 0, NULL,
 	  "ADDRESS:PORT sealview listens on. Keep it on loopback behind a TLS-terminating reverse proxy "
 	  "(contrib/nginx-sealview.conf), or set sealview.tls_cert and tls_key." },
+	{ "sealview.user", CT_STRING, OFF(sv_user), NULL, 0, 0, NULL,
+	  "User to run as after the listening socket, the TLS key and the viewer secret are open (sealview "
+	  "must start as root for this). The store is opened as this user, so it owns the SQLite file. Give "
+	  "sealview a user of its own that cannot read the tenant or issuer private keys." },
+	{ "sealview.group", CT_STRING, OFF(sv_group), NULL, 0, 0, NULL,
+	  "Group to run as; default: the user's primary group." },
 	{ "sealview.store", CT_STRING, OFF(sv_store), "sqlite:/var/lib/sealview/sealview.db", 0, 0, NULL,
 	  "The database: sqlite:/path/file.db (one node) or a libpq URI postgresql://user@host/db (several "
 	  "sealview nodes behind a load balancer share it). The schema is created and migrated at start." },

@@ -117,6 +117,7 @@ struct seal_config {
 	uint64_t sv_rate_ip, sv_rate_address, sv_rate_message;
 	uint64_t sv_purge_interval;
 	char *sv_tls_cert, *sv_tls_key;
+	char *sv_user, *sv_group;
 	struct cidr_list sv_trusted_proxies;
 };
 

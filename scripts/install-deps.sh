@@ -17,7 +17,7 @@ PKGS=(
 	softhsm2 libengine-pkcs11-openssl opensc
 	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev systemd
 )
 
 missing=()

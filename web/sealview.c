@@ -39,6 +39,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/privs.h"
 #include "common/netaddr.h"
 #include "common/util.h"
 #include "mime/hdrdecode.h"
@@ -312,6 +313,25 @@ parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
+/* A listening TCP socket on ss, as root may need to make it. fd or -1. */
+static int
+listen_on(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, e;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 256) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 static char *
 slurp(const char *path, size_t max)
 {
@@ -374,7 +394,7 @@ main(int argc, char **argv)
 	pthread_t pt;
 	sigset_t set;
 	unsigned flags;
-	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0;
+	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0, lfd = -1;
 	size_t i;
 
 	while ((ch = getopt(argc, argv, "c:ndh")) != -1) {
@@ -431,6 +451,17 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The socket is bound (a port below 1024 needs root), the TLS key and
+	 * the viewer secret are read: root goes now, before the store is
+	 * opened (so sealview.user owns the SQLite file) and before any thread.
+	 * A check (-n) run by someone else keeps its own user. */
+	if (!check && (lfd = listen_on(&ss, sslen)) < 0) {
+		seal_err("cannot listen on %s: %s", s.cfg->sv_listen, strerror(errno));
+		goto out;
+	}
+	if ((!check || geteuid() == 0) &&
+	    privs_drop(s.cfg->sv_user, s.cfg->sv_group, "sealview.user", "sealview.group") != 0)
+		goto out;
 	if (app_new(s.cfg, &s.app, &err) != 0) {
 		fprintf(stderr, "sealview: %s: %s\n", cfgpath, err ? err : "cannot start");
 		goto out;
@@ -456,7 +487,7 @@ main(int argc, char **argv)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, &s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s.cfg->sv_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.cfg->sv_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
@@ -467,9 +498,10 @@ main(int argc, char **argv)
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
 	if (d == NULL) {
-		seal_err("cannot listen on %s (in use, or a bad address?)", s.cfg->sv_listen);
+		seal_err("cannot serve on %s", s.cfg->sv_listen);
 		goto out;
 	}
+	lfd = -1;      /* the daemon's now */
 	if (pthread_create(&pt, NULL, purger, &s) == 0)
 		have_purger = 1;
 	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
@@ -486,11 +518,11 @@ main(int argc, char **argv)
 	seal_info("stopping: finishing the requests in flight");
 	{
 		/* No new connections; the open ones get up to 10 s to finish. */
-		MHD_socket lfd = MHD_quiesce_daemon(d);
+		MHD_socket qfd = MHD_quiesce_daemon(d);
 		int waited;
 		/* New clients are refused at once rather than left to hang. */
-		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);
+		if (qfd != MHD_INVALID_SOCKET)
+			close(qfd);
 		for (waited = 0; waited < 100; waited++) {
 			const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 			if (di == NULL || di->num_connections == 0)
@@ -512,6 +544,8 @@ out:
 	}
 	if (d)
 		MHD_stop_daemon(d);
+	if (lfd >= 0)
+		close(lfd);
 	app_free(s.app);
 	config_unref(s.cfg);
 	free(err);

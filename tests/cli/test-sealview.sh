@@ -142,4 +142,44 @@ rc=0
 wait "$PID" || rc=$?
 PID=
 t_rc "SIGTERM (TLS): a clean stop" 0 "$rc"
+# Privileges: started as root with sealview.user, sealview binds, reads its secret, then runs as
+# that user, opens (and owns) its store as that user, and cannot read the tenant's private key,
+# even when the shared configuration names it (CONFIG_VIEWER never opens a private key).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
+	chmod 711 "$T"
+	mkdir -m 755 "$T/priv"
+	mkdir -m 700 "$T/priv/store"
+	chown nobody "$T/priv/store"
+	PORT=$(free_port)
+	write "$T/priv.yaml" "  user: nobody"
+	sed -i "s#store: sqlite:$T/sv.db#store: sqlite:$T/priv/store/sv.db#; s#cert: $T/t1.pem }#cert: $T/t1.pem, key: $T/t1.key }#" "$T/priv.yaml"
+	t_grep "(the configuration names the tenant private key)" "key: $T/t1.key" "$T/priv.yaml"
+	"$SEALVIEW" -c "$T/priv.yaml" 2> "$T/priv.log" &
+	PID=$!
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	t_check "sealview.user: it serves after dropping root" curl -fsS "http://127.0.0.1:$PORT/healthz" -o /dev/null
+	t_check "sealview.user: it runs as nobody" test "$(ps -o user= -p "$PID" | tr -d ' ')" = nobody
+	t_check "sealview.user: no supplementary groups, no root group" \
+		awk '/^Groups:/ { exit NF > 2 } /^Gid:/ { if ($2 == 0 || $3 == 0) exit 1 }' "/proc/$PID/status"
+	t_check "sealview.user: the store file belongs to nobody" test "$(stat -c %U "$T/priv/store/sv.db")" = nobody
+	t_check "sealview.user: the tenant private key is not open in it" \
+		bash -c "! ls -l /proc/$PID/fd 2>/dev/null | grep -q 't1.key'"
+	if runuser -u nobody -- cat "$T/t1.key" > /dev/null 2>&1; then
+		t_fail "sealview.user: that user cannot read the tenant private key"
+	else
+		t_ok "sealview.user: that user cannot read the tenant private key"
+	fi
+	kill -TERM "$PID"
+	rc=0
+	wait "$PID" || rc=$?
+	PID=
+	t_rc "sealview.user: a clean stop" 0 "$rc"
+	write "$T/nouser.yaml" "  user: no-such-user-here"
+	rc=0
+	"$SEALVIEW" -c "$T/nouser.yaml" > "$T/e5" 2>&1 || rc=$?
+	t_rc "sealview.user: an unknown user: exit 1" 1 "$rc"
+	t_grep "and the key is named" "sealview.user: no such user 'no-such-user-here'" "$T/e5"
+else
+	t_fail "the privilege checks need root, the user nobody and runuser"
+fi
 t_done
