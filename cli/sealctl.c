@@ -332,7 +332,7 @@ cmd_explain_one(struct seal_config *cfg, const struct opts *o, const char *path)
 	printf("\n");
 	if (r->already_processed)
 		printf("note:      already processed by sealmilter (valid marker); passed through\n");
-	printf("log:       %s\n", r->summary);
+	printf("log:       %s\n", seal_result_summary(r));
 	seal_session_free(s);
 	return 0;
 }
@@ -348,7 +348,7 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 	if (s == NULL)
 		return 1;
 	r = finish(s, o, path);
-	fprintf(stderr, "%s\n", r->summary);
+	fprintf(stderr, "%s\n", seal_result_summary(r));
 	if (r->verdict == VERDICT_ACCEPT && nkept > 0) {
 		/* A split message: every copy with its recipients, then the original's. */
 		size_t i, j;
@@ -479,7 +479,7 @@ tally_file(struct seal_config *cfg, const struct opts *o, const char *path, stru
 			if (r->decision.fired[i].rule == &cfg->rules[j])
 				t->fired[j]++;
 	if (o->verbose)
-		printf("%s: %s\n", path, r->summary);
+		printf("%s: %s\n", path, seal_result_summary(r));
 	seal_session_free(s);
 }
 

@@ -24,6 +24,7 @@ sbuf_init(struct sbuf *b, size_t limit)
 	b->len = 0;
 	b->cap = 0;
 	b->limit = limit;
+	b->oom = 0;
 }
 
 int
@@ -33,8 +34,10 @@ sbuf_add(struct sbuf *b, const void *p, size_t n)
 
 	if (b->limit != 0 && (n > b->limit || b->len > b->limit - n))
 		return -1;
-	if (n > SIZE_MAX / 2 - b->len)
-		return -1;
+	if (n > SIZE_MAX / 2 - b->len) {
+		b->oom = 1;
+		return SBUF_OOM;
+	}
 	need = b->len + n + 1;
 	if (need > b->cap) {
 		size_t ncap = b->cap ? b->cap : 64;
@@ -44,8 +47,10 @@ sbuf_add(struct sbuf *b, const void *p, size_t n)
 		if (b->limit != 0 && ncap > b->limit + 1)     /* never more than the limit can use */
 			ncap = b->limit + 1;
 		nd = realloc(b->data, ncap);
-		if (nd == NULL)
-			return -1;
+		if (nd == NULL) {
+			b->oom = 1;
+			return SBUF_OOM;
+		}
 		b->data = nd;
 		b->cap = ncap;
 	}
@@ -78,8 +83,10 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -1;
+	if (n < 0) {
+		b->oom = 1;
+		return SBUF_OOM;
+	}
 	rc = sbuf_add(b, s, (size_t)n);
 	free(s);
 	return rc;
@@ -119,6 +126,7 @@ void
 sbuf_reset(struct sbuf *b)
 {
 	b->len = 0;
+	b->oom = 0;
 	if (b->data)
 		b->data[0] = '\0';
 }
@@ -128,10 +136,16 @@ sbuf_steal(struct sbuf *b)
 {
 	char *d = b->data;
 
-	if (d == NULL)
+	/* Incomplete content is never handed over as if it were whole. */
+	if (b->oom) {
+		free(d);
+		d = NULL;
+	} else if (d == NULL) {
 		d = strdup("");
+	}
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->oom = 0;
 	return d;
 }
 
@@ -141,4 +155,5 @@ sbuf_free(struct sbuf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->oom = 0;
 }

@@ -46,7 +46,8 @@ read_line(FILE *in, struct sbuf *b, size_t cap, int *lf)
 	sbuf_reset(b);
 	*lf = 0;
 	while (b->len < cap && (c = getc(in)) != EOF) {
-		sbuf_addc(b, (char)c);
+		if (sbuf_addc(b, (char)c) != 0)
+			break;        /* out of memory: b->oom tells the caller */
 		if (c == '\n') {
 			*lf = 1;
 			break;
@@ -120,6 +121,8 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err, eml_at_
 	for (;;) {
 		size_t got = read_line(in, &line, cap, &lf);
 		const char *colon;
+		if (line.oom || field.oom)
+			goto oom;
 		if (got == 0)
 			break;
 		if (first) {
@@ -157,6 +160,8 @@ eml_feed(struct seal_session *s, FILE *in, const char **eol, char **err, eml_at_
 		if (!lf)
 			drain_line(in);
 	}
+	if (field.oom)
+		goto oom;
 	emit(s, &field);
 	if (hook)
 		hook(s, arg);
@@ -173,4 +178,10 @@ body:
 	sbuf_free(&line);
 	sbuf_free(&field);
 	return rc;
+oom:
+	/* A header line that cannot be held is never passed on cut short. */
+	sbuf_free(&line);
+	sbuf_free(&field);
+	*err = strdup("out of memory reading the message");
+	return -1;
 }

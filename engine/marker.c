@@ -98,7 +98,7 @@ compute(const struct seal_config *cfg, const struct marker_subject *m, long long
 	}
 	sbuf_addc(&b, 0);
 	sbuf_add(&b, m->body_hash, MARKER_BODY_HASH_LEN);
-	if (b.data == NULL || marker_sha256() == NULL || HMAC(marker_sha256(), cfg->marker_key,
+	if (b.data == NULL || b.oom || marker_sha256() == NULL || HMAC(marker_sha256(), cfg->marker_key,
 	    (int)cfg->marker_key_len, (const unsigned char *)b.data, b.len, mac, &maclen) == NULL)
 		goto out;
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);

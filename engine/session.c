@@ -110,11 +110,15 @@ set_limit(struct seal_session *s, const char *fmt, ...)
 	s->spool = NULL;
 }
 
+static const char out_of_memory[] = "out of memory";
+
 void
 seal_session_fail(struct seal_session *s, const char *what)
 {
-	if (s->error == NULL)
-		s->error = strdup(what);
+	/* When even the copy cannot be made, the failure must not be lost: a
+	 * static text marks it (never freed), and the message is deferred. */
+	if (s->error == NULL && (s->error = strdup(what)) == NULL)
+		s->error = (char *)out_of_memory;
 }
 
 /* Keep a note for the log line until the session ends, so that whoever
@@ -175,41 +179,45 @@ seal_session_new(struct seal_config *cfg)
 	s->sender = strdup("");
 	s->eol = "\r\n";
 	s->body_hits = calloc(cfg->nbody_conds ? cfg->nbody_conds : 1, sizeof(*s->body_hits));
-	mimescan_on_window(s->scan, body_window, s);
-	mimescan_capture(s->scan, SEALED_MEDIA_TYPE, SEALED_MAX);
 	s->body_md = EVP_MD_CTX_new();
 	if (s->scan == NULL || s->spool == NULL || s->sender == NULL || s->body_md == NULL || s->body_hits == NULL ||
 	    marker_sha256() == NULL || EVP_DigestInit_ex(s->body_md, marker_sha256(), NULL) != 1) {
 		seal_session_free(s);
 		return NULL;
 	}
+	mimescan_on_window(s->scan, body_window, s);
+	mimescan_capture(s->scan, SEALED_MEDIA_TYPE, SEALED_MAX);
 	return s;
 }
 
 static void
-replace(char **slot, const char *v)
+replace(struct seal_session *s, char **slot, const char *v)
 {
 	free(*slot);
 	*slot = v ? strdup(v) : NULL;
+	/* A lost client address or AUTH name would change the direction, and
+	 * with it which rules apply: defer instead. */
+	if (v && *slot == NULL)
+		seal_session_fail(s, "out of memory");
 }
 
 void
 seal_session_client(struct seal_session *s, const char *ip, const char *host)
 {
-	replace(&s->client_ip, ip);
-	replace(&s->client_host, host);
+	replace(s, &s->client_ip, ip);
+	replace(s, &s->client_host, host);
 }
 
 void
 seal_session_auth(struct seal_session *s, const char *user)
 {
-	replace(&s->auth, user && *user ? user : NULL);
+	replace(s, &s->auth, user && *user ? user : NULL);
 }
 
 void
 seal_session_queue_id(struct seal_session *s, const char *qid)
 {
-	replace(&s->qid, qid);
+	replace(s, &s->qid, qid);
 }
 
 void
@@ -352,7 +360,9 @@ seal_session_body(struct seal_session *s, const void *p, size_t n)
 	if (s->dkim)
 		dkim_verify_body(s->dkim, p, n);
 	mimescan_feed(s->scan, p, n);
-	if (mimescan_limit_error(s->scan))
+	if (mimescan_oom(s->scan))
+		seal_session_fail(s, "out of memory scanning the message");
+	else if (mimescan_limit_error(s->scan))
 		set_limit(s, "%s", mimescan_limit_error(s->scan));
 }
 
@@ -391,9 +401,14 @@ static void
 set_reply(struct seal_result *r, int verdict, const char *code, const char *xcode, const char *text)
 {
 	r->verdict = verdict;
-	replace(&r->code, code);
-	replace(&r->xcode, xcode);
-	replace(&r->text, text);
+	/* A copy that cannot be made leaves the MTA's own reply text: the
+	 * verdict stands either way. */
+	free(r->code);
+	free(r->xcode);
+	free(r->text);
+	r->code = code ? strdup(code) : NULL;
+	r->xcode = xcode ? strdup(xcode) : NULL;
+	r->text = text ? strdup(text) : NULL;
 }
 
 /* Delete every received field of name that is still there (and not kept),
@@ -505,7 +520,13 @@ make_summary(struct seal_session *s, const char *note)
 	if (note)
 		sbuf_printf(&b, " note=\"%s\"", note);
 	free(r->summary);
-	r->summary = sbuf_steal(&b);
+	r->summary = sbuf_steal(&b);     /* NULL when memory ran out: seal_result_summary() says so */
+}
+
+const char *
+seal_result_summary(const struct seal_result *r)
+{
+	return r->summary ? r->summary : "(out of memory: this message's log line could not be written)";
 }
 
 static struct header *delivered_headers(const struct seal_session *s, size_t *count);
@@ -551,7 +572,7 @@ delivered_direction(const struct seal_session *s)
 
 /* The top-level Content-Type is multipart/signed (S/MIME). */
 static int
-is_smime_signed(const struct seal_session *s)
+is_smime_signed(struct seal_session *s)
 {
 	size_t i;
 	int yes = 0;
@@ -559,7 +580,11 @@ is_smime_signed(const struct seal_session *s)
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "Content-Type") == 0) {
 			struct mime_ctype ct;
-			mime_ctype_parse(s->headers[i].value, "text/plain", &ct);
+			if (mime_ctype_parse(s->headers[i].value, "text/plain", &ct) != 0) {
+				seal_session_fail(s, "out of memory reading the Content-Type");
+				mime_ctype_free(&ct);
+				break;
+			}
 			yes = strcmp(ct.type, "multipart/signed") == 0;
 			mime_ctype_free(&ct);
 			break;
@@ -573,7 +598,7 @@ is_smime_signed(const struct seal_session *s)
  * against our issuer. A sealed part inside other content (a reply that
  * still carries message.sealed, with new text beside it) is not enough. */
 static int
-is_our_envelope(const struct seal_session *s)
+is_our_envelope(struct seal_session *s)
 {
 	const struct part_info *parts;
 	const char *der;
@@ -599,7 +624,7 @@ is_our_envelope(const struct seal_session *s)
 
 /* Mail that is sealed already, or S/MIME-encrypted, is not sealed again. */
 static const char *
-already_protected(const struct seal_session *s)
+already_protected(struct seal_session *s)
 {
 	size_t i;
 
@@ -619,7 +644,11 @@ already_protected(const struct seal_session *s)
 		int encrypted;
 		if (strcasecmp(s->headers[i].name, "Content-Type") != 0)
 			continue;
-		mime_ctype_parse(s->headers[i].value, "text/plain", &ct);
+		if (mime_ctype_parse(s->headers[i].value, "text/plain", &ct) != 0) {
+			seal_session_fail(s, "out of memory reading the Content-Type");
+			mime_ctype_free(&ct);
+			break;
+		}
 		/* Only enveloped data is encrypted: compressed-data and certs-only
 		 * are readable by anyone, and signed-data is not secret either. */
 		encrypted = (strcmp(ct.type, "application/pkcs7-mime") == 0 ||
@@ -1204,7 +1233,7 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 {
 	struct strlist from = { NULL, 0 };
 	const struct smime_identity *id = NULL;
-	struct entity_stream entity = { s, { NULL, 0, 0, 0 } };
+	struct entity_stream entity = { s, { NULL, 0, 0, 0, 0 } };
 	char *msg = NULL, *err = NULL, *ctype = NULL;
 	const char *note = NULL, *problem;
 	size_t i, fields = 0;
@@ -1296,7 +1325,7 @@ static int
 smime_encrypt_now(struct seal_session *s, const char **note)
 {
 	X509 **certs = calloc(s->rcpts.n + 1, sizeof(*certs));
-	struct entity_stream entity = { s, { NULL, 0, 0, 0 } };
+	struct entity_stream entity = { s, { NULL, 0, 0, 0, 0 } };
 	char *why = NULL, *err = NULL, *ctype = NULL, *marker = NULL;
 	size_t i, n = 0;
 	int fd = -1, has_mime_version, rc = -1;
@@ -1893,6 +1922,10 @@ decide(struct seal_session *s, int *marker_keep)
 	int modified = 0, truncated = 0, decrypted = 0;
 
 	mimescan_finish(s->scan);
+	if (mimescan_oom(s->scan)) {
+		seal_session_fail(s, "out of memory scanning the message");
+		return NULL;
+	}
 	if (mimescan_limit_error(s->scan)) {
 		set_limit(s, "%s", mimescan_limit_error(s->scan));
 		return NULL;
@@ -2361,7 +2394,8 @@ seal_session_free(struct seal_session *s)
 	free(s->sender);
 	free(s->subject);
 	free(s->limit_error);
-	free(s->error);
+	if (s->error != out_of_memory)
+		free(s->error);
 	free(s->gone);
 	config_unref(s->cfg);
 	free(s);

@@ -90,6 +90,8 @@ void seal_session_set_submitter(struct seal_session *s, seal_submit_fn fn, void 
 void seal_session_set_progress(struct seal_session *s, void (*fn)(void *arg), void *arg);
 /* Decide. The result belongs to the session. Never NULL. */
 const struct seal_result *seal_session_eom(struct seal_session *s);
+/* The result's log line (queue id first, then key=value pairs); never NULL. */
+const char *seal_result_summary(const struct seal_result *r);
 /* Write the message as it will be delivered (headers with the edits applied,
  * then the body); eol is "\r\n" or "\n" for headers the edits add. */
 int seal_session_write(struct seal_session *s, FILE *out, const char *eol);

@@ -356,7 +356,7 @@ cb_eom(SMFICTX *ctx)
 			    : e->kind == EDIT_INSERT_HEADER ? smfi_insheader(ctx, 0, e->name, e->value)
 			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
 			if (ok != MI_SUCCESS) {
-				seal_info("%s", r->summary);
+				seal_info("%s", seal_result_summary(r));
 				/* Copies of a split message may be with the MTA already: a retry
 				 * finds them in the ledger and does not send them twice. */
 				rc = tempfail(ctx, "the MTA refused an edit");
@@ -365,7 +365,7 @@ cb_eom(SMFICTX *ctx)
 			}
 		}
 	}
-	seal_info("%s", r->summary);
+	seal_info("%s", seal_result_summary(r));
 	switch (r->verdict) {
 	case VERDICT_REJECT:
 		smfi_setreply(ctx, r->code, r->xcode, r->text);

@@ -105,16 +105,19 @@ ctype_well_formed(const char *v)
 	return st > 0;
 }
 
-void
+int
 mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out)
 {
 	GMimeContentType *ct;
 	const char *v;
 	char *unfolded;
+	int oom = 0;
 
 	mime_init();
 	memset(out, 0, sizeof(*out));
 	unfolded = raw ? unfold_trim(raw) : NULL;
+	if (raw && unfolded == NULL)
+		return -1;
 	/* GMime turns a broken value into application/octet-stream; RFC 2045 5.2
 	 * says to read it as the default (text/plain), and so do we. */
 	ct = unfolded && ctype_well_formed(unfolded) ? g_mime_content_type_parse(NULL, unfolded) : NULL;
@@ -124,23 +127,25 @@ mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out)
 		out->type = strdup(def);
 		if (ct)
 			g_object_unref(ct);
-		return;
+		return out->type ? 0 : -1;
 	}
 	{
 		char *t = NULL;
 		if (asprintf(&t, "%s/%s", g_mime_content_type_get_media_type(ct),
 		    g_mime_content_type_get_media_subtype(ct)) < 0)
 			t = NULL;
-		out->type = lower_dup(t ? t : def);
+		out->type = t ? lower_dup(t) : NULL;
+		oom |= out->type == NULL;
 		free(t);
 	}
 	if ((v = g_mime_content_type_get_parameter(ct, "boundary")) && *v)
-		out->boundary = strdup(v);
+		oom |= (out->boundary = strdup(v)) == NULL;
 	if ((v = g_mime_content_type_get_parameter(ct, "charset")) && *v)
-		out->charset = lower_dup(v);
+		oom |= (out->charset = lower_dup(v)) == NULL;
 	if ((v = g_mime_content_type_get_parameter(ct, "name")) && *v)
-		out->name = strdup(v);
+		oom |= (out->name = strdup(v)) == NULL;
 	g_object_unref(ct);
+	return oom ? -1 : 0;
 }
 
 void
@@ -153,30 +158,32 @@ mime_ctype_free(struct mime_ctype *ct)
 	memset(ct, 0, sizeof(*ct));
 }
 
-void
+int
 mime_disposition_parse(const char *raw, int *attachment, char **filename)
 {
 	GMimeContentDisposition *cd;
 	const char *v;
 	char *unfolded;
+	int rc = 0;
 
 	mime_init();
 	*attachment = 0;
 	*filename = NULL;
 	if (raw == NULL)
-		return;
+		return 0;
 	unfolded = unfold_trim(raw);
 	if (unfolded == NULL)
-		return;
+		return -1;
 	cd = g_mime_content_disposition_parse(NULL, unfolded);
 	free(unfolded);
 	if (cd == NULL)
-		return;
+		return 0;
 	v = g_mime_content_disposition_get_disposition(cd);
 	*attachment = v && g_ascii_strcasecmp(v, "attachment") == 0;
-	if ((v = g_mime_content_disposition_get_parameter(cd, "filename")) && *v)
-		*filename = strdup(v);
+	if ((v = g_mime_content_disposition_get_parameter(cd, "filename")) && *v && (*filename = strdup(v)) == NULL)
+		rc = -1;
 	g_object_unref(cd);
+	return rc;
 }
 
 /* iconv from charset to UTF-8, replacing every invalid or incomplete input

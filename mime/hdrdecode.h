@@ -19,11 +19,13 @@ struct mime_ctype {
 	char *charset;    /* or NULL */
 	char *name;       /* the name parameter, decoded, or NULL */
 };
-/* Parse a Content-Type value; a missing or broken value gives def. */
-void mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out);
+/* Parse a Content-Type value; a missing or broken value gives def. 0, or
+ * -1 when out of memory (out may then be partly filled: free it). */
+int mime_ctype_parse(const char *raw, const char *def, struct mime_ctype *out);
 void mime_ctype_free(struct mime_ctype *ct);
-/* Parse a Content-Disposition: sets *attachment and the decoded filename. */
-void mime_disposition_parse(const char *raw, int *attachment, char **filename);
+/* Parse a Content-Disposition: sets *attachment and the decoded filename.
+ * 0, or -1 when out of memory. */
+int mime_disposition_parse(const char *raw, int *attachment, char **filename);
 /* 1 when text in charset must be converted to become UTF-8 (not for
  * UTF-8, US-ASCII or no charset). */
 int mime_needs_conversion(const char *charset);

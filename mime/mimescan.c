@@ -36,7 +36,7 @@
 #define MAX_OVERLAP 65536      /* text kept from one window to the next */
 
 enum state { S_HEADERS, S_BODY, S_PREAMBLE, S_EPILOGUE };
-enum cte { CTE_IDENTITY, CTE_BASE64, CTE_QP };
+enum cte { CTE_IDENTITY, CTE_BASE64, CTE_QP, CTE_OOM };   /* CTE_OOM: could not be read (out of memory) */
 
 struct frame {
 	char *boundary;
@@ -96,6 +96,7 @@ struct mimescan {
 	char *limit_error;
 	char *malformed;
 	int dead;                 /* a limit was passed: ignore the rest */
+	int oom;                  /* out of memory: the scan is incomplete (the message is deferred) */
 };
 
 struct mimescan *
@@ -116,20 +117,37 @@ mimescan_new(const struct mimescan_limits *lim)
 	return ms;
 }
 
+/* Out of memory: stop, and say so (the message is deferred, never judged
+ * on a partial scan). */
+static void
+oom(struct mimescan *ms)
+{
+	ms->oom = 1;
+	ms->dead = 1;
+}
+
 static void
 note_malformed(struct mimescan *ms, const char *what)
 {
-	if (ms->malformed == NULL)
-		ms->malformed = strdup(what);
+	if (ms->malformed == NULL && (ms->malformed = strdup(what)) == NULL)
+		oom(ms);
 }
 
 /* Record that a limit was passed: what, and the limit's value. */
 static void
 limit(struct mimescan *ms, const char *what, unsigned v)
 {
-	if (ms->limit_error == NULL && asprintf(&ms->limit_error, "%s (%u)", what, v) < 0)
+	if (ms->limit_error == NULL && asprintf(&ms->limit_error, "%s (%u)", what, v) < 0) {
 		ms->limit_error = NULL;
+		oom(ms);
+	}
 	ms->dead = 1;
+}
+
+int
+mimescan_oom(const struct mimescan *ms)
+{
+	return ms->oom;
 }
 
 void
@@ -154,7 +172,8 @@ mimescan_header(struct mimescan *ms, const char *name, const char *value)
 		limit(ms, what, ms->depth);
 		return;
 	}
-	*slot = strdup(value);
+	if ((*slot = strdup(value)) == NULL)
+		oom(ms);
 }
 
 static void
@@ -170,7 +189,8 @@ void
 mimescan_capture(struct mimescan *ms, const char *ctype, size_t max)
 {
 	free(ms->cap_type);
-	ms->cap_type = strdup(ctype);
+	if ((ms->cap_type = strdup(ctype)) == NULL)
+		oom(ms);
 	sbuf_free(&ms->cap);
 	sbuf_init(&ms->cap, max);
 }
@@ -205,10 +225,14 @@ text_add(struct mimescan *ms, const char *p, size_t n)
 	while (n > 0) {
 		room = max - ms->text.len;
 		if (n <= room) {
-			sbuf_add(&ms->text, p, n);
+			if (sbuf_add(&ms->text, p, n) != 0)
+				oom(ms);
 			return;
 		}
-		sbuf_add(&ms->text, p, room);
+		if (sbuf_add(&ms->text, p, room) != 0) {
+			oom(ms);
+			return;
+		}
 		p += room;
 		n -= room;
 		ms->text_truncated = 1;
@@ -361,8 +385,13 @@ static void
 leaf_bytes(struct mimescan *ms, const char *p, size_t n)
 {
 	ms->parts[ms->leaf_index].size += n;
-	if (ms->capturing && !ms->cap_over && sbuf_add(&ms->cap, p, n) != 0)
-		ms->cap_over = 1;
+	if (ms->capturing && !ms->cap_over) {
+		int rc = sbuf_add(&ms->cap, p, n);
+		if (rc == SBUF_OOM)
+			oom(ms);
+		else if (rc != 0)
+			ms->cap_over = 1;
+	}
 	if (!ms->is_text)
 		return;
 	if (ms->lim.text_max == 0) {      /* no body condition wants text: none is decoded */
@@ -371,7 +400,10 @@ leaf_bytes(struct mimescan *ms, const char *p, size_t n)
 	}
 	while (n > 0) {
 		size_t room = PART_CHUNK - ms->parttext.len, take = n < room ? n : room;
-		sbuf_add(&ms->parttext, p, take);
+		if (sbuf_add(&ms->parttext, p, take) != 0) {
+			oom(ms);
+			return;
+		}
 		p += take;
 		n -= take;
 		if (ms->parttext.len == PART_CHUNK)
@@ -545,7 +577,8 @@ push_frame(struct mimescan *ms, const char *boundary, int digest)
 	if (nf == NULL)
 		return -1;
 	ms->frames = nf;
-	nf[ms->nframes].boundary = strdup(boundary);
+	if ((nf[ms->nframes].boundary = strdup(boundary)) == NULL)
+		return -1;
 	nf[ms->nframes].blen = strlen(boundary);
 	nf[ms->nframes].digest = digest;
 	nf[ms->nframes].depth = ms->depth;
@@ -559,20 +592,16 @@ cte_parse(const char *raw)
 	enum cte e = CTE_IDENTITY;
 	char *c;
 
-	if (raw == NULL || (c = unfold_trim(raw)) == NULL)
+	if (raw == NULL)
 		return CTE_IDENTITY;
+	if ((c = unfold_trim(raw)) == NULL)
+		return CTE_OOM;
 	if (strcasecmp(c, "base64") == 0)
 		e = CTE_BASE64;
 	else if (strcasecmp(c, "quoted-printable") == 0)
 		e = CTE_QP;
 	free(c);
 	return e;
-}
-
-static int
-cte_is_identity(const char *raw)
-{
-	return cte_parse(raw) == CTE_IDENTITY;
 }
 
 /* The headers of the current part are complete: decide what it is. */
@@ -583,8 +612,13 @@ headers_done(struct mimescan *ms)
 	struct part_info *pi;
 	char *fname = NULL;
 	int att = 0;
+	enum cte cte = cte_parse(ms->h_cte);
 
-	mime_ctype_parse(ms->h_ctype, ms->default_ctype, &ct);
+	if (mime_ctype_parse(ms->h_ctype, ms->default_ctype, &ct) != 0 || cte == CTE_OOM) {
+		mime_ctype_free(&ct);
+		oom(ms);
+		return;
+	}
 	if (strncmp(ct.type, "multipart/", 10) == 0) {
 		if (ct.boundary && strlen(ct.boundary) > MAX_BOUNDARY) {
 			/* Others may still split it: refuse rather than read it whole. */
@@ -596,19 +630,25 @@ headers_done(struct mimescan *ms)
 			/* Unsplittable for every reader: read it as text so body conditions see it. */
 			note_malformed(ms, "multipart without a boundary");
 			free(ct.type);
-			ct.type = strdup("text/plain");
+			if ((ct.type = strdup("text/plain")) == NULL) {
+				mime_ctype_free(&ct);
+				oom(ms);
+				return;
+			}
 		} else {
 			if (++ms->depth > ms->lim.max_depth) {
 				limit(ms, "MIME nesting deeper than limits.max_mime_depth", ms->lim.max_depth);
 			} else if (push_frame(ms, ct.boundary, strcmp(ct.type, "multipart/digest") == 0) == 0) {
 				ms->state = S_PREAMBLE;
+			} else {
+				oom(ms);
 			}
 			mime_ctype_free(&ct);
 			clear_part_headers(ms);
 			return;
 		}
 	}
-	if (strcmp(ct.type, "message/rfc822") == 0 && !cte_is_identity(ms->h_cte)) {
+	if (strcmp(ct.type, "message/rfc822") == 0 && cte != CTE_IDENTITY) {
 		/* RFC 2046 forbids it, but GMime decodes and shows what is inside. */
 		mime_ctype_free(&ct);
 		limit(ms, "message/rfc822 part with a base64 or quoted-printable encoding; at depth", ms->depth);
@@ -635,13 +675,17 @@ headers_done(struct mimescan *ms)
 		struct part_info *np = realloc(ms->parts, ncap * sizeof(*np));
 		if (np == NULL) {
 			mime_ctype_free(&ct);
-			limit(ms, "out of memory; MIME parts so far", ms->part_count);
+			oom(ms);
 			return;
 		}
 		ms->parts = np;
 		ms->partcap = ncap;
 	}
-	mime_disposition_parse(ms->h_disp, &att, &fname);
+	if (mime_disposition_parse(ms->h_disp, &att, &fname) != 0) {
+		mime_ctype_free(&ct);
+		oom(ms);
+		return;
+	}
 	if (fname == NULL && ct.name) {
 		fname = ct.name;
 		ct.name = NULL;
@@ -666,7 +710,7 @@ headers_done(struct mimescan *ms)
 	ms->h_state = H_TEXT;
 	ms->charset = ct.charset;
 	ct.charset = NULL;
-	ms->cte = cte_parse(ms->h_cte);
+	ms->cte = cte;
 	ms->b64acc = 0;
 	ms->b64n = 0;
 	mime_ctype_free(&ct);
@@ -791,7 +835,12 @@ process_line(struct mimescan *ms, const char *p, size_t n, int eol, int at_start
 			/* Unfold continuation lines into the previous header. */
 			if (at_start && ms->hdrs.len > 0 && (p[0] == ' ' || p[0] == '\t'))
 				ms->hdrs.len--, ms->hdrs.data[ms->hdrs.len] = '\0';
-			if (sbuf_add(&ms->hdrs, p, n) != 0 || (eol && sbuf_addc(&ms->hdrs, '\n') != 0)) {
+			int rc = sbuf_add(&ms->hdrs, p, n);
+			if (rc == 0 && eol)
+				rc = sbuf_addc(&ms->hdrs, '\n');
+			if (rc == SBUF_OOM) {
+				oom(ms);
+			} else if (rc != 0) {
 				/* Another reader would see the fields past our cap. */
 				ms->hdrs_over = 1;
 				limit(ms, "MIME part headers longer than the scanner reads (bytes)", PART_HEADER_CAP);
@@ -845,7 +894,8 @@ long_piece(struct mimescan *ms, const char *p, size_t n)
 			ms->pend_fi = fi;
 			ms->pend_close = close;
 			sbuf_reset(&ms->pending);
-			sbuf_add(&ms->pending, p, n);
+			if (sbuf_add(&ms->pending, p, n) != 0)
+				oom(ms);
 			return;
 		}
 	} else if (ms->pend_fi && all_space(p, n)) {
@@ -883,7 +933,10 @@ line_add(struct mimescan *ms, const char *p, size_t n)
 {
 	while (n > 0 && !ms->dead) {
 		size_t room = LINE_CAP - ms->line.len, take = n < room ? n : room;
-		sbuf_add(&ms->line, p, take);
+		if (sbuf_add(&ms->line, p, take) != 0) {
+			oom(ms);
+			return;
+		}
 		p += take;
 		n -= take;
 		if (ms->line.len == LINE_CAP && n > 0) {

@@ -37,6 +37,9 @@ const char *mimescan_text(const struct mimescan *ms, size_t *len, int *truncated
 const struct part_info *mimescan_parts(const struct mimescan *ms, size_t *n);
 /* Non-NULL when a limit was passed: the message could not be inspected fully. */
 const char *mimescan_limit_error(const struct mimescan *ms);
+/* 1 when memory ran out: the scan is incomplete, and the message must be
+ * deferred (never judged, never a limit's rejection). */
+int mimescan_oom(const struct mimescan *ms);
 /* Non-NULL when the structure was broken (informational: scanning went on). */
 const char *mimescan_malformed(const struct mimescan *ms);
 void mimescan_free(struct mimescan *ms);

@@ -271,6 +271,10 @@ seal_envelope_write(const struct seal_template *t, const char *sender, const cha
 	sbuf_adds(&html, "</body></html>\n");
 
 	sbuf_init(&b, 0);
+	if (text.oom || html.oom || text.data == NULL || html.data == NULL) {
+		*err = strdup("out of memory building the protected message");
+		goto out;
+	}
 	sbuf_printf(&b, "This is a protected message: open %s to read it.\r\n\r\n", SEALED_FILENAME);
 	sbuf_printf(&b, "--%s\r\nContent-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", mixed, alt);
 	sbuf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
@@ -291,7 +295,7 @@ seal_envelope_write(const struct seal_template *t, const char *sender, const cha
 	sbuf_printf(&b, "--%s--\r\n", alt);
 	if (sbuf_printf(&b, "--%s\r\nContent-Type: %s; name=\"%s\"\r\nContent-Disposition: attachment; filename=\"%s\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n", mixed, SEALED_MEDIA_TYPE, SEALED_FILENAME, SEALED_FILENAME) != 0 ||
-	    b.data == NULL) {
+	    b.data == NULL || b.oom) {
 		*err = strdup("out of memory building the protected message");
 		goto out;
 	}
