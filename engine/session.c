@@ -89,6 +89,10 @@ struct seal_session {
 	void *progress_arg;
 };
 
+/* Fallbacks when even an error's text cannot be copied (static: never freed). */
+static const char out_of_memory[] = "out of memory";
+static const char limit_passed[] = "a limit was passed";
+
 static void
 set_limit(struct seal_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -103,14 +107,13 @@ set_limit(struct seal_session *s, const char *fmt, ...)
 	if (vasprintf(&s->limit_error, fmt, ap) < 0)
 		s->limit_error = NULL;
 	va_end(ap);
-	if (s->limit_error == NULL)
-		s->limit_error = strdup("a limit was passed");
+	if (s->limit_error == NULL && (s->limit_error = strdup("a limit was passed")) == NULL)
+		s->limit_error = (char *)limit_passed;     /* static: never freed */
 	/* Nothing more is needed: free the body's storage now. */
 	spool_free(s->spool);
 	s->spool = NULL;
 }
 
-static const char out_of_memory[] = "out of memory";
 
 void
 seal_session_fail(struct seal_session *s, const char *what)
@@ -2393,7 +2396,8 @@ seal_session_free(struct seal_session *s)
 	free(s->qid);
 	free(s->sender);
 	free(s->subject);
-	free(s->limit_error);
+	if (s->limit_error != limit_passed)
+		free(s->limit_error);
 	if (s->error != out_of_memory)
 		free(s->error);
 	free(s->gone);

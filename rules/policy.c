@@ -24,7 +24,7 @@ add_fired(struct decision *d, const struct rule *r, char *why)
 {
 	struct fired_rule *nf = realloc(d->fired, (d->nfired + 1) * sizeof(*nf));
 
-	if (nf == NULL) {
+	if (nf == NULL || why == NULL) {      /* why: its explanation ran out of memory */
 		free(why);
 		return -1;
 	}

@@ -188,7 +188,8 @@ base64_stream(BIO *in, BIO *out)
 	while (rc == 0 && (n = read_full(in, buf, sizeof(buf), &failed)) > 0) {
 		sbuf_reset(&b);
 		base64_lines(&b, buf, n);
-		if (b.data == NULL || BIO_write(out, b.data, (int)b.len) != (int)b.len)
+		/* A line lost to a failed append would corrupt the object: never write part of it. */
+		if (b.data == NULL || b.oom || BIO_write(out, b.data, (int)b.len) != (int)b.len)
 			rc = -1;
 		if (n < sizeof(buf))
 			break;

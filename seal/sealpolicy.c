@@ -309,7 +309,8 @@ string(struct parser *P, char **out)
 		return fail(P, "unterminated string");
 	}
 	P->p++;
-	*out = sbuf_steal(&b);
+	if ((*out = sbuf_steal(&b)) == NULL)      /* an append ran out of memory */
+		return fail(P, "out of memory");
 	return 0;
 }
 

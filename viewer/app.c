@@ -1064,7 +1064,8 @@ send_passcode(struct app *a, const struct app_request *req, const char *seal_id,
 	sbuf_adds(&m, "\r\n\r\n");
 	text_fill(&m, 0, T_MAIL_BODY, code, ref, mins);
 	free(date);
-	if (m.data == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, address, m.data, m.len, mail_done, j) != 0) {
+	if (m.data == NULL || m.oom || mailout_queue(a->mail, a->cfg->sv_passcode_from, address, m.data, m.len, mail_done,
+	    j) != 0) {
 		seal_err("cannot queue the passcode mail");
 		mail_job_free(j);
 	}
@@ -1411,13 +1412,16 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 				sbuf_adds(&t, "> ");
 		}
 		sbuf_adds(&t, "\n");
-		if (t.data) {
+		if (t.oom)
+			m.oom = 1;      /* the quote is lost: the reply is not sent without it */
+		else if (t.data) {
 			qp_encode(&m, t.data);
 			OPENSSL_cleanse(t.data, t.len);
 		}
 		sbuf_free(&t);
 	}
-	crlf = m.data ? crlf_canon(m.data, m.len, &clen) : NULL;
+	/* A reply missing a piece lost to memory is not sent (the reader is told it failed). */
+	crlf = m.data && !m.oom ? crlf_canon(m.data, m.len, &clen) : NULL;
 	job = mail_job(a, "reply_mail", c->m.seal_id, s->address, req->client_ip);
 	if (crlf == NULL || mailout_queue(a->mail, a->cfg->sv_passcode_from, c->pol.sender, crlf, clen, mail_done,
 	    job) != 0) {

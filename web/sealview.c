@@ -497,11 +497,11 @@ main(int argc, char **argv)
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
+	lfd = -1;      /* the daemon's now: it closes it itself when it cannot start */
 	if (d == NULL) {
 		seal_err("cannot serve on %s", s.cfg->sv_listen);
 		goto out;
 	}
-	lfd = -1;      /* the daemon's now */
 	if (pthread_create(&pt, NULL, purger, &s) == 0)
 		have_purger = 1;
 	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",

@@ -15,7 +15,9 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "engine/opener.h"
 #include "seal/keys.h"
+#include "seal/sealpolicy.h"
 #include "testutil.h"
 
 /* ---- the allocation wrappers ----------------------------------------------------- */
@@ -265,6 +267,40 @@ torture(struct seal_config *cfg, const char *msg, const char *rcpt, const char *
 
 /* ---- the paths ---------------------------------------------------------------------- */
 
+static struct seal_config *seal_cfg;
+
+/* Does the delivered message open, with the tenant key, to the original (the canary in it)? */
+static int
+opens(const char *out)
+{
+	struct seal_session *s = seal_session_new(seal_cfg);
+	FILE *in = fmemopen((void *)out, strlen(out), "rb");
+	struct seal_policy p;
+	const char *eol;
+	char *err = NULL, *reason = NULL, *data;
+	BIO *b = BIO_new(BIO_s_mem());
+	long n;
+	int ok;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(in);
+	seal_session_client(s, "192.0.2.1", "mx.partner.test");
+	seal_session_mail(s, "<alice@example.com>");
+	seal_session_rcpt(s, "<bob@partner.test>");
+	ck_assert_int_eq(eml_feed(s, in, &eol, &err, NULL, NULL), 0);
+	fclose(in);
+	(void)seal_session_eom(s);
+	memset(&p, 0, sizeof(p));
+	ok = seal_open(s, time(NULL), 0, b, &p, &reason) == OPEN_OK;
+	n = BIO_get_mem_data(b, &data);
+	ok = ok && n > 0 && memmem(data, (size_t)n, CANARY, strlen(CANARY)) != NULL;
+	seal_policy_free(&p);
+	free(reason);
+	BIO_free(b);
+	seal_session_free(s);
+	return ok;
+}
+
 static const char *
 sealed_ok(const char *out)
 {
@@ -272,6 +308,8 @@ sealed_ok(const char *out)
 		return summary && strstr(summary, "replace:body") ? NULL : "accepted without its seal";
 	if (strstr(out, CANARY) != NULL)
 		return "the plaintext was delivered";
+	if (!opens(out))
+		return "the sealed object does not open to the original (corrupted)";
 	if (strstr(out, "application/vnd.sealmilter.sealed") == NULL)
 		return "not sealed";
 	if (strstr(out, "multipart/signed") == NULL)
@@ -294,6 +332,7 @@ START_TEST(test_seal_and_sign)
 	    "rules:\n  - name: secure\n    if: { direction: outbound, subject: { contains: [\"[secure]\"], strip: true } }\n"
 	    "    then: { seal: dnf, sign: true }\n", dir, dir, dir, dir, dir, dir), 0);
 	cfg = tu_config(yaml);
+	seal_cfg = cfg;
 	/* The reference: no failure. */
 	fail_at = 0;
 	ck_assert_int_eq(run_once(cfg, msg_seal, "<bob@partner.test>", &out), VERDICT_ACCEPT);
