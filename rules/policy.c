@@ -22,9 +22,11 @@
 static int
 add_fired(struct decision *d, const struct rule *r, char *why)
 {
-	struct fired_rule *nf = realloc(d->fired, (d->nfired + 1) * sizeof(*nf));
+	struct fired_rule *nf;
 
-	if (nf == NULL || why == NULL) {      /* why: its explanation ran out of memory */
+	if (why == NULL)       /* its explanation ran out of memory */
+		return -1;
+	if ((nf = realloc(d->fired, (d->nfired + 1) * sizeof(*nf))) == NULL) {
 		free(why);
 		return -1;
 	}
