@@ -92,7 +92,7 @@ tb_register_pid $!
 seal_yaml() {   # FILE [sign]
 	cat > "$1" <<YAML
 organization: { domains: [example.com] }
-milter: { spool_dir: $W, marker_key_file: $W/marker.key${SPOOLT:+, spool_threshold: $SPOOLT} }
+milter: { spool_dir: $W, marker_key_file: $W/marker.key }
 keys:
   tenant: [ { id: t, cert: $W/tenant.pem, key: $W/tenant.key } ]
   issuer: { cert: $W/issuer.pem, key: $W/issuer.key }
@@ -110,7 +110,7 @@ seal_yaml "$W/seal.yaml"
 seal_yaml "$W/sign.yaml" sign
 cat > "$W/verify.yaml" <<YAML
 organization: { domains: [example.org] }
-milter: { spool_dir: $W, marker_key_file: $W/marker.key${SPOOLT:+, spool_threshold: $SPOOLT} }
+milter: { spool_dir: $W, marker_key_file: $W/marker.key }
 dns: { nameservers: ["127.0.0.1@$DNS_PORT"] }
 dkim: { verify_inbound: true, authserv_id: mx.example.org }
 YAML
