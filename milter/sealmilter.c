@@ -19,7 +19,8 @@
  * on the one they started with, and a configuration that fails to load is
  * logged while the old one stays. SIGTERM/SIGINT are passed on: libmilter
  * stops accepting, and the MTA defers what was in progress (nothing is
- * lost). A worker that dies is started again.
+ * lost). A worker that dies is started again; a supervisor that dies
+ * (SIGKILL) takes its worker with it, so the daemon can start again.
  *
  * Calling rules: main() only.
  * Untrusted input: none here (the command line and configuration are the
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -290,10 +292,19 @@ worker(const char *cfgpath)
 static pid_t
 start_worker(const char *cfgpath)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		struct sigaction sa;
+		/* A worker must not outlive its supervisor: killed with SIGKILL, the
+		 * supervisor cannot pass anything on, and an orphaned worker would keep
+		 * the socket, so the daemon could not start again. It dies at once
+		 * (libmilter takes seconds to stop on SIGTERM, and a restart would find
+		 * the socket still taken); the MTA defers what was in progress, as for
+		 * any crash. The setting holds: privileges were dropped before the fork. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(1);
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		sigaction(SIGTERM, &sa, NULL);
