@@ -5,7 +5,9 @@
 #      real Postfix and a real Sendmail;
 #   2. every libFuzzer target runs for 60 s (scripts/fuzz.sh, clang, ASan + UBSan);
 #   3. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
-#      install/uninstall, and the unit and CLI tests again).
+#      install/uninstall, and the unit and CLI tests again);
+#   4. that build runs the fault soak with 10,000 messages (`make soak`; the suite in 1.
+#      runs it with 1,500 under the sanitizers).
 # Fails loudly: any failing test prints its log and the script exits non-zero.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,5 +77,16 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 read -r p2 f2 < <(summary "$top/build/distcheck.out")
-echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs"
+
+echo "== fault soak: ${SOAK_MSGS:-10000} messages through Postfix under faults (make soak, optimised build)"
+rc=0
+make -C "$top/build" soak SOAK_MSGS="${SOAK_MSGS:-10000}" > "$top/build/soak.out" 2>&1 || rc=$?
+sed -n '/^soak: /,$p' "$top/build/soak.out" | grep -v '^BAD ' | head -n 40
+if [ "$rc" -ne 0 ]; then
+	echo "== FAILED: the fault soak; details:" >&2
+	grep -E '^(FAIL|BAD) ' "$top/build/soak.out" | head -n 60 >&2
+	tail -n 40 "$top/build/soak.out" >&2
+	exit 1
+fi
+echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs, fault soak ${SOAK_MSGS:-10000} messages"
 echo "$c1 passed, $((cf1 + f1 + f2)) failed"
