@@ -765,11 +765,12 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (strcmp(cmd, "keys") == 0 && optind < argc && strcmp(argv[optind], "check") == 0) {
-		/* Exit 0: all fine; 1: something expires within 30 days or a chain does not verify; 2: expired. */
+		/* Exit 0: all fine; 1: something expires within milter.expiry_warning (30 days) or a chain
+		 * does not verify; 2: expired. */
 		mime_init();
 		if ((cfg = load(&o)) == NULL)
 			return 3;
-		rc = cert_report(cfg, stdout, CERT_WARN_DAYS);
+		rc = cert_report(cfg, stdout, cert_warn_days(cfg));
 		config_unref(cfg);
 		strlist_free(&o.to);
 		return rc;

@@ -129,6 +129,7 @@ reload(const char *path)
 	    !same(old->pid_file, c->pid_file)))
 		seal_warn("milter.socket, user, group and pid_file take effect only after a restart");
 	seal_info("reloaded: %zu rules, %zu patterns", c->nrules, c->npatterns);
+	(void)cert_log_warnings(c);
 	milter_config_set(c);
 	config_unref(old);
 }
@@ -437,7 +438,7 @@ main(int argc, char **argv)
 	if (check) {
 		printf("%s: OK (%zu rules, %zu patterns)\n", cfgpath, cfg->nrules, cfg->npatterns);
 		/* Certificate care: days left and chains (sealctl keys check exits with the worst). */
-		cert_report(cfg, stdout, CERT_WARN_DAYS);
+		cert_report(cfg, stdout, cert_warn_days(cfg));
 		rc = 0;
 		goto out;
 	}
@@ -473,6 +474,7 @@ main(int argc, char **argv)
 		goto out;
 	pid_file = cfg->pid_file ? strdup(cfg->pid_file) : NULL;
 	seal_info("listening on %s (%zu rules)", sock, cfg->nrules);
+	(void)cert_log_warnings(cfg);
 	milter_config_set(cfg);     /* the milter owns this reference now */
 	cfg = NULL;
 	rc = supervise(cfgpath);

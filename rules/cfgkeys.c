@@ -63,6 +63,11 @@ const struct cfg_key cfg_keys[] = {
 	  "Name of the loop-guard marker header." },
 	{ "milter.marker_max_age", CT_DURATION, OFF(marker_max_age), "7d", 60, 365 * DAY, NULL,
 	  "A marker older than this is stale: it is removed and the message is processed again." },
+	{ "milter.expiry_warning", CT_DURATION, OFF(expiry_warning), "30d", DAY, 3650 * DAY, NULL,
+	  "How long before a certificate expires to start warning: S/MIME signing identities, the tenant "
+	  "certificates, the issuer certificate and sealview.tls_cert. `sealctl keys check` and "
+	  "`sealmilter -n` print WARNING and exit 1 within this time; sealmilter and sealview log a warning "
+	  "at start and on reload. Whole days count." },
 	{ "milter.submit_url", CT_STRING, OFF(submit_url), NULL, 0, 0, NULL,
 	  "Where the copies of a split message go back to the MTA: smtp://127.0.0.1:PORT, a listener of the "
 	  "MTA on loopback that runs sealmilter too (the copies carry the loop-guard marker, so they pass "

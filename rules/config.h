@@ -51,6 +51,7 @@ struct seal_config {
 	uint64_t max_split_copies;
 	char *marker_header;
 	uint64_t marker_max_age;
+	uint64_t expiry_warning;   /* seconds before a certificate expires to warn (milter.expiry_warning) */
 	unsigned char marker_key[MARKER_KEY_MAX];
 	size_t marker_key_len;
 	int marker_key_ephemeral;      /* no key file: random per process */

@@ -1,8 +1,9 @@
 /*
  * certcheck.c - certificate care: the certificates of a loaded
- * configuration (S/MIME signing identities, the tenant and issuer keys),
- * how many days each has left, and whether each signing identity's chain
- * verifies.
+ * configuration (S/MIME signing identities, the tenant and issuer keys,
+ * sealview.tls_cert), how many days each has left, and whether each signing
+ * identity's chain verifies. Warnings start milter.expiry_warning before
+ * the end.
  *
  * One line per certificate, for `sealmilter -n` and `sealctl keys check`:
  *   ok       signing ceo@example.com: /etc/sealmilter/ceo.pem: 212 days left; chain verifies
@@ -18,13 +19,16 @@
 #include "build-config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "common/log.h"
 #include "rules/config.h"
 #include "seal/certcheck.h"
 
@@ -125,6 +129,26 @@ out:
 	return buf;
 }
 
+/* The certificate in the PEM file at path, or NULL. */
+static X509 *
+read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
+}
+
+int
+cert_warn_days(const struct seal_config *cfg)
+{
+	return cfg->expiry_warning ? (int)(cfg->expiry_warning / 86400) : CERT_WARN_DAYS;
+}
+
 int
 cert_report(const struct seal_config *cfg, FILE *out, int warn_days)
 {
@@ -158,5 +182,69 @@ cert_report(const struct seal_config *cfg, FILE *out, int warn_days)
 		if (l > worst)
 			worst = l;
 	}
+	if (cfg->sv_tls_cert) {
+		X509 *x = read_cert(cfg->sv_tls_cert);
+		if (x == NULL) {
+			fprintf(out, "WARNING  sealview.tls_cert: %s: cannot read a PEM certificate from it\n", cfg->sv_tls_cert);
+			l = 1;
+		} else {
+			l = report_cert(out, "sealview.tls_cert", cfg->sv_tls_cert, x, warn_days, NULL, 0);
+			X509_free(x);
+		}
+		if (l > worst)
+			worst = l;
+	}
+	return worst;
+}
+
+void
+cert_days(const struct seal_config *cfg, void (*fn)(void *arg, const char *what, int days), void *arg)
+{
+	size_t i;
+	char what[300];
+
+	for (i = 0; i < cfg->signing.n; i++) {
+		if (cfg->signing.v[i].cert == NULL)
+			continue;
+		snprintf(what, sizeof(what), "signing %s", cfg->signing.v[i].name);
+		fn(arg, what, days_to(X509_get0_notAfter(cfg->signing.v[i].cert)));
+	}
+	for (i = 0; i < cfg->keys.ntenant; i++) {
+		snprintf(what, sizeof(what), "tenant %s", cfg->keys.tenant[i].id);
+		fn(arg, what, days_to(X509_get0_notAfter(cfg->keys.tenant[i].cert)));
+	}
+	if (cfg->keys.issuer_cert)
+		fn(arg, "issuer", days_to(X509_get0_notAfter(cfg->keys.issuer_cert)));
+	if (cfg->sv_tls_cert) {
+		X509 *x = read_cert(cfg->sv_tls_cert);
+		if (x != NULL) {
+			fn(arg, "sealview.tls_cert", days_to(X509_get0_notAfter(x)));
+			X509_free(x);
+		}
+	}
+}
+
+int
+cert_log_warnings(const struct seal_config *cfg)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int worst;
+
+	if (f == NULL)
+		return -1;
+	worst = cert_report(cfg, f, cert_warn_days(cfg));
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		return -1;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "WARNING  ", 9) == 0)
+			seal_warn("certificate: %s (milter.expiry_warning is %d days)", line + 9, cert_warn_days(cfg));
+		else if (strncmp(line, "ERROR    ", 9) == 0)
+			seal_err("certificate: %s", line + 9);
+	}
+	free(text);
 	return worst;
 }

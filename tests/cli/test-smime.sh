@@ -77,9 +77,9 @@ printf '[ca]\ndefault_ca=d\n[d]\ndir=%s/ca2\ndatabase=$dir/index.txt\nserial=$di
 openssl ca -batch -config ca2.cnf -cert ca.pem -keyfile ca.key -in good.csr -out long.pem -days 400 -extensions x >/dev/null 2>&1
 openssl ca -batch -config ca2.cnf -cert ca.pem -keyfile ca.key -in good.csr -out old.pem -startdate 20200101000000Z \
 	-enddate 20210101000000Z -extensions x >/dev/null 2>&1
-keys_check() {   # NAME IDENTITY-YAML WANT-EXIT WANT-LINE
-	printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s }\nsigning:\n  identities:\n    - %s\n' \
-		"$T" "$2" > k.yaml
+keys_check() {   # NAME IDENTITY-YAML WANT-EXIT WANT-LINE; $K_MILTER and $K_EXTRA add to milter: and the end
+	printf 'organization: { domains: [example.com] }\nmilter: { spool_dir: %s%s }\nsigning:\n  identities:\n    - %s\n%s' \
+		"$T" "${K_MILTER:-}" "$2" "${K_EXTRA:-}" > k.yaml
 	out=$("$SEALCTL" -c k.yaml keys check 2>&1)
 	rc=$?
 	if [ "$rc" -eq "$3" ] && grep -q -- "$4" <<< "$out"; then
@@ -102,6 +102,31 @@ keys_check "a chain to another root: a warning" "{ match: '*@example.com', cert:
 	1 'chain does not verify: unable to get local issuer certificate'
 out=$("$SEALMILTER" -n -c "$T/k.yaml" 2>&1)
 t_check "sealmilter -n prints the same report" grep -q 'WARNING  signing .*chain does not verify' <<< "$out"
+# milter.expiry_warning moves the warning, both ways; sealview.tls_cert is covered too.
+K_MILTER=", expiry_warning: 500d" keys_check "expiry_warning 500d: 400 days left is a warning" \
+	"{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	1 '^WARNING  signing .*long.pem: expires in [0-9]* days'
+out=$("$SEALMILTER" -n -c "$T/k.yaml" 2>&1)
+t_check "sealmilter -n warns by milter.expiry_warning too" grep -q 'WARNING  signing .*long.pem: expires in' <<< "$out"
+K_MILTER=", expiry_warning: 10d" keys_check "expiry_warning 10d: 29 days left is ok" \
+	"{ match: '*@example.com', cert: $T/good.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	0 '^ok       signing .*good.pem: [0-9]* days left'
+K_EXTRA=$(printf 'sealview:\n  tls_cert: %s/old.pem\n  tls_key: %s/good.key\n' "$T" "$T") keys_check \
+	"an expired sealview.tls_cert: an error" "{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key, chain: [$T/ca.pem] }" \
+	2 '^ERROR    sealview.tls_cert: .*old.pem: expired [0-9]* days ago'
+K_MILTER=", expiry_warning: 1h" keys_check "expiry_warning below a day: refused at load, naming the key" \
+	"{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key }" 3 'milter.expiry_warning'
+# The daemon logs the warning when it starts.
+K_MILTER=", expiry_warning: 500d" keys_check "(set-up for the daemon's log)" \
+	"{ match: '*@example.com', cert: $T/long.pem, key: $T/good.key, chain: [$T/ca.pem] }" 1 'WARNING'
+"$SEALMILTER" -f -c k.yaml -p "unix:$T/m.sock" > daemon.log 2>&1 &
+dpid=$!
+for _ in $(seq 100); do grep -q 'listening on' daemon.log && break; sleep 0.1; done
+sleep 0.3
+kill -TERM "$dpid" 2>/dev/null || true
+wait "$dpid" 2>/dev/null || true
+t_check "the daemon logs the warning at start, with the setting" \
+	grep -q 'warning: certificate: signing .*long.pem: expires in [0-9]* days .*(milter.expiry_warning is 500 days)' daemon.log
 
 # prefer_smime looks certificates up by address: an address that is not plain never names a file.
 mkdir certs
