@@ -54,6 +54,7 @@
 #include "rules/cfgdoc.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "cli/progress.h"
 #include "cli/viewadmin.h"
 #include "seal/keys.h"
 
@@ -525,26 +526,47 @@ scan_dir(const char *dir, struct strlist *files, int depth)
 	qsort(files->v + first, files->n - first, sizeof(char *), name_cmp);
 }
 
+/* share: n of all as a percentage (0 when all is 0). */
+static double
+share(size_t n, size_t all)
+{
+	return all ? 100.0 * (double)n / (double)all : 0.0;
+}
+
 static int
 cmd_explain_dir(struct seal_config *cfg, const struct opts *o)
 {
+	static const char *const names[] = { "accept", "reject", "tempfail" };
 	struct strlist files = { NULL, 0 };
+	struct progress pr;
 	struct tally t;
-	size_t i;
+	size_t i, w = 4;
+	double secs;
 
 	memset(&t, 0, sizeof(t));
 	t.fired = calloc(cfg->nrules + 1, sizeof(*t.fired));
 	if (t.fired == NULL)
 		return 1;
 	scan_dir(o->dir, &files, 0);
-	for (i = 0; i < files.n; i++)
+	/* --verbose prints a line per message on stdout: no progress line between them. */
+	progress_begin(&pr, "explain", o->verbose ? 0 : files.n);
+	if (o->verbose)
+		pr.on = 0;
+	for (i = 0; i < files.n; i++) {
 		tally_file(cfg, o, files.v[i], &t);
-	printf("messages:  %zu (%zu unreadable)\n", t.messages, t.errors);
-	printf("verdicts:  accept %zu, reject %zu, tempfail %zu\n", t.verdicts[VERDICT_ACCEPT],
-	    t.verdicts[VERDICT_REJECT], t.verdicts[VERDICT_TEMPFAIL]);
-	printf("rules:\n");
+		progress_step(&pr, i + 1);
+	}
+	secs = progress_end(&pr);
+	printf("messages: %zu (%zu unreadable) in %.1f s\n\n", t.messages, t.errors, secs);
+	printf("%-10s %9s %7s\n", "VERDICT", "MESSAGES", "SHARE");
+	for (i = 0; i < 3; i++)
+		printf("%-10s %9zu %6.1f%%\n", names[i], t.verdicts[i], share(t.verdicts[i], t.messages));
 	for (i = 0; i < cfg->nrules; i++)
-		printf("  %-30s fired on %zu of %zu messages\n", cfg->rules[i].name, t.fired[i], t.messages);
+		if (strlen(cfg->rules[i].name) > w)
+			w = strlen(cfg->rules[i].name);
+	printf("\n%-*s %9s %7s\n", (int)w, "RULE", "FIRED ON", "SHARE");
+	for (i = 0; i < cfg->nrules; i++)
+		printf("%-*s %9zu %6.1f%%\n", (int)w, cfg->rules[i].name, t.fired[i], share(t.fired[i], t.messages));
 	free(t.fired);
 	strlist_free(&files);
 	return t.errors ? 1 : 0;

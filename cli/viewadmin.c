@@ -1,11 +1,12 @@
 /*
  * viewadmin.c - sealctl's commands for sealview, through its signed admin
  * API (seal/viewapi.h): revoke a message, show and export the audit log,
- * check the audit chain.
+ * check the audit chain (with a progress line on a terminal while sealview
+ * works through it, then a summary).
  *
  *   sealctl -c FILE revoke SEAL-ID|MESSAGE-ID
  *   sealctl -c FILE audit [SEAL-ID] [--json]
- *   sealctl -c FILE audit --verify
+ *   sealctl -c FILE audit --verify [--json]
  *
  * Calling rules: the configuration must set viewer.api_url and
  * viewer.secret_file (the same as sealmilter's).
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/progress.h"
 #include "cli/viewadmin.h"
 #include "common/buf.h"
 #include "rules/config.h"
@@ -119,6 +121,22 @@ field(const char *line, const char *key, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* The number after "key": in a JSON line, or -1. */
+static long long
+num_field(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+	char *end;
+	long long v;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(line, pat)) == NULL)
+		return -1;
+	v = strtoll(p + strlen(pat), &end, 10);
+	return end == p + strlen(pat) ? -1 : v;
+}
+
 int
 cmd_audit(const struct seal_config *c, const char *seal_id, int json, int verify)
 {
@@ -134,16 +152,39 @@ cmd_audit(const struct seal_config *c, const char *seal_id, int json, int verify
 			path = NULL;
 	} else
 		path = strdup("/api/v1/audit");
-	if (path == NULL || call(c, "GET", path, AUDIT_MAX, &status, &resp) != 0)
+	if (verify) {
+		/* The whole chain is checked on the server: on a terminal, show that it is working. */
+		struct progress pr;
+		int r;
+		progress_begin(&pr, "audit --verify", 0);
+		progress_tick(&pr);
+		r = path ? call(c, "GET", path, AUDIT_MAX, &status, &resp) : -1;
+		progress_end(&pr);
+		if (r != 0)
+			goto out;
+	} else if (path == NULL || call(c, "GET", path, AUDIT_MAX, &status, &resp) != 0)
 		goto out;
 	if (status != 200) {
 		fprintf(stderr, "sealctl: audit: HTTP %ld: %s", status, resp ? resp : "");
 		goto out;
 	}
 	if (verify) {
-		fputs(resp, stdout);
 		/* Exit 0: intact; 4: broken (a record changed or went missing). */
 		rc = strstr(resp, "\"intact\":true") ? 0 : 4;
+		if (json) {
+			fputs(resp, stdout);
+		} else {
+			char head[80], reason[256];
+			field(resp, "head", head, sizeof(head));
+			field(resp, "reason", reason, sizeof(reason));
+			printf("%-12s %s\n%-12s %lld\n", "audit chain", rc == 0 ? "intact" : "BROKEN", "records",
+			    num_field(resp, "records"));
+			if (rc == 0)
+				printf("%-12s %s  (keep it elsewhere to compare: deleting the newest records leaves "
+				    "the chain intact)\n", "head", head);
+			else
+				printf("%-12s %lld\n%-12s %s\n", "first bad", num_field(resp, "first_bad"), "reason", reason);
+		}
 		goto out;
 	}
 	if (json) {

@@ -285,16 +285,24 @@ t_grep "a forged marker is deleted" "delete header +X-Sealmilter-Marker #1" "$T/
 
 # --- explain --dir: a folder and a Maildir
 "$SEALCTL" -c "$T/ok.yaml" explain --dir "$MSG" > "$T/out" 2>&1; t_rc "explain --dir exits 0" 0 $?
-t_grep "dir: message count" "^messages: +4 \(0 unreadable\)" "$T/out"
-t_grep "dir: verdicts" "accept 3, reject 1, tempfail 0" "$T/out"
-t_grep "dir: per-rule summary" "secure-subject +fired on 1 of 4 messages" "$T/out"
-t_grep "dir: card rule" "card-numbers +fired on 1 of 4 messages" "$T/out"
+t_grep "dir: message count" "^messages: 4 \(0 unreadable\) in [0-9.]+ s$" "$T/out"
+t_grep "dir: verdicts, a table" "^accept +3 +75\.0%$" "$T/out"
+t_grep "dir: rejects" "^reject +1 +25\.0%$" "$T/out"
+t_grep "dir: per-rule summary" "^secure-subject +1 +25\.0%$" "$T/out"
+t_grep "dir: card rule" "^card-numbers +1 +25\.0%$" "$T/out"
+t_nogrep "dir: no progress line when not on a terminal" "explain: [0-9]+ of" "$T/out"
+# On a terminal (a pty from script(1)): a progress line on stderr, erased before the table.
+script -qec "'$SEALCTL' -c '$T/ok.yaml' explain --dir '$MSG'" /dev/null > "$T/tty" 2>&1
+t_grep "dir on a terminal: progress with counts and rate" $'explain: 4 of 4 \\(100%\\), [0-9]+/s, 0 s left\x1b\\[K' "$T/tty"
+t_grep "dir on a terminal: then the table" "^accept +3 +75\.0%" "$T/tty"
+TERM=dumb script -qec "'$SEALCTL' -c '$T/ok.yaml' explain --dir '$MSG'" /dev/null > "$T/tty" 2>&1
+t_nogrep "dir on a dumb terminal: no progress line" "explain: [0-9]+ of" "$T/tty"
 mkdir -p "$T/Maildir/cur" "$T/Maildir/new" "$T/Maildir/tmp"
 cp "$MSG/secure.eml" "$T/Maildir/cur/1700000000.1.host:2,S"
 cp "$MSG/exe.eml" "$T/Maildir/new/1700000001.2.host"
 "$SEALCTL" -c "$T/ok.yaml" explain --dir "$T/Maildir" > "$T/out" 2>&1
-t_grep "Maildir: cur and new are read" "^messages: +2 " "$T/out"
-t_grep "Maildir: verdicts" "accept 1, reject 1" "$T/out"
+t_grep "Maildir: cur and new are read" "^messages: 2 " "$T/out"
+t_grep "Maildir: verdicts" "^reject +1 +50\.0%" "$T/out"
 
 # --- usage errors
 "$SEALCTL" -c "$T/ok.yaml" frobnicate > "$T/out" 2>&1; t_rc "unknown command exits 1" 1 $?

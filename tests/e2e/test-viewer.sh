@@ -307,11 +307,19 @@ t_check "with a link that works" test "$(curl -s -o /dev/null -w '%{http_code}' 
 rc=0
 "$SEALCTL" -c "$TB/sealmilter.yaml" audit --verify > "$TB/verify.out" 2>&1 || rc=$?
 t_rc "sealctl audit --verify: intact" 0 "$rc"
+t_grep "it says so, with the record count and the head" '^audit chain +intact$' "$TB/verify.out"
+t_grep "and the head to keep elsewhere" '^head +[0-9a-f]{64} ' "$TB/verify.out"
+# On a terminal, a progress line on stderr while sealview works; in a file, none.
+script -qec "'$SEALCTL' -c '$TB/sealmilter.yaml' audit --verify" /dev/null > "$TB/verify.tty" 2>&1 || true
+t_grep "on a terminal: a progress line, then erased" $'audit --verify: [0-9]+ s\x1b\[K' "$TB/verify.tty"
+t_nogrep "in a file: no progress line" 'audit --verify:' "$TB/verify.out"
 dbq "UPDATE audit SET address = 'mallory@evil.example' WHERE seq = 3" > /dev/null
 rc=0
 "$SEALCTL" -c "$TB/sealmilter.yaml" audit --verify > "$TB/verify2.out" 2>&1 || rc=$?
 t_rc "after a record was changed in the database: broken (exit 4)" 4 "$rc"
-t_grep "and it names the record" '"first_bad":3' "$TB/verify2.out"
+t_grep "and it names the record" '^first bad +3$' "$TB/verify2.out"
+"$SEALCTL" -c "$TB/sealmilter.yaml" audit --verify --json > "$TB/verify3.out" 2>&1 || true
+t_grep "--json gives sealview's answer as it is" '"intact":false,"records":[0-9]+,"first_bad":3' "$TB/verify3.out"
 
 e2e_stop_sealview A
 [ "$BACKEND" = postgresql ] && e2e_stop_sealview B
