@@ -17,7 +17,7 @@ PKGS=(
 	softhsm2 libengine-pkcs11-openssl opensc
 	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
-	clang libclang-rt-14-dev systemd
+	clang libclang-rt-14-dev systemd nginx-light
 )
 
 missing=()
@@ -42,6 +42,9 @@ else
 	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 	$SUDO apt-get update -qq
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# nginx is only for tests/cli/test-contrib.sh, which runs a private one: the package's own
+	# server, started on port 80 by its install, is not wanted.
+	case " ${missing[*]} " in *" nginx-light "*) $SUDO service nginx stop >/dev/null 2>&1 || true ;; esac
 fi
 # playwright-core drives Debian's Chromium in the viewer tests; the version is pinned in
 # tests/browser/package-lock.json, and it downloads no browser.
