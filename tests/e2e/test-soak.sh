@@ -287,6 +287,8 @@ cat "$TB/verdict.txt"
 t_grep "every message was accepted or refused as intended, and delivered exactly once" '^verdict: 0 problems$' "$TB/verdict.txt"
 t_nogrep "no plaintext of a sealed kind was delivered" '^BAD (plaintext delivered|not sealed)' "$TB/verdict.txt"
 t_grep "the faults all happened" 'PostgreSQL restarted' "$TB/faults.log"
+late=$(awk -v n="$N" '{ split($3, a, "/"); if (a[1] + 0 >= n + 0) print }' "$TB/faults.log")
+t_check "each fault came while mail was flowing${late:+ (not: $late)}" test -z "$late"
 t_check "sealmilter was killed and came back twice" test "$(grep -c 'sealmilter started again' "$TB/faults.log")" = 2
 t_nogrep "no orphaned worker kept the port, no failed restart" 'orphaned|did not start' "$TB/faults.log"
 
