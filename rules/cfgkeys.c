@@ -71,6 +71,13 @@ const struct cfg_key cfg_keys[] = {
 	  "retried message does not send a copy twice." },
 	{ "milter.submit_timeout", CT_DURATION, OFF(submit_timeout), "30s", 1, 600, NULL,
 	  "How long handing over one copy may take before the whole message is deferred." },
+	{ "milter.max_connections", CT_UINT, OFF(max_connections), "256", 1, 100000, NULL,
+	  "Most MTA connections served at once (the MTA opens one per SMTP session; each has a thread and "
+	  "up to spool_threshold of body in memory). Past it a new connection is refused at connect with "
+	  "451 4.3.2, a temporary failure (the mail of that session is tried again later), and the log names "
+	  "the limit; a refused connection does no work and is not counted. The default is above Postfix's "
+	  "default_process_limit (100 smtpd processes) and its cleanup servers. Each connection also needs a "
+	  "file descriptor: keep the open-file limit above this." },
 	{ "milter.max_split_copies", CT_UINT, OFF(max_split_copies), "20", 1, 1000, NULL,
 	  "Most sealed copies one message may be split into (each recipient in neither To nor Cc gets one of "
 	  "its own). Each copy is sealed and handed over before the MTA's end-of-message timeout, so a message "

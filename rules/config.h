@@ -49,6 +49,7 @@ struct seal_config {
 	char *submit_url;              /* where the copies of a split message go (smtp://127.0.0.1:PORT) */
 	uint64_t submit_timeout;
 	uint64_t max_split_copies;
+	uint64_t max_connections;       /* MTA connections served at once */
 	char *marker_header;
 	uint64_t marker_max_age;
 	unsigned char marker_key[MARKER_KEY_MAX];
