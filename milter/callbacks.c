@@ -47,6 +47,7 @@ struct conn {
 	int nr_body;              /* SMFIP_NR_BODY: body chunks get no reply */
 	int nr_mail;              /* SMFIP_NR_MAIL: MAIL gets no reply; a failure there shows at RCPT */
 	int counted;              /* admitted by cb_connect: one of the open connections */
+	int rcpt_refused;         /* this message had a recipient past limits.max_recipients (logged once) */
 	struct seal_session *msg;
 };
 
@@ -261,6 +262,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	end_message(c);
+	c->rcpt_refused = 0;
 	cfg = milter_config_get();
 	if (cfg == NULL) {
 		sfsistat rc = tempfail(ctx, "no configuration");
@@ -291,6 +293,14 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	}
 	if (seal_session_rcpt(c->msg, argv[0] ? argv[0] : "") != 0) {
+		/* Once per message: the client sends the rest again in another transaction. */
+		if (!c->rcpt_refused) {
+			const char *qid = smfi_getsymval(ctx, "i");
+			seal_warn("%s: recipients past limits.max_recipients (%llu) refused with 452 4.5.3, from the first: %.200s",
+			    qid ? qid : "NOQUEUE", (unsigned long long)seal_session_config(c->msg)->max_recipients,
+			    argv[0] ? argv[0] : "<>");
+			c->rcpt_refused = 1;
+		}
 		smfi_setreply(ctx, "452", "4.5.3", "Too many recipients");
 		return SMFIS_TEMPFAIL;
 	}

@@ -91,7 +91,8 @@ const struct cfg_key cfg_keys[] = {
 	  "(552 5.3.4)." },
 	{ "limits.max_recipients", CT_UINT, OFF(max_recipients), "5000", 1, 1000000, NULL,
 	  "Most envelope recipients per message. Recipients past it are refused at RCPT TO with 452 4.5.3, so "
-	  "the client sends them again in another transaction and nothing is lost." },
+	  "the client sends them again in another transaction and nothing is lost; the log says so once per "
+	  "message." },
 	{ "limits.body_scan_size", CT_SIZE, OFF(body_scan_size), "1M", 0, 64 * MIB, NULL,
 	  "Size of the window of decoded text (every text/* part and the multipart preamble and epilogue, in "
 	  "UTF-8) that body conditions are matched against. Longer text is matched window by "

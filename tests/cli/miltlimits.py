@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""miltconns.py HOST PORT MAX - milter.max_connections against a running sealmilter.
+"""miltlimits.py MODE HOST PORT MAX - a limit of a running sealmilter, over the milter protocol.
 
-Speaks the milter protocol (version 6) as an MTA does, with many connections
-held open at once, and checks, for a daemon whose limit is MAX:
+Speaks the milter protocol (version 6) as an MTA does.
+
+MODE conns (milter.max_connections = MAX), with many connections held open:
   - MAX connections are admitted at connect (reply 'c'), and a message goes
     through the last of them (at the limit: it works);
   - one more is refused at connect with 451 4.3.2 (one past: a tempfail);
@@ -13,13 +14,18 @@ held open at once, and checks, for a daemon whose limit is MAX:
     socket, is legal only after a message whose end was not accepted, and
     Postfix never sends it; it also runs close first.)
   - once all have closed, MAX are admitted again.
-Ordering, not timing: a place is freed by the daemon's close callback, which
-libmilter runs before it closes the socket, so after reading end of file
-here the count is already lower.
+  Ordering, not timing: a place is freed by the daemon's close callback,
+  which libmilter runs before it closes the socket, so after reading end of
+  file here the count is already lower.
+
+MODE rcpts (limits.max_recipients = MAX), two messages on one connection:
+  - recipients 1 to MAX are accepted ('c'), MAX+1 and MAX+2 are refused with
+    452 4.5.3, and the message still goes through with its MAX recipients;
+  - the next message starts afresh: MAX recipients accepted again.
 
 Prints "ok - NAME" / "FAIL - NAME" lines, then "refused=N" (how many
-connections were refused, for the log check) and exits 1 on any failure.
-Untrusted input: the daemon's replies (lengths checked, at most 1 MiB).
+connections or messages had a refusal, for the log check) and exits 1 on any
+failure. Untrusted input: the daemon's replies (lengths checked, at most 1 MiB).
 """
 import socket
 import struct
@@ -91,17 +97,22 @@ class Conn:
         self.send(b"C", b"client.example\0" + b"4" + struct.pack(">H", 25000) + addr + b"\0")
         return self.final()
 
-    def start_message(self):
+    def start_message(self, rcpts=(b"<bob@partner.test>",)):
+        """MAIL and RCPT; the replies to each RCPT."""
+        got = []
         if not self.steps & P_NOMAIL:
             self.send(b"M", b"<alice@example.com>\0")
             self.final()
         if not self.steps & P_NORCPT:
-            self.send(b"R", b"<bob@partner.test>\0")
-            self.final()
+            for r in rcpts:
+                self.send(b"R", r + b"\0")
+                got.append(self.final())
+        return got
 
-    def message(self):
-        """A whole message; the end-of-message reply."""
-        self.start_message()
+    def message(self, started=False):
+        """A whole message (or the rest of one); the end-of-message reply."""
+        if not started:
+            self.start_message()
         if not self.steps & P_NOHDRS:
             for name, value in ((b"From", b" alice@example.com"), (b"To", b" bob@partner.test"),
                                 (b"Subject", b" at the limit")):
@@ -144,8 +155,31 @@ def is_refusal(rep):
     return cmd == b"y" and data.rstrip(b"\0").startswith(b"451 4.3.2 ") and b"too many connections" in data
 
 
+def rcpts(host, port, limit):
+    c, rep = opened(host, port)
+    check("connection admitted", rep[0] == b"c", "connect answered %r %r" % rep)
+    for n in (1, 2):
+        addrs = [b"<r%d@partner.test>" % i for i in range(limit + 2)]
+        got = c.start_message(addrs)
+        check("message %d: recipients 1 to %d accepted (at the limit)" % (n, limit),
+              [g[0] for g in got[:limit]] == [b"c"] * limit, "replies %r" % got[:limit])
+        past = got[limit:]
+        check("message %d: recipients %d and %d (past the limit) refused with 452 4.5.3" % (n, limit + 1, limit + 2),
+              len(past) == 2 and all(g[0] == b"y" and g[1].startswith(b"452 4.5.3 ") for g in past),
+              "replies %r" % past)
+        rep = c.message(started=True)
+        check("message %d: goes through with its %d recipients" % (n, limit), rep[0] == b"a",
+              "end of message: %r %r" % rep)
+    c.quit()
+    print("refused=2")
+
+
 def main():
-    host, port, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    mode, host, port, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    if mode == "rcpts":
+        rcpts(host, port, limit)
+        print("%d passed, %d failed" % (passed, failed))
+        return 1 if failed else 0
     refused = 0
 
     def admit(name):
@@ -189,7 +223,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.stderr.write("usage: miltconns.py HOST PORT MAX\n")
+    if len(sys.argv) != 5 or sys.argv[1] not in ("conns", "rcpts"):
+        sys.stderr.write("usage: miltlimits.py conns|rcpts HOST PORT MAX\n")
         sys.exit(2)
     sys.exit(main())

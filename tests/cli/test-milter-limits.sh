@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# test-milter-conns.sh - milter.max_connections on a real sealmilter daemon, over the
-# milter protocol on loopback (no MTA): miltconns.py holds connections open at once and
-# shows MAX admitted, one past refused at connect with 451 4.3.2, every way a connection
-# ends (QUIT, dropped mid-message) freeing its place exactly once, and new
-# connections admitted again once they close. Here: each refusal is logged with the
-# limit and its value, the default is in force without the key, and the daemon stops
+# test-milter-limits.sh - the limits the milter front end enforces itself, on a real
+# sealmilter daemon over the milter protocol on loopback (no MTA; miltlimits.py is the MTA):
+#   milter.max_connections: MAX admitted, one past refused at connect with 451 4.3.2,
+#     every way a connection ends (QUIT, dropped mid-message) freeing its place exactly
+#     once, new connections admitted again once they close; the default is 256;
+#   limits.max_recipients: MAX accepted, those past it refused with 452 4.5.3, the
+#     message still delivered to its MAX.
+# Each refusal must have a log line naming the limit and its value; the daemon stops
 # cleanly with no sanitizer report.
 set -euo pipefail
 . "$SRCDIR/tests/cli/lib.sh"
@@ -17,7 +19,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' E
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mkdir "$T/spool"
 "$SEALCTL" keys generate marker --out "$T/marker.key" >/dev/null
-write() {   # write FILE [milter lines]
+write() {   # write FILE [lines under milter:, or a section]
 	cat > "$1" <<YAML
 organization: { domains: [example.com] }
 milter:
@@ -67,7 +69,7 @@ t_grep "the default is 256" '^\| `milter.max_connections` \| number \| 256 \| 1 
 # Limit 3: three admitted, the fourth refused, each way of closing frees one place.
 write "$T/three.yaml" "  max_connections: 3"
 start "$T/three.yaml" "$T/three.log"
-"$PY" "$SRCDIR/tests/cli/miltconns.py" 127.0.0.1 "$PORT" 3 > "$T/three.out" 2>&1 && rc=0 || rc=$?
+"$PY" "$SRCDIR/tests/cli/miltlimits.py" conns 127.0.0.1 "$PORT" 3 > "$T/three.out" 2>&1 && rc=0 || rc=$?
 while read -r line; do
 	case $line in
 	"ok - "*) t_ok "max 3: ${line#ok - }" ;;
@@ -87,9 +89,26 @@ stop "max 3" "$T/three.log"
 # Limit 1, the smallest: one admitted, the second refused.
 write "$T/one.yaml" "  max_connections: 1"
 start "$T/one.yaml" "$T/one.log"
-"$PY" "$SRCDIR/tests/cli/miltconns.py" 127.0.0.1 "$PORT" 1 > "$T/one.out" 2>&1 && rc=0 || rc=$?
+"$PY" "$SRCDIR/tests/cli/miltlimits.py" conns 127.0.0.1 "$PORT" 1 > "$T/one.out" 2>&1 && rc=0 || rc=$?
 t_rc "max 1: every check passed ($(tail -n 1 "$T/one.out"))" 0 "$rc"
 [ "$rc" = 0 ] || cat "$T/one.out"
 t_grep "max 1: the log names the limit" "refused: 1 connections open, the most milter\.max_connections \(1\) allows" "$T/one.log"
 stop "max 1" "$T/one.log"
+
+# limits.max_recipients 4: the fifth and sixth recipients are refused, twice (two messages).
+write "$T/rcpts.yaml" "limits: { max_recipients: 4 }"
+start "$T/rcpts.yaml" "$T/rcpts.log"
+"$PY" "$SRCDIR/tests/cli/miltlimits.py" rcpts 127.0.0.1 "$PORT" 4 > "$T/rcpts.out" 2>&1 && rc=0 || rc=$?
+while read -r line; do
+	case $line in
+	"ok - "*) t_ok "max_recipients 4: ${line#ok - }" ;;
+	"FAIL - "*) t_fail "max_recipients 4: ${line#FAIL - }" ;;
+	esac
+done < "$T/rcpts.out"
+t_rc "max_recipients 4: the milter client finished" 0 "$rc"
+got=$(grep -cE 'recipients past limits\.max_recipients \(4\) refused with 452 4\.5\.3, from the first: <r4@partner\.test>' \
+	"$T/rcpts.log" || true)
+t_check "max_recipients 4: one log line per message naming the limit and its value (got $got, want 2)" test "$got" = 2
+t_grep "max_recipients 4: the message's own log line counts its 4 recipients" "rcpts=4 .*verdict=accept" "$T/rcpts.log"
+stop "max_recipients 4" "$T/rcpts.log"
 t_done
