@@ -795,6 +795,11 @@ START_TEST(test_on_error)
 		    OR_NONE(r->xcode), c->want_code, c->want_xcode);
 	ck_assert_msg((r->decision.error != NULL) == c->want_error, "%s: evaluation error: got %s, want %s", c->name,
 	    OR_NONE(r->decision.error), c->want_error ? "one" : "none");
+	/* The log line names the limit and its value (and the reply, when there is one). */
+	if (c->want_error)
+		ck_assert_msg(strstr(r->summary, "hit its match limit (limits.regex_match_limit: 1000)") != NULL &&
+		    (c->want_code == NULL || strstr(r->summary, " verdict=tempfail reply=\"451 4.3.0 ") != NULL),
+		    "%s: log line: got \"%s\", want the limit, its value and the reply", c->name, r->summary);
 	ck_assert_msg(r->nedits == (size_t)c->want_nedits, "%s: edits: got %zu, want %d", c->name, r->nedits,
 	    c->want_nedits);
 	if (c->want_nedits == 1)
