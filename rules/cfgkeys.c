@@ -184,8 +184,14 @@ const struct cfg_key cfg_keys[] = {
 	{ "sealview.max_connections", CT_UINT, OFF(sv_max_connections), "512", 8, 100000, NULL,
 	  "Most connections at once; more are refused." },
 	{ "sealview.max_object", CT_SIZE, OFF(sv_max_object), "64M", 1024, 1 * GIB, NULL,
-	  "Largest sealed object a registration may carry (the request is refused, and the message deferred, "
-	  "over it). Form posts are limited to 256 KiB." },
+	  "Largest sealed object a registration may carry. Over it the request is refused (HTTP 413, before "
+	  "the body is read; sealview logs the limit), so sealmilter defers the message (451) and logs the "
+	  "refusal." },
+	{ "sealview.max_form", CT_SIZE, OFF(sv_max_form), "256K", 64 * KIB, 16 * MIB, NULL,
+	  "Largest body of any other request (the forms: an address, a passcode, a reply). Over it the "
+	  "request is refused with HTTP 413 before the body is read (or as soon as a chunked body passes "
+	  "it), and the log names the limit. A reply may have 64 KiB of text, up to 192 KiB once "
+	  "form-encoded: set it below about 200K and the longest replies are refused." },
 	{ "sealview.session_idle", CT_DURATION, OFF(sv_session_idle), "1h", 60, DAY, NULL,
 	  "A reader's session ends after this long without a request." },
 	{ "sealview.passcode_ttl", CT_DURATION, OFF(sv_passcode_ttl), "15m", 60, 3600, NULL,

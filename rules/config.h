@@ -113,6 +113,7 @@ struct seal_config {
 	uint64_t sv_threads;
 	uint64_t sv_max_connections;
 	uint64_t sv_max_object;
+	uint64_t sv_max_form;
 	uint64_t sv_session_idle;
 	uint64_t sv_passcode_ttl;
 	uint64_t sv_rate_ip, sv_rate_address, sv_rate_message;

@@ -20,7 +20,7 @@
  * thread-safe.
  * Untrusted input: everything in a request (path, cookies, form fields,
  * API bodies, the signature fields), and the opened message (msgview.c).
- * Form bodies are capped at APP_MAX_FORM by the server, every field is
+ * Form bodies are capped at sealview.max_form by the server, every field is
  * length-checked here, every value is HTML-escaped on output, and every
  * SQL parameter is bound by the store.
  */
@@ -1889,11 +1889,13 @@ api_audit_verify(struct app *a, struct app_response *r)
 /* ---- routing -------------------------------------------------------------- */
 
 size_t
-app_max_body(const struct app *a, const char *method, const char *path)
+app_max_body(const struct app *a, const char *method, const char *path, const char **key)
 {
-	if (strcmp(method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0)
-		return (size_t)a->cfg->sv_max_object;
-	return APP_MAX_FORM;
+	int reg = strcmp(method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0;
+
+	if (key)
+		*key = reg ? "sealview.max_object" : "sealview.max_form";
+	return (size_t)(reg ? a->cfg->sv_max_object : a->cfg->sv_max_form);
 }
 
 static void
