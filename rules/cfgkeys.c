@@ -182,7 +182,9 @@ const struct cfg_key cfg_keys[] = {
 	{ "sealview.threads", CT_UINT, OFF(sv_threads), "8", 1, 256, NULL,
 	  "Worker threads serving requests." },
 	{ "sealview.max_connections", CT_UINT, OFF(sv_max_connections), "512", 8, 100000, NULL,
-	  "Most connections at once; more are refused." },
+	  "Most connections at once (libmicrohttpd divides it among sealview.threads). Past it a new "
+	  "connection waits in the listen queue until one closes; the log says when the limit is reached "
+	  "and when it is not any more." },
 	{ "sealview.max_object", CT_SIZE, OFF(sv_max_object), "64M", 1024, 1 * GIB, NULL,
 	  "Largest sealed object a registration may carry. Over it the request is refused (HTTP 413, before "
 	  "the body is read; sealview logs the limit), so sealmilter defers the message (451) and logs the "

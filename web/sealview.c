@@ -58,6 +58,9 @@ struct server {
 	struct seal_config *cfg;
 	struct app *app;
 	int hsts;
+	pthread_mutex_t conn_lock;   /* connections open, for the sealview.max_connections log lines */
+	unsigned long nconns;
+	int at_limit;
 };
 
 struct upload {
@@ -294,15 +297,45 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	*con_cls = NULL;
 }
 
+/* Count connections. libmicrohttpd stops accepting at
+ * sealview.max_connections: new ones wait in the listen queue until one
+ * closes. Say so once when the limit is reached, and once when it is not
+ * any more. */
+static void
+conn_notify(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	unsigned long max = (unsigned long)s->cfg->sv_max_connections;
+
+	(void)c;
+	(void)socket_context;
+	pthread_mutex_lock(&s->conn_lock);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if (++s->nconns >= max && !s->at_limit) {
+			s->at_limit = 1;
+			seal_warn("http: %lu connections open, the most sealview.max_connections (%lu) allows: new ones "
+			    "wait in the listen queue until one closes", s->nconns, max);
+		}
+	} else if (s->nconns > 0 && --s->nconns < max && s->at_limit) {
+		s->at_limit = 0;
+		seal_info("http: below sealview.max_connections (%lu) again", max);
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	const struct server *s = cls;
 	char buf[512];
 
-	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
-	seal_warn("http: %s", buf);
+	/* libmicrohttpd's refusal past MHD_OPTION_CONNECTION_LIMIT: name our setting. */
+	if (strstr(buf, "connection limit") != NULL)
+		seal_warn("http: %s (sealview.max_connections: %llu)", buf, (unsigned long long)s->cfg->sv_max_connections);
+	else
+		seal_warn("http: %s", buf);
 }
 
 /* ADDRESS:PORT (IPv6 in brackets) into a socket address. */
@@ -448,6 +481,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.conn_lock, NULL);
 	memset(&errs, 0, sizeof(errs));
 	s.cfg = config_load(cfgpath, CONFIG_VIEWER, &errs);
 	if (s.cfg == NULL) {
@@ -521,7 +555,8 @@ main(int argc, char **argv)
 	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, &s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);

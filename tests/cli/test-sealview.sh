@@ -152,7 +152,9 @@ t_nogrep "no sanitizer report" "ERROR: (AddressSanitizer|LeakSanitizer)|runtime 
 # Smaller limits: sealview.max_object 4K, sealview.max_form 64K (its least).
 PORT=$(free_port)
 write "$T/small.yaml" "  max_object: 4K
-  max_form: 64K"
+  max_form: 64K
+  max_connections: 8
+  threads: 1"
 "$SEALVIEW" -c "$T/small.yaml" 2> "$T/small.log" &
 PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -173,6 +175,19 @@ t_rc "max_form 64K: a form of 65536 bytes is read" 404 "$(post "$T/at.form")"
 t_rc "max_form 64K: 65537 bytes are refused (413)" 413 "$(post "$T/past.form")"
 t_grep "max_form 64K: the log names the limit and its value" \
 	'POST from 127\.0\.0\.1 refused with 413: a body of 65537 bytes, over sealview\.max_form \(65536\)' "$T/small.log"
+
+# sealview.max_connections 8 (one thread, so the limit is the server's, not a share of it):
+# past it a connection waits in the listen queue, and is served once a place frees.
+/usr/bin/python3 "$SRCDIR/tests/cli/svconns.py" "$PORT" 8 "$T/small.log" > "$T/svconns.out" 2>&1 && rc=0 || rc=$?
+while read -r line; do
+	case $line in
+	"ok - "*) t_ok "max_connections 8: ${line#ok - }" ;;
+	"FAIL - "*) t_fail "max_connections 8: ${line#FAIL - }" ;;
+	esac
+done < "$T/svconns.out"
+t_rc "max_connections 8: the client finished" 0 "$rc"
+t_grep "max_connections 8: once a place freed, the log says so" \
+	'http: below sealview\.max_connections \(8\) again' "$T/small.log"
 
 # sealmilter's side of max_object (sealctl process runs its pipeline): a sealed message for
 # an outside reader is registered first; one whose sealed object is over the limit is refused,
