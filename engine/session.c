@@ -493,6 +493,9 @@ make_summary(struct seal_session *s, const char *note)
 			sbuf_printf(&b, "%s%s:%s%s", i ? "," : "", dkim_result_name(r->dkim[i].result),
 			    r->dkim[i].d ? r->dkim[i].d : "?",
 			    r->dkim[i].dnssec == DNS_SECURE ? "(dnssec)" : r->dkim[i].dnssec == DNS_BOGUS ? "(dnssec-bogus)" : "");
+		if (r->dkim_unchecked)
+			sbuf_printf(&b, " dkim_unchecked=%zu (past dkim.max_signatures: %llu)", r->dkim_unchecked,
+			    (unsigned long long)s->cfg->dkim_max_signatures);
 	}
 	sbuf_adds(&b, " actions=");
 	if (r->nedits == 0)
@@ -1943,6 +1946,7 @@ decide(struct seal_session *s, int *marker_keep)
 		r->dkim = o;
 		r->ndkim = n;
 		r->dkim_checked = 1;
+		r->dkim_unchecked = unchecked;
 		/* A marked message was verified and given its field by an earlier
 		 * pass; the marker covers that field, so it cannot have been forged. */
 		if (!r->already_processed && add_authres(s, o, n, unchecked) != 0)

@@ -52,6 +52,7 @@ struct seal_result {
 	const struct dkim_outcome *dkim;   /* inbound with dkim.verify_inbound: one per checked signature */
 	size_t ndkim;
 	int dkim_checked;     /* DKIM was verified (ndkim 0: unsigned) */
+	size_t dkim_unchecked;        /* signatures past dkim.max_signatures, left unchecked */
 	char *authres;        /* the Authentication-Results value added, or NULL */
 	struct split_copy *copies;   /* a split message: the copies handed to the MTA (milter.submit_url) */
 	size_t ncopies;

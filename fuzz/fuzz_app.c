@@ -243,7 +243,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.user_agent = field[7];
 	req.body = body;
 	req.body_len = body_len;
-	(void)app_max_body(app, req.method, req.path);
+	(void)app_max_body(app, req.method, req.path, NULL);
 	(void)app_api_plausible(req.x_date, req.x_nonce, req.x_signature);
 	/* The front end asks before it reads an API body (with the signature
 	 * fields only, as web/sealview.c does); a refusal ends the request there. */

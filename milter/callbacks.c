@@ -11,6 +11,12 @@
  * on a connection that negotiated it away, or no memory for a session, all
  * end in a tempfail; the MTA keeps the message and retries.
  *
+ * At most milter.max_connections connections are served at once: past it
+ * a connection is refused at connect (451 4.3.2, and a log line naming the
+ * limit). Only cb_connect admits a connection (it is then counted) and only
+ * cb_close releases it; libmilter calls close exactly once per connection,
+ * whether the MTA said QUIT, dropped the socket, or the worker is stopping.
+ *
  * Calling rules: libmilter calls these, one thread per connection.
  * Untrusted input: everything the MTA relays from the SMTP client.
  */
@@ -40,8 +46,39 @@ struct conn {
 	int nr_eoh;               /* SMFIP_NR_EOH: end of headers gets no reply */
 	int nr_body;              /* SMFIP_NR_BODY: body chunks get no reply */
 	int nr_mail;              /* SMFIP_NR_MAIL: MAIL gets no reply; a failure there shows at RCPT */
+	int counted;              /* admitted by cb_connect: one of the open connections */
+	int rcpt_refused;         /* this message had a recipient past limits.max_recipients (logged once) */
 	struct seal_session *msg;
 };
+
+/* Connections admitted and not yet closed (milter.max_connections). */
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long nconns;
+
+/* Admit one more connection unless max are open already: 1 admitted, 0
+ * refused; *open is the count that decided. */
+static int
+conn_admit(unsigned long max, unsigned long *open)
+{
+	int ok;
+
+	pthread_mutex_lock(&conn_lock);
+	*open = nconns;
+	ok = nconns < max;
+	if (ok)
+		nconns++;
+	pthread_mutex_unlock(&conn_lock);
+	return ok;
+}
+
+static void
+conn_release(void)
+{
+	pthread_mutex_lock(&conn_lock);
+	if (nconns > 0)
+		nconns--;
+	pthread_mutex_unlock(&conn_lock);
+}
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct seal_config *current;
@@ -181,6 +218,8 @@ static sfsistat
 cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
 	struct conn *c = conn_of(ctx);
+	struct seal_config *cfg;
+	unsigned long max, open;
 
 	if (c == NULL) {
 		c = calloc(1, sizeof(*c));
@@ -198,6 +237,19 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->ip, sizeof(c->ip));
 	free(c->host);
 	c->host = strdup(host ? host : "");
+	if (c->counted)
+		return SMFIS_CONTINUE;     /* admitted already (a second connect without close) */
+	if ((cfg = milter_config_get()) == NULL)
+		return tempfail(ctx, "no configuration");
+	max = (unsigned long)cfg->max_connections;
+	config_unref(cfg);
+	if (!conn_admit(max, &open)) {
+		seal_warn("connection from %s [%s] refused: %lu connections open, the most milter.max_connections (%lu) "
+		    "allows; replied 451 4.3.2", host ? host : "unknown", c->ip[0] ? c->ip : "-", open, max);
+		smfi_setreply(ctx, "451", "4.3.2", "Mail filter busy (too many connections), try again later");
+		return SMFIS_TEMPFAIL;
+	}
+	c->counted = 1;
 	return SMFIS_CONTINUE;
 }
 
@@ -210,6 +262,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	end_message(c);
+	c->rcpt_refused = 0;
 	cfg = milter_config_get();
 	if (cfg == NULL) {
 		sfsistat rc = tempfail(ctx, "no configuration");
@@ -240,6 +293,14 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	}
 	if (seal_session_rcpt(c->msg, argv[0] ? argv[0] : "") != 0) {
+		/* Once per message: the client sends the rest again in another transaction. */
+		if (!c->rcpt_refused) {
+			const char *qid = smfi_getsymval(ctx, "i");
+			seal_warn("%s: recipients past limits.max_recipients (%llu) refused with 452 4.5.3, from the first: %.200s",
+			    qid ? qid : "NOQUEUE", (unsigned long long)seal_session_config(c->msg)->max_recipients,
+			    argv[0] ? argv[0] : "<>");
+			c->rcpt_refused = 1;
+		}
 		smfi_setreply(ctx, "452", "4.5.3", "Too many recipients");
 		return SMFIS_TEMPFAIL;
 	}
@@ -399,6 +460,8 @@ cb_close(SMFICTX *ctx)
 
 	if (c) {
 		end_message(c);
+		if (c->counted)
+			conn_release();
 		free(c->host);
 		free(c);
 		smfi_setpriv(ctx, NULL);

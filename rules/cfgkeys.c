@@ -76,6 +76,13 @@ const struct cfg_key cfg_keys[] = {
 	  "retried message does not send a copy twice." },
 	{ "milter.submit_timeout", CT_DURATION, OFF(submit_timeout), "30s", 1, 600, NULL,
 	  "How long handing over one copy may take before the whole message is deferred." },
+	{ "milter.max_connections", CT_UINT, OFF(max_connections), "256", 1, 100000, NULL,
+	  "Most MTA connections served at once (the MTA opens one per SMTP session; each has a thread and "
+	  "up to spool_threshold of body in memory). Past it a new connection is refused at connect with "
+	  "451 4.3.2, a temporary failure (the mail of that session is tried again later), and the log names "
+	  "the limit; a refused connection does no work and is not counted. The default is above Postfix's "
+	  "default_process_limit (100 smtpd processes) and its cleanup servers. Each connection also needs a "
+	  "file descriptor: keep the open-file limit above this." },
 	{ "milter.max_split_copies", CT_UINT, OFF(max_split_copies), "20", 1, 1000, NULL,
 	  "Most sealed copies one message may be split into (each recipient in neither To nor Cc gets one of "
 	  "its own). Each copy is sealed and handed over before the MTA's end-of-message timeout, so a message "
@@ -89,7 +96,8 @@ const struct cfg_key cfg_keys[] = {
 	  "(552 5.3.4)." },
 	{ "limits.max_recipients", CT_UINT, OFF(max_recipients), "5000", 1, 1000000, NULL,
 	  "Most envelope recipients per message. Recipients past it are refused at RCPT TO with 452 4.5.3, so "
-	  "the client sends them again in another transaction and nothing is lost." },
+	  "the client sends them again in another transaction and nothing is lost; the log says so once per "
+	  "message." },
 	{ "limits.body_scan_size", CT_SIZE, OFF(body_scan_size), "1M", 0, 64 * MIB, NULL,
 	  "Size of the window of decoded text (every text/* part and the multipart preamble and epilogue, in "
 	  "UTF-8) that body conditions are matched against. Longer text is matched window by "
@@ -179,10 +187,18 @@ const struct cfg_key cfg_keys[] = {
 	{ "sealview.threads", CT_UINT, OFF(sv_threads), "8", 1, 256, NULL,
 	  "Worker threads serving requests." },
 	{ "sealview.max_connections", CT_UINT, OFF(sv_max_connections), "512", 8, 100000, NULL,
-	  "Most connections at once; more are refused." },
+	  "Most connections at once (libmicrohttpd divides it among sealview.threads). Past it a new "
+	  "connection waits in the listen queue until one closes; the log says when the limit is reached "
+	  "and when it is not any more." },
 	{ "sealview.max_object", CT_SIZE, OFF(sv_max_object), "64M", 1024, 1 * GIB, NULL,
-	  "Largest sealed object a registration may carry (the request is refused, and the message deferred, "
-	  "over it). Form posts are limited to 256 KiB." },
+	  "Largest sealed object a registration may carry. Over it the request is refused (HTTP 413, before "
+	  "the body is read; sealview logs the limit), so sealmilter defers the message (451) and logs the "
+	  "refusal." },
+	{ "sealview.max_form", CT_SIZE, OFF(sv_max_form), "256K", 64 * KIB, 16 * MIB, NULL,
+	  "Largest body of any other request (the forms: an address, a passcode, a reply). Over it the "
+	  "request is refused with HTTP 413 before the body is read (or as soon as a chunked body passes "
+	  "it), and the log names the limit. A reply may have 64 KiB of text, up to 192 KiB once "
+	  "form-encoded: set it below about 200K and the longest replies are refused." },
 	{ "sealview.session_idle", CT_DURATION, OFF(sv_session_idle), "1h", 60, DAY, NULL,
 	  "A reader's session ends after this long without a request." },
 	{ "sealview.passcode_ttl", CT_DURATION, OFF(sv_passcode_ttl), "15m", 60, 3600, NULL,

@@ -747,7 +747,8 @@ addr_match(const struct addr_matcher *am, const char *addr, struct eval_ctx *ctx
 			size_t s, e;
 			hit = sregex_find(am->res[i], addr, strlen(addr), 0, &s, &e);
 			if (hit < 0)
-				return set_error(ctx, "regex /%s/ hit its match limit", sregex_source(am->res[i]));
+				return set_error(ctx, "regex /%s/ hit its match limit (limits.regex_match_limit: %u)",
+				    sregex_source(am->res[i]), (unsigned)sregex_match_limit(am->res[i]));
 		}
 		if (!hit)
 			return 0;
@@ -858,7 +859,8 @@ text_match(const struct text_matcher *tm, const char *text, size_t len, struct e
 		size_t pos = 0;
 		while (pos <= len && (rc = sregex_find(tm->res[i], text, len, pos, &s, &e)) != 0) {
 			if (rc < 0)
-				return set_error(ctx, "regex /%s/ hit its match limit", sregex_source(tm->res[i]));
+				return set_error(ctx, "regex /%s/ hit its match limit (limits.regex_match_limit: %u)",
+				    sregex_source(tm->res[i]), (unsigned)sregex_match_limit(tm->res[i]));
 			if (!found && asprintf(what, "matches /%s/", sregex_source(tm->res[i])) < 0)
 				*what = NULL;
 			found = 1;
@@ -872,7 +874,8 @@ text_match(const struct text_matcher *tm, const char *text, size_t len, struct e
 		size_t pos = 0;
 		while (pos <= len && (rc = sregex_find(tm->pattern->re, text, len, pos, &s, &e)) != 0) {
 			if (rc < 0)
-				return set_error(ctx, "pattern %s hit the regex match limit", tm->pattern->name);
+				return set_error(ctx, "pattern %s hit the regex match limit (limits.regex_match_limit: %u)",
+				    tm->pattern->name, (unsigned)sregex_match_limit(tm->pattern->re));
 			if (tm->pattern->check != CHECK_LUHN || luhn_ok(text + s, e - s)) {
 				if (asprintf(what, "matches pattern %s", tm->pattern->name) < 0)
 					*what = NULL;

@@ -49,6 +49,7 @@ struct seal_config {
 	char *submit_url;              /* where the copies of a split message go (smtp://127.0.0.1:PORT) */
 	uint64_t submit_timeout;
 	uint64_t max_split_copies;
+	uint64_t max_connections;       /* MTA connections served at once */
 	char *marker_header;
 	uint64_t marker_max_age;
 	uint64_t expiry_warning;   /* seconds before a certificate expires to warn (milter.expiry_warning) */
@@ -113,6 +114,7 @@ struct seal_config {
 	uint64_t sv_threads;
 	uint64_t sv_max_connections;
 	uint64_t sv_max_object;
+	uint64_t sv_max_form;
 	uint64_t sv_session_idle;
 	uint64_t sv_passcode_ttl;
 	uint64_t sv_rate_ip, sv_rate_address, sv_rate_message;

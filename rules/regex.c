@@ -23,6 +23,7 @@ struct sregex {
 	pcre2_code *code;
 	pcre2_match_context *mctx;
 	char *source;
+	uint32_t match_limit;
 };
 
 struct sregex *
@@ -59,6 +60,7 @@ sregex_compile(const char *pattern, int caseless, uint32_t match_limit,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	re->match_limit = match_limit;
 	pcre2_set_match_limit(re->mctx, match_limit);
 	pcre2_set_depth_limit(re->mctx, match_limit / 10 + 100);
 	pcre2_set_heap_limit(re->mctx, 20 * 1024);   /* KiB */
@@ -88,6 +90,12 @@ sregex_find(const struct sregex *re, const char *subj, size_t len, size_t start,
 	}
 	pcre2_match_data_free(md);
 	return rc;
+}
+
+uint32_t
+sregex_match_limit(const struct sregex *re)
+{
+	return re->match_limit;
 }
 
 const char *

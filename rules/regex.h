@@ -18,6 +18,8 @@ struct sregex *sregex_compile(const char *pattern, int caseless, uint32_t match_
 int sregex_find(const struct sregex *re, const char *subj, size_t len, size_t start,
     size_t *mstart, size_t *mend);
 const char *sregex_source(const struct sregex *re);
+/* The match limit it was compiled with (limits.regex_match_limit), for error messages. */
+uint32_t sregex_match_limit(const struct sregex *re);
 void sregex_free(struct sregex *re);
 
 #endif

@@ -20,7 +20,7 @@
  * thread-safe.
  * Untrusted input: everything in a request (path, cookies, form fields,
  * API bodies, the signature fields), and the opened message (msgview.c).
- * Form bodies are capped at APP_MAX_FORM by the server, every field is
+ * Form bodies are capped at sealview.max_form by the server, every field is
  * length-checked here, every value is HTML-escaped on output, and every
  * SQL parameter is bound by the store.
  */
@@ -840,7 +840,7 @@ address_form(struct app *a, struct ctx *c, const struct app_request *req, struct
 	    "maxlength=\"254\"><button type=\"submit\">");
 	html_escapes(&pg.b, text(T_SEND_CODE));
 	sbuf_adds(&pg.b, "</button></form></div>\n");
-	page_end(a, &pg, r, error == T_COUNT ? 200 : 400);
+	page_end(a, &pg, r, error == T_COUNT ? 200 : error == T_RATE_LIMITED ? 429 : 400);
 }
 
 static void
@@ -877,13 +877,14 @@ code_form(struct app *a, struct ctx *c, const struct app_request *req, struct ap
 	sbuf_printf(&pg.b, "</button></form><p><a href=\"/m/%s\">", path_token);
 	html_escapes(&pg.b, text(T_CODE_AGAIN));
 	sbuf_adds(&pg.b, "</a></p></div>\n");
-	page_end(a, &pg, r, error == T_COUNT ? 200 : 400);
+	page_end(a, &pg, r, error == T_COUNT ? 200 : error == T_RATE_LIMITED ? 429 : 400);
 }
 
 /* Count one hit against a limit: 1 allowed, 0 over it or a store error
- * (fail closed). */
+ * (fail closed). When refused and *which is still NULL, it is set to what
+ * refused (the limit's name and value, for the audit record and its log line). */
 static int
-hit(struct app *a, char *key, uint64_t limit)
+hit(struct app *a, char *key, uint64_t limit, const char *name, char **which)
 {
 	char *err = NULL;
 	int rc = key ? vstore_rate_hit(a->st, key, (int64_t)time(NULL), RATE_WINDOW, (long)limit, &err) : -1;
@@ -893,6 +894,9 @@ hit(struct app *a, char *key, uint64_t limit)
 		free(err);
 	}
 	free(key);
+	if (rc != 1 && *which == NULL && asprintf(which, rc < 0 ? "the rate limit store failed (%s)" :
+	    "%s (%llu in %d minutes)", name, (unsigned long long)limit, RATE_WINDOW / 60) < 0)
+		*which = NULL;
 	return rc == 1;
 }
 
@@ -906,16 +910,20 @@ key2(const char *a, const char *b, const char *c)
 	return k;
 }
 
-/* Count one hit against each limit; 1 when all allow it. */
+/* Count one hit against each limit; 1 when all allow it. Otherwise *which
+ * names the first limit that refused, with its value (free it). */
 static int
-rate_ok(struct app *a, const struct app_request *req, const struct ctx *c, const char *address)
+rate_ok(struct app *a, const struct app_request *req, const struct ctx *c, const char *address, char **which)
 {
 	int ok = 1;
 
-	ok &= hit(a, key2("ip", req->client_ip ? req->client_ip : "", NULL), a->cfg->sv_rate_ip);
-	ok &= hit(a, key2("msg", c->tok.lookup, NULL), a->cfg->sv_rate_message);
+	*which = NULL;
+	ok &= hit(a, key2("ip", req->client_ip ? req->client_ip : "", NULL), a->cfg->sv_rate_ip, "sealview.rate_per_ip",
+	    which);
+	ok &= hit(a, key2("msg", c->tok.lookup, NULL), a->cfg->sv_rate_message, "sealview.rate_per_message", which);
 	if (address)
-		ok &= hit(a, key2("addr", c->tok.lookup, address), a->cfg->sv_rate_address);
+		ok &= hit(a, key2("addr", c->tok.lookup, address), a->cfg->sv_rate_address, "sealview.rate_per_address",
+		    which);
 	return ok;
 }
 
@@ -1077,7 +1085,7 @@ static void
 request_code(struct app *a, struct ctx *c, const struct app_request *req, struct app_response *r, const char *path_token)
 {
 	char *raw = form_get(req, "address", MAX_ADDRESS), *address = raw ? clean_address(raw) : NULL, *err = NULL;
-	char code[9], ref[10];
+	char code[9], ref[10], *which = NULL;
 	unsigned char h[32];
 	int64_t now = (int64_t)time(NULL);
 	int allowed;
@@ -1093,8 +1101,9 @@ request_code(struct app *a, struct ctx *c, const struct app_request *req, struct
 		address_form(a, c, req, r, path_token, T_ADDRESS_LABEL);
 		return;
 	}
-	if (!rate_ok(a, req, c, address)) {
-		audit(a, req, "passcode_request", c->m.seal_id, address, "rate_limited", NULL);
+	if (!rate_ok(a, req, c, address, &which)) {
+		audit(a, req, "passcode_request", c->m.seal_id, address, "rate_limited", which ? which : "a rate limit");
+		free(which);
 		address_form(a, c, req, r, path_token, T_RATE_LIMITED);
 		free(address);
 		return;
@@ -1145,6 +1154,7 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 {
 	char *raw = form_get(req, "address", MAX_ADDRESS), *address = raw ? clean_address(raw) : NULL;
 	char *code = form_get(req, "code", 32), digits[9], sid[44], csrf[44], *cookie = NULL, *err = NULL, *loc = NULL;
+	char *which = NULL;
 	unsigned char h[32];
 	size_t i, n = 0;
 	int left = 0;
@@ -1168,8 +1178,9 @@ verify_code(struct app *a, struct ctx *c, const struct app_request *req, struct 
 			n = 9;
 	OPENSSL_cleanse(code, strlen(code));
 	free(code);
-	if (!rate_ok(a, req, c, NULL)) {
-		audit(a, req, "passcode_fail", c->m.seal_id, address, "rate_limited", NULL);
+	if (!rate_ok(a, req, c, NULL, &which)) {
+		audit(a, req, "passcode_fail", c->m.seal_id, address, "rate_limited", which ? which : "a rate limit");
+		free(which);
 		code_form(a, c, req, r, path_token, address, NULL, T_RATE_LIMITED);
 		free(address);
 		return;
@@ -1346,6 +1357,7 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
     struct app_response *r, const char *path_token)
 {
 	char *body = form_get(req, "text", MAX_REPLY), *err = NULL, *date = NULL, *subj = NULL, *mid = NULL;
+	char *which = NULL;
 	struct mail_job *job;
 	struct msgview v;
 	struct sbuf m;
@@ -1363,8 +1375,9 @@ send_reply(struct app *a, struct ctx *c, const struct vsession *s, const struct 
 		respond_text(r, 403, "text/plain; charset=utf-8", "replies are not allowed for this message\n");
 		return;
 	}
-	if (!hit(a, key2("reply", c->tok.lookup, s->address), MAX_REPLIES)) {
-		audit(a, req, "reply", c->m.seal_id, s->address, "rate_limited", NULL);
+	if (!hit(a, key2("reply", c->tok.lookup, s->address), MAX_REPLIES, "replies per reader and message", &which)) {
+		audit(a, req, "reply", c->m.seal_id, s->address, "rate_limited", which ? which : "a rate limit");
+		free(which);
 		free(body);
 		page_message(a, r, 429, c->tpl, T_RATE_LIMITED);
 		return;
@@ -1463,7 +1476,7 @@ forward(struct app *a, struct ctx *c, const struct vsession *s, const struct app
     const char *path_token)
 {
 	char *raw = form_get(req, "address", MAX_ADDRESS), *to = raw ? clean_address(raw) : NULL, *err = NULL;
-	char *link = NULL;
+	char *link = NULL, *which = NULL;
 	struct mail_job *job;
 	struct sbuf m;
 	int rc;
@@ -1481,8 +1494,13 @@ forward(struct app *a, struct ctx *c, const struct vsession *s, const struct app
 		respond_text(r, 403, "text/plain; charset=utf-8", "forwarding is not allowed for this message\n");
 		return;
 	}
-	if (!hit(a, key2("fwd", c->tok.lookup, s->address), MAX_REPLIES)) {
-		audit(a, req, "forward", c->m.seal_id, s->address, "rate_limited", to);
+	if (!hit(a, key2("fwd", c->tok.lookup, s->address), MAX_REPLIES, "forwards per reader and message", &which)) {
+		char *d = NULL;
+		if (asprintf(&d, "%s; to %s", which ? which : "a rate limit", to ? to : "-") < 0)
+			d = NULL;
+		audit(a, req, "forward", c->m.seal_id, s->address, "rate_limited", d ? d : to);
+		free(d);
+		free(which);
 		free(to);
 		page_message(a, r, 429, c->tpl, T_RATE_LIMITED);
 		return;
@@ -1871,11 +1889,13 @@ api_audit_verify(struct app *a, struct app_response *r)
 /* ---- routing -------------------------------------------------------------- */
 
 size_t
-app_max_body(const struct app *a, const char *method, const char *path)
+app_max_body(const struct app *a, const char *method, const char *path, const char **key)
 {
-	if (strcmp(method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0)
-		return (size_t)a->cfg->sv_max_object;
-	return APP_MAX_FORM;
+	int reg = strcmp(method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0;
+
+	if (key)
+		*key = reg ? "sealview.max_object" : "sealview.max_form";
+	return (size_t)(reg ? a->cfg->sv_max_object : a->cfg->sv_max_form);
 }
 
 static void

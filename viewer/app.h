@@ -28,8 +28,6 @@
 struct seal_config;
 struct app;
 
-#define APP_MAX_FORM (256u * 1024)   /* a form post: replies included */
-
 struct app_request {
 	const char *method;            /* "GET", "POST", "PUT", "HEAD" */
 	const char *path;              /* decoded path, no query */
@@ -68,9 +66,10 @@ void app_handle(struct app *a, const struct app_request *req, struct app_respons
 /* Delete expired objects, idle sessions and old passcodes; log and audit
  * what went. Called by the server's purge thread. */
 void app_purge(struct app *a);
-/* The largest body a request to path may carry (the API's registration
- * takes sealview.max_object; everything else APP_MAX_FORM). */
-size_t app_max_body(const struct app *a, const char *method, const char *path);
+/* The largest body a request to path may carry: the API's registration
+ * takes sealview.max_object, everything else sealview.max_form. *key (when
+ * not NULL) is set to the name of that setting, for the refusal. */
+size_t app_max_body(const struct app *a, const char *method, const char *path, const char **key);
 /* 1 when an API request's signature fields are present, well formed and
  * dated within the allowed skew. */
 int app_api_plausible(const char *date, const char *nonce, const char *signature);

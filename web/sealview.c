@@ -14,7 +14,8 @@
  * requests; a purge thread deletes expired messages every
  * sealview.purge_interval.
  * Untrusted input: every request. Bodies are collected into a buffer capped
- * per route (app_max_body: 413 over it); a connection idle for 30 s is
+ * per route (app_max_body: sealview.max_object for a registration,
+ * sealview.max_form for the rest; 413 over it, logged); a connection idle for 30 s is
  * closed; at most sealview.max_connections at once. X-Forwarded-For is
  * believed only from sealview.trusted_proxies, and only its last address.
  */
@@ -57,12 +58,17 @@ struct server {
 	struct seal_config *cfg;
 	struct app *app;
 	int hsts;
+	pthread_mutex_t conn_lock;   /* connections open, for the sealview.max_connections log lines */
+	unsigned long nconns;
+	int at_limit;
 };
 
 struct upload {
 	struct sbuf body;
 	int too_big;
 	int preauth;          /* an API request whose signature passed before its body */
+	size_t max;           /* the body's limit, and the setting that gives it */
+	const char *max_key;
 };
 
 static void
@@ -173,6 +179,28 @@ plain(struct server *s, struct MHD_Connection *c, int status, const char *msg)
 	}
 }
 
+/* Refuse a body over its limit: 413, and a log line naming the limit and
+ * its value. n: the size the client announced, or 0 for a chunked body
+ * found over the limit as it came. */
+static MHD_Result_compat
+too_large(struct server *s, struct MHD_Connection *c, const char *method, const struct upload *u, uint64_t n)
+{
+	char ip[INET6_ADDRSTRLEN], *msg = NULL;
+	MHD_Result_compat ret;
+
+	client_ip(s, c, ip);
+	if (n)
+		seal_warn("%.16s from %s refused with 413: a body of %llu bytes, over %s (%zu)", method, ip,
+		    (unsigned long long)n, u->max_key, u->max);
+	else
+		seal_warn("%.16s from %s refused with 413: a chunked body over %s (%zu)", method, ip, u->max_key, u->max);
+	if (asprintf(&msg, "the request is too large (more than %zu bytes)\n", u->max) < 0)
+		msg = NULL;
+	ret = plain(s, c, 413, msg ? msg : "the request is too large\n");
+	free(msg);
+	return ret;
+}
+
 static MHD_Result_compat
 handler(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_size, void **con_cls)
@@ -192,14 +220,17 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		u = calloc(1, sizeof(*u));
 		if (u == NULL)
 			return MHD_NO;
-		max = app_max_body(s->app, method, url);
+		max = app_max_body(s->app, method, url, &u->max_key);
+		u->max = max;
 		sbuf_init(&u->body, max);
 		*con_cls = u;
 		/* Refuse before reading a byte of the body: too large, or an API
 		 * request with no fresh signature (an anonymous client must not
 		 * make sealview buffer a registration's worth of memory). */
-		if (cl && (parse_uint(cl, &n) != 0 || n > max))
-			return plain(s, c, 413, "the request is too large\n");
+		if (cl && parse_uint(cl, &n) != 0)
+			return plain(s, c, 413, "the request is too large\n");    /* not a number we can hold */
+		if (cl && n > max)
+			return too_large(s, c, method, u, n);
 		if (strncmp(url, "/api/", 5) == 0) {
 			struct app_request h;
 			const char *why = NULL;
@@ -226,7 +257,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 		return MHD_YES;
 	}
 	if (u->too_big)
-		return plain(s, c, 413, "the request is too large\n");
+		return too_large(s, c, method, u, 0);
 	client_ip(s, c, ip);
 	memset(&req, 0, sizeof(req));
 	req.method = method;
@@ -266,15 +297,45 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	*con_cls = NULL;
 }
 
+/* Count connections. libmicrohttpd stops accepting at
+ * sealview.max_connections: new ones wait in the listen queue until one
+ * closes. Say so once when the limit is reached, and once when it is not
+ * any more. */
+static void
+conn_notify(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	unsigned long max = (unsigned long)s->cfg->sv_max_connections;
+
+	(void)c;
+	(void)socket_context;
+	pthread_mutex_lock(&s->conn_lock);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if (++s->nconns >= max && !s->at_limit) {
+			s->at_limit = 1;
+			seal_warn("http: %lu connections open, the most sealview.max_connections (%lu) allows: new ones "
+			    "wait in the listen queue until one closes", s->nconns, max);
+		}
+	} else if (s->nconns > 0 && --s->nconns < max && s->at_limit) {
+		s->at_limit = 0;
+		seal_info("http: below sealview.max_connections (%lu) again", max);
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	const struct server *s = cls;
 	char buf[512];
 
-	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
-	seal_warn("http: %s", buf);
+	/* libmicrohttpd's refusal past MHD_OPTION_CONNECTION_LIMIT: name our setting. */
+	if (strstr(buf, "connection limit") != NULL)
+		seal_warn("http: %s (sealview.max_connections: %llu)", buf, (unsigned long long)s->cfg->sv_max_connections);
+	else
+		seal_warn("http: %s", buf);
 }
 
 /* ADDRESS:PORT (IPv6 in brackets) into a socket address. */
@@ -420,6 +481,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.conn_lock, NULL);
 	memset(&errs, 0, sizeof(errs));
 	s.cfg = config_load(cfgpath, CONFIG_VIEWER, &errs);
 	if (s.cfg == NULL) {
@@ -493,7 +555,8 @@ main(int argc, char **argv)
 	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, &s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);

@@ -112,6 +112,28 @@ t_grep "inbound sealing keeps our Authentication-Results" '^Authentication-Resul
 t_nogrep "and the foreign ones go into the sealed original, as every field sealing does not keep" \
 	'^Authentication-Results: other[12].example;' "$T/ar-out.eml"
 
+# dkim.max_signatures: two signatures (selectors good, then many on top) with the limit at 2
+# are both checked; with the limit at 1 the top one is, and the field and the log line say
+# one was left unchecked, naming the limit (and its value, in the log).
+"$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import dkim_corpus as d
+k = open(sys.argv[2], "rb").read()
+sys.stdout.buffer.write(d.sign(d.sign(d.message("two"), "good", k), "many", k))' "$SRCDIR/tests/e2e" "$T/k.pem" > "$T/two.eml"
+for max in 2 1; do
+	sed "s#dkim: { verify_inbound: true,#dkim: { max_signatures: $max, verify_inbound: true,#" "$T/c.yaml" > "$T/max$max.yaml"
+	"$SEALCTL" -c "$T/max$max.yaml" process "$T/two.eml" "${env_in[@]}" > "$T/max$max.eml" 2> "$T/max$max.log"
+	tr -d '\r' < "$T/max$max.eml" | sed -n '/^Authentication-Results: mx.example.org;/,/^[^[:space:]]/p' | sed '$d' > "$T/ar$max"
+done
+t_check "max_signatures 2 (at the limit): both signatures checked" \
+	test "$(grep -c 'dkim=pass header.d=example.net' "$T/ar2")" = 2
+t_nogrep "max_signatures 2: nothing left unchecked in the field" 'not checked' "$T/ar2"
+t_nogrep "max_signatures 2: nor in the log line" 'dkim_unchecked' "$T/max2.log"
+t_check "max_signatures 1 (one past it): the top signature is checked" \
+	sh -c 'grep -c "dkim=pass header.d=example.net" "$1" | grep -qx 1 && grep -q "header.s=many" "$1"' _ "$T/ar1"
+t_grep "max_signatures 1: the field says one was not checked, and why" \
+	'\(1 more DKIM signature not checked: dkim.max_signatures\)' "$T/ar1"
+t_grep "max_signatures 1: the log line names the limit and its value" \
+	'dkim=pass:example.net dkim_unchecked=1 \(past dkim.max_signatures: 1\) .*verdict=accept' "$T/max1.log"
+
 # DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
 # bogus, so temperror (never pass), and sealctl says the key was bogus.
 echo ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D" > "$T/root.key"

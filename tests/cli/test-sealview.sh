@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test-sealview.sh - the sealview daemon on its own (no MTA, no browser): -n and its errors
-# (with the file, line and key), HTTP limits (413 before the body is read, unsigned API
-# requests refused before it too), the security headers on every response, HTTPS when
-# sealview does TLS itself, and a clean stop on SIGTERM.
+# (with the file, line and key), HTTP limits (sealview.max_form and max_object at their value
+# and one past: 413 before the body is read, logged with the limit; a sealed message over
+# max_object deferred by sealctl process; unsigned API requests refused before the body
+# too), the security headers on every response, HTTPS when sealview does TLS itself, and a
+# clean stop on SIGTERM.
 set -euo pipefail
 . "$SRCDIR/tests/cli/lib.sh"
 : "${SEALVIEW:?}" "${SEALCTL:?}"
@@ -93,6 +95,28 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -H
 	--data-binary "@$T/big.form" \
 	"http://127.0.0.1:$PORT/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/code" || true)
 t_rc "a chunked form over 256 KiB is refused (413)" 413 "$code"
+# sealview.max_form (default 256K = 262144): a body of exactly that is read (and the unknown
+# token gets its 404); one byte more is refused, announced or chunked, and the log says why.
+FORM_URL="http://127.0.0.1:$PORT/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/code"
+post() {   # post FILE [chunked]: the HTTP status
+	if [ -n "${2:-}" ]; then
+		curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -H 'Expect: 100-continue' \
+			--data-binary "@$1" "$FORM_URL" || true
+	else
+		curl -s -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' --data-binary "@$1" "$FORM_URL" || true
+	fi
+}
+head -c 262144 /dev/zero | tr '\0' 'a' > "$T/at.form"
+head -c 262145 /dev/zero | tr '\0' 'a' > "$T/past.form"
+t_rc "max_form: a form of exactly 262144 bytes is read (404: no such message)" 404 "$(post "$T/at.form")"
+t_rc "max_form: chunked, exactly 262144 bytes is read too" 404 "$(post "$T/at.form" chunked)"
+t_rc "max_form: 262145 bytes are refused (413)" 413 "$(post "$T/past.form")"
+t_grep "max_form: the log names the limit and its value" \
+	'POST from 127\.0\.0\.1 refused with 413: a body of 262145 bytes, over sealview\.max_form \(262144\)' "$T/sv.log"
+t_rc "max_form: chunked, 262145 bytes are refused (413)" 413 "$(post "$T/past.form" chunked)"
+t_grep "max_form: chunked: the log names the limit and its value" \
+	'POST from 127\.0\.0\.1 refused with 413: a chunked body over sealview\.max_form \(262144\)' "$T/sv.log"
+t_check "max_form: no body within the limit was refused" test "$(grep -c 'refused with 413' "$T/sv.log")" -eq 4
 head -c 1000000 /dev/zero > "$T/big.der"
 # Expect: 100-continue, as a careful client sends: the refusal comes before any of the body
 # is sent, so the answer is read every time (without it, a client still sending when the
@@ -124,6 +148,90 @@ PID=
 t_rc "SIGTERM: a clean stop" 0 "$rc"
 t_grep "it says it stopped" "^sealview: info: stopped" "$T/sv.log"
 t_nogrep "no sanitizer report" "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/sv.log"
+
+# Smaller limits: sealview.max_object 4K, sealview.max_form 64K (its least).
+PORT=$(free_port)
+write "$T/small.yaml" "  max_object: 4K
+  max_form: 64K
+  max_connections: 8
+  threads: 1"
+"$SEALVIEW" -c "$T/small.yaml" 2> "$T/small.log" &
+PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+REG_URL="http://127.0.0.1:$PORT/api/v1/messages/$(printf '%064d' 0)"
+head -c 4096 /dev/zero > "$T/at.der"
+head -c 4097 /dev/zero > "$T/past.der"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Expect: 100-continue' --data-binary "@$T/at.der" "$REG_URL" || true)
+t_rc "max_object 4K: a registration of 4096 bytes passes the size check (401: it is not signed)" 401 "$code"
+code=$(curl -s -o "$T/413.out" -w '%{http_code}' -X PUT -H 'Expect: 100-continue' --data-binary "@$T/past.der" "$REG_URL" || true)
+t_rc "max_object 4K: 4097 bytes are refused (413) before the signature is even looked at" 413 "$code"
+t_grep "max_object 4K: the answer gives the limit" 'the request is too large \(more than 4096 bytes\)' "$T/413.out"
+t_grep "max_object 4K: the log names the limit and its value" \
+	'PUT from 127\.0\.0\.1 refused with 413: a body of 4097 bytes, over sealview\.max_object \(4096\)' "$T/small.log"
+FORM_URL="http://127.0.0.1:$PORT/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/code"
+head -c 65536 /dev/zero | tr '\0' 'a' > "$T/at.form"
+head -c 65537 /dev/zero | tr '\0' 'a' > "$T/past.form"
+t_rc "max_form 64K: a form of 65536 bytes is read" 404 "$(post "$T/at.form")"
+t_rc "max_form 64K: 65537 bytes are refused (413)" 413 "$(post "$T/past.form")"
+t_grep "max_form 64K: the log names the limit and its value" \
+	'POST from 127\.0\.0\.1 refused with 413: a body of 65537 bytes, over sealview\.max_form \(65536\)' "$T/small.log"
+
+# sealview.max_connections 8 (one thread, so the limit is the server's, not a share of it):
+# past it a connection waits in the listen queue, and is served once a place frees.
+/usr/bin/python3 "$SRCDIR/tests/cli/svconns.py" "$PORT" 8 "$T/small.log" > "$T/svconns.out" 2>&1 && rc=0 || rc=$?
+while read -r line; do
+	case $line in
+	"ok - "*) t_ok "max_connections 8: ${line#ok - }" ;;
+	"FAIL - "*) t_fail "max_connections 8: ${line#FAIL - }" ;;
+	esac
+done < "$T/svconns.out"
+t_rc "max_connections 8: the client finished" 0 "$rc"
+t_grep "max_connections 8: once a place freed, the log says so" \
+	'http: below sealview\.max_connections \(8\) again' "$T/small.log"
+
+# sealmilter's side of max_object (sealctl process runs its pipeline): a sealed message for
+# an outside reader is registered first; one whose sealed object is over the limit is refused,
+# so the message is deferred (never sent with a dead link), and the log line says why.
+mkdir -p "$T/spool"
+cat > "$T/proc.yaml" <<YAML
+organization: { domains: [example.com] }
+milter: { spool_dir: $T/spool }
+keys:
+  tenant: [ { id: t1, cert: $T/t1.pem } ]
+  issuer: { cert: $T/issuer.pem, key: $T/issuer.key }
+viewer: { public_url: "http://127.0.0.1:$PORT", api_url: "http://127.0.0.1:$PORT", secret_file: $T/secret }
+templates:
+  dnf: { rights: [view] }
+rules:
+  - name: seal-secure
+    if: { subject: { contains: ["[secure]"] } }
+    then: { seal: dnf }
+YAML
+msg() {   # msg BODY-BYTES
+	printf 'From: alice@example.com\r\nTo: bob@partner.test\r\nSubject: [secure] limits\r\nMessage-ID: <lim-%s@example.com>\r\n\r\n' "$1"
+	head -c "$1" /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+}
+msg 100 > "$T/small.eml"
+msg 8000 > "$T/large.eml"
+rc=0
+"$SEALCTL" -c "$T/proc.yaml" process "$T/small.eml" --from alice@example.com --to bob@partner.test \
+	> "$T/small.out" 2> "$T/small.err" || rc=$?
+t_rc "max_object 4K: a small sealed message is registered and delivered" 0 "$rc"
+[ "$rc" = 0 ] || cat "$T/small.err"
+rc=0
+"$SEALCTL" -c "$T/proc.yaml" process "$T/large.eml" --from alice@example.com --to bob@partner.test \
+	> "$T/large.out" 2> "$T/large.err" || rc=$?
+t_rc "max_object 4K: a sealed object over it is deferred (tempfail, exit 75)" 75 "$rc"
+t_grep "and the log line says sealview refused it as too large" \
+	'verdict=tempfail reply="451 .*refused the registration: HTTP 413 the request is too large \(more than 4096 bytes\)' \
+	"$T/large.err"
+t_grep "and sealview's log names sealview.max_object" 'PUT from 127\.0\.0\.1 refused with 413: a body of [0-9]+ bytes, over sealview\.max_object \(4096\)' "$T/small.log"
+kill -TERM "$PID"
+rc=0
+wait "$PID" || rc=$?
+PID=
+t_rc "small limits: a clean stop" 0 "$rc"
+t_nogrep "small limits: no sanitizer report" "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/small.log"
 
 # HTTPS by sealview itself.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.pem" -days 2 -subj "/CN=127.0.0.1" \

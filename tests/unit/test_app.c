@@ -1,7 +1,8 @@
 /* test_app.c - sealview's application (viewer/app.c) driven directly, without HTTP:
  * the signed API (signature, skew, replay, what registration accepts), the pages and
  * their headers, CSRF on every form, the same answer for any address, the passcode
- * lock, sessions required for the body and attachments, revocation, the audit chain. */
+ * lock, sessions required for the body and attachments, revocation, the audit chain, and the
+ * rate limits at and one past their value (429, and the audit record and log line name the limit). */
 #include "build-config.h"
 
 #include <openssl/bio.h>
@@ -47,6 +48,9 @@ setup_dir(void)
 	free(p);
 }
 
+/* The sealview rate lines of the next viewer_config() (NULL: a high per-IP limit). */
+static const char *viewer_rates;
+
 /* The configuration, loaded as sealview loads it, with a fresh SQLite store. */
 static struct seal_config *
 viewer_config(int n, int full_keys)
@@ -61,8 +65,8 @@ viewer_config(int n, int full_keys)
 	    "templates:\n  dnf: { rights: [view, reply], expires: 30d }\n"
 	    "viewer: { public_url: \"http://127.0.0.1:8025\", api_url: \"http://127.0.0.1:8025\", secret_file: %s/secret }\n"
 	    "sealview:\n  store: sqlite:%s/db%d.sqlite\n  smtp: smtp://127.0.0.1:1\n  passcode_from: no-reply@example.com\n"
-	    "  rate_per_ip: 1000\n", dir, dir, dir, full_keys ? ", key: " : "", full_keys ? dir : "",
-	    full_keys ? "/issuer.key" : "", dir, dir, n), 0);
+	    "%s", dir, dir, dir, full_keys ? ", key: " : "", full_keys ? dir : "",
+	    full_keys ? "/issuer.key" : "", dir, dir, n, viewer_rates ? viewer_rates : "  rate_per_ip: 1000\n"), 0);
 	path = tu_write_temp(yaml, ".yaml");
 	memset(&errs, 0, sizeof(errs));
 	c = config_load(path, CONFIG_VIEWER, &errs);
@@ -434,6 +438,87 @@ START_TEST(test_pages)
 }
 END_TEST
 
+/* Each rate limit at its value (allowed) and one past it (429, and the audit record, whose
+ * log line is the same text, names the limit and its value). The other limits are high. */
+static const struct rate_case {
+	const char *name;
+	const char *rates;        /* sealview: lines */
+	const char *action;       /* code: request a passcode; verify: try one */
+	int same_address;         /* every request for bob (else a new address each time) */
+	int limit;
+	int at_status;            /* the answer to a request within the limit */
+	const char *detail;
+} rate_cases[] = {
+	{ "rate_per_address", "  rate_per_ip: 1000\n  rate_per_message: 1000\n  rate_per_address: 2\n", "code", 1, 2, 200,
+	  "sealview.rate_per_address (2 in 15 minutes)" },
+	{ "rate_per_message", "  rate_per_ip: 1000\n  rate_per_message: 3\n  rate_per_address: 1000\n", "code", 0, 3, 200,
+	  "sealview.rate_per_message (3 in 15 minutes)" },
+	{ "rate_per_ip", "  rate_per_ip: 2\n  rate_per_message: 1000\n  rate_per_address: 1000\n", "code", 0, 2, 200,
+	  "sealview.rate_per_ip (2 in 15 minutes)" },
+	/* Passcode tries count too (wrong ones: 400 within the limit, before the 5-try lock). */
+	{ "rate_per_ip, passcode tries", "  rate_per_ip: 3\n  rate_per_message: 1000\n  rate_per_address: 1000\n", "verify",
+	  1, 3, 400, "sealview.rate_per_ip (3 in 15 minutes)" },
+};
+
+START_TEST(test_rate_limits)
+{
+	const struct rate_case *rc = &rate_cases[_i];
+	int n = 10 + _i, i;
+	struct seal_config *c;
+	struct app *a;
+	struct view_token tok;
+	struct app_response r;
+	size_t len;
+	unsigned char *der;
+	char *path = NULL, *page = NULL, *post = NULL, *cookie, *csrf, *sql = NULL;
+
+	viewer_rates = rc->rates;
+	c = viewer_config(n, 0);
+	viewer_rates = NULL;
+	a = new_app(c);
+	ck_assert_int_eq(view_token_new(secret, sizeof(secret), &tok), 0);
+	der = sealed(&tok, "issuer", "55555555-5555-4555-8555-555555555555", &len);
+	ck_assert_int_ge(asprintf(&path, "/api/v1/messages/%s", tok.lookup), 0);
+	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 30, 0, &r), 201);
+	app_response_free(&r);
+	ck_assert_int_ge(asprintf(&page, "/m/%s", tok.text), 0);
+	ck_assert_int_eq(web(a, "GET", page, NULL, NULL, &r), 200);
+	cookie = cookie_of(&r);
+	csrf = csrf_of(r.body);
+	app_response_free(&r);
+	ck_assert_int_ge(asprintf(&post, "%s/%s", page, rc->action), 0);
+	for (i = 0; i <= rc->limit; i++) {
+		char *form = NULL;
+		int want = i < rc->limit ? rc->at_status : 429, got;
+		if (rc->same_address)
+			ck_assert_int_ge(asprintf(&form, "csrf=%s&address=bob%%40partner.test&code=1234+5678", csrf), 0);
+		else
+			ck_assert_int_ge(asprintf(&form, "csrf=%s&address=r%d%%40partner.test&code=1234+5678", csrf, i), 0);
+		got = web(a, "POST", post, cookie, form, &r);
+		ck_assert_msg(got == want, "%s: request %d of a limit of %d: got HTTP %d, want %d", rc->name, i + 1, rc->limit,
+		    got, want);
+		if (want == 429)
+			ck_assert_msg(strstr(r.body, "Too many attempts") != NULL, "%s: the page does not say why", rc->name);
+		app_response_free(&r);
+		free(form);
+	}
+	/* One refusal, recorded (and logged) with the limit's name and value. */
+	ck_assert_int_ge(asprintf(&sql, "SELECT count(*) FROM audit WHERE outcome = 'rate_limited' AND detail = '%s'",
+	    rc->detail), 0);
+	ck_assert_msg(count_rows(n, sql) == 1, "%s: want one audit record saying %s", rc->name, rc->detail);
+	ck_assert_int_eq(count_rows(n, "SELECT count(*) FROM audit WHERE outcome = 'rate_limited'"), 1);
+	free(sql);
+	free(csrf);
+	free(cookie);
+	free(post);
+	free(page);
+	free(path);
+	free(der);
+	app_free(a);
+	config_unref(c);
+}
+END_TEST
+
 /* One Message-ID registered twice (a split delivery, a retry): revoking by
  * Message-ID revokes both. */
 START_TEST(test_revoke_all)
@@ -506,6 +591,7 @@ main(void)
 	tcase_add_test(tc, test_api_signature);
 	tcase_add_test(tc, test_register_checks);
 	tcase_add_test(tc, test_pages);
+	tcase_add_loop_test(tc, test_rate_limits, 0, (int)(sizeof(rate_cases) / sizeof(rate_cases[0])));
 	tcase_add_test(tc, test_revoke_all);
 	tcase_add_test(tc, test_new_refuses);
 	suite_add_tcase(s, tc);

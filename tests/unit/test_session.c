@@ -474,16 +474,24 @@ static const struct limit_case {
 	const char *want_note;       /* in the summary when rejected */
 } limit_cases[] = {
 	{ "max_headers at the limit", "{ max_headers: 10 }", GEN_HEADERS, 10, 0, NULL },
-	{ "max_headers passed", "{ max_headers: 10 }", GEN_HEADERS, 11, 1, "limits.max_headers" },
+	{ "max_headers passed", "{ max_headers: 10 }", GEN_HEADERS, 11, 1, "more than limits.max_headers (10) header fields" },
 	{ "max_header_size at the limit", "{ max_header_size: 1K }", GEN_BIG_HEADER, 1024, 0, NULL },
-	{ "max_header_size passed", "{ max_header_size: 1K }", GEN_BIG_HEADER, 1025, 1, "limits.max_header_size" },
-	{ "max_header_size far past", "{ max_header_size: 1K }", GEN_BIG_HEADER, 100000, 1, "limits.max_header_size" },
-	{ "max_message_size not reached", "{ max_message_size: 2K }", GEN_BODY, 1000, 0, NULL },
-	{ "max_message_size passed", "{ max_message_size: 2K }", GEN_BODY, 4096, 1, "limits.max_message_size" },
+	{ "max_header_size passed", "{ max_header_size: 1K }", GEN_BIG_HEADER, 1025, 1,
+	  "header field Subject is 1025 bytes, over limits.max_header_size (1024)" },
+	/* (A file's reader stops reading a field 1K past the limit: the log gives the size read.) */
+	{ "max_header_size far past", "{ max_header_size: 1K }", GEN_BIG_HEADER, 100000, 1,
+	  "bytes, over limits.max_header_size (1024)" },
+	/* The size counts a header field with its CRLF, the blank line, and the body as it
+	 * comes: "Subject: big" and the blank line are 16 bytes, so a 2032-byte body is 2K. */
+	{ "max_message_size at the limit", "{ max_message_size: 2K }", GEN_BODY, 2032, 0, NULL },
+	{ "max_message_size passed", "{ max_message_size: 2K }", GEN_BODY, 2033, 1,
+	  "message larger than limits.max_message_size (2048 bytes)" },
+	{ "max_message_size far past", "{ max_message_size: 2K }", GEN_BODY, 100000, 1,
+	  "message larger than limits.max_message_size (2048 bytes)" },
 	{ "max_mime_depth at the limit", "{ max_mime_depth: 2 }", GEN_DEPTH, 2, 0, NULL },
-	{ "max_mime_depth passed", "{ max_mime_depth: 2 }", GEN_DEPTH, 3, 1, "limits.max_mime_depth" },
+	{ "max_mime_depth passed", "{ max_mime_depth: 2 }", GEN_DEPTH, 3, 1, "MIME nesting deeper than limits.max_mime_depth (2)" },
 	{ "max_mime_parts at the limit", "{ max_mime_parts: 3 }", GEN_PARTS, 3, 0, NULL },
-	{ "max_mime_parts passed", "{ max_mime_parts: 3 }", GEN_PARTS, 4, 1, "limits.max_mime_parts" },
+	{ "max_mime_parts passed", "{ max_mime_parts: 3 }", GEN_PARTS, 4, 1, "more MIME parts than limits.max_mime_parts (3)" },
 	/* A mailing-list digest nests nothing deeper than 2. */
 	{ "digest of 25 messages, default limits", "{ max_mime_parts: 1000 }", GEN_DIGEST, 25, 0, NULL },
 };
@@ -538,6 +546,8 @@ limit_message(enum gen gen, size_t n)
 	return sbuf_steal(&b);
 }
 
+#define LIMIT_TEXT "Message cannot be inspected: it exceeds a policy limit or its MIME structure is ambiguous"
+
 START_TEST(test_limits)
 {
 	const struct limit_case *c = &limit_cases[_i];
@@ -557,9 +567,13 @@ START_TEST(test_limits)
 		    verdict_name(r->verdict));
 		ck_assert_msg(r->code && strcmp(r->code, "552") == 0 && r->xcode && strcmp(r->xcode, "5.3.4") == 0,
 		    "%s: reply: got %s %s, want 552 5.3.4", c->name, OR_NONE(r->code), OR_NONE(r->xcode));
+		ck_assert_msg(r->text && strcmp(r->text, LIMIT_TEXT) == 0, "%s: reply text: got \"%s\", want \"%s\"",
+		    c->name, OR_NONE(r->text), LIMIT_TEXT);
 		ck_assert_msg(r->nedits == 0, "%s: edits: got %zu, want 0", c->name, r->nedits);
-		ck_assert_msg(strstr(r->summary, c->want_note) != NULL, "%s: summary: got \"%s\", want it to name %s",
-		    c->name, r->summary, c->want_note);
+		/* The log line names the limit and its value. */
+		ck_assert_msg(strstr(r->summary, " verdict=reject reply=\"552 5.3.4 ") != NULL &&
+		    strstr(r->summary, c->want_note) != NULL, "%s: log line: got \"%s\", want it to say %s", c->name,
+		    r->summary, c->want_note);
 		ck_assert_msg(seal_session_body_done(s) == 1, "%s: body_done: got 0, want 1", c->name);
 	} else {
 		char *out;
@@ -781,6 +795,11 @@ START_TEST(test_on_error)
 		    OR_NONE(r->xcode), c->want_code, c->want_xcode);
 	ck_assert_msg((r->decision.error != NULL) == c->want_error, "%s: evaluation error: got %s, want %s", c->name,
 	    OR_NONE(r->decision.error), c->want_error ? "one" : "none");
+	/* The log line names the limit and its value (and the reply, when there is one). */
+	if (c->want_error)
+		ck_assert_msg(strstr(r->summary, "hit its match limit (limits.regex_match_limit: 1000)") != NULL &&
+		    (c->want_code == NULL || strstr(r->summary, " verdict=tempfail reply=\"451 4.3.0 ") != NULL),
+		    "%s: log line: got \"%s\", want the limit, its value and the reply", c->name, r->summary);
 	ck_assert_msg(r->nedits == (size_t)c->want_nedits, "%s: edits: got %zu, want %d", c->name, r->nedits,
 	    c->want_nedits);
 	if (c->want_nedits == 1)
