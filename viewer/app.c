@@ -506,7 +506,10 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 		page_message(a, r, 410, c->tpl, T_REVOKED);
 		return -1;
 	}
-	if (c->m.expires && (int64_t)time(NULL) >= c->m.expires) {
+	/* The stored column drives the purge; the policy (checked against the
+	 * signed object whenever it is opened) is checked too, so that a
+	 * changed column in the database cannot bring back an expired message. */
+	if ((c->m.expires && (int64_t)time(NULL) >= c->m.expires) || seal_policy_expired(&c->pol, time(NULL))) {
 		audit(a, req, "view", c->m.seal_id, NULL, "expired", NULL);
 		page_message(a, r, 410, c->tpl, T_EXPIRED);
 		return -1;
@@ -1282,7 +1285,7 @@ serve_attachment(struct app *a, struct ctx *c, const struct vsession *s, const s
 {
 	struct msgview v;
 	struct sbuf b, cd;
-	char *err = NULL;
+	char *err = NULL, what[64];
 	uint64_t n = 0;
 
 	if (!(c->pol.rights & RIGHT_SAVE)) {
@@ -1308,7 +1311,10 @@ serve_attachment(struct app *a, struct ctx *c, const struct vsession *s, const s
 	sbuf_init(&cd, 0);
 	sbuf_adds(&cd, "attachment; filename*=UTF-8''");
 	url_encode(&cd, v.att[n - 1].filename, strlen(v.att[n - 1].filename));
-	if (audit(a, req, "download", c->m.seal_id, s->address, "ok", v.att[n - 1].filename) != 0) {
+	/* The audit names the attachment by its number, not its file name: a
+	 * file name is part of the message, and the database holds none of it. */
+	snprintf(what, sizeof(what), "attachment %llu of %zu", (unsigned long long)n, v.natt);
+	if (audit(a, req, "download", c->m.seal_id, s->address, "ok", what) != 0) {
 		sbuf_free(&b);
 		sbuf_free(&cd);
 		msgview_free(&v);
