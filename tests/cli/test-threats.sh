@@ -347,7 +347,7 @@ CODES+=("$CODE_R2")
 for i in 1 2 3; do
 	next_ip
 	enter_code "r2w$i" "$LINK_R2" bob@partner.test "$(wrong_of "$CODE_R2")"
-	t_rc "rate: wrong guess $i from client $IP is refused" 400 "$ST"
+	t_rc "rate: wrong guess $i, from a client address of its own, is refused" 400 "$ST"
 done
 next_ip
 enter_code r2 "$LINK_R2" bob@partner.test "$CODE_R2"
@@ -400,7 +400,7 @@ SEAL_N1=$SEAL TOKEN_N1=$TOKEN PLAIN_N1=$PLAIN
 cp "$TB/N1.der" "$TB/live3.der"
 REG=$(last_req)
 out=$("$PY" "$MITM" send --to "http://127.0.0.1:$SV_PORT" --req "$REG")
-t_check "network: the captured registration, sent again, is refused as a replay ($out)" test "$out" = "401 replayed request"
+t_rc "network: the captured registration, sent again, is refused as a replay" "401 replayed request" "$out"
 n_msgs=$(dbq "SELECT count(*) FROM messages")
 mode flip
 CFG=$TB/mitm.yaml seal N2 secure bob@partner.test
@@ -418,13 +418,13 @@ SEAL_N4=$SEAL LINK_N4=$LINK
 mode retarget "/api/v1/revoke/$SEAL_N4"
 rc=0
 "$SEALCTL" -c "$TB/mitm.yaml" revoke "$SEAL_N1" > "$TB/n4.out" 2>&1 || rc=$?
-t_check "network: a revocation sent on to another message is refused (exit $rc)" test "$rc" -ne 0
+t_check "network: a revocation sent on to another message is refused" test "$rc" -ne 0
 t_check "network: that other message is not revoked" \
 	test "$(dbq "SELECT revoked FROM messages WHERE seal_id = '$SEAL_N4'")" = 0
 mode forge 200 '{"seal_ids":["'"$SEAL_N4"'"],"revoked_now":1,"revoked":"now"}'
 rc=0
 "$SEALCTL" -c "$TB/mitm.yaml" revoke "$SEAL_N4" > "$TB/n5.out" 2>&1 || rc=$?
-t_check "network: a forged 'revoked now' is not believed (exit $rc)" test "$rc" -ne 0
+t_check "network: a forged 'revoked now' is not believed" test "$rc" -ne 0
 t_grep "network: sealctl says the answer is not sealview's" "is not signed by sealview" "$TB/n5.out"
 t_check "network: (and the message is not revoked)" test "$(dbq "SELECT revoked FROM messages WHERE seal_id = '$SEAL_N4'")" = 0
 mode pass
@@ -435,16 +435,16 @@ GOOD=$(basename "$(last_req)" .req)
 mode replay "$GOOD"
 rc=0
 "$SEALCTL" -c "$TB/mitm.yaml" revoke "$SEAL_N4" > "$TB/n7.out" 2>&1 || rc=$?
-t_check "network: sealview's genuine signed answer, replayed for another revocation, is not believed (exit $rc)" \
+t_check "network: sealview's genuine signed answer, replayed for another revocation, is not believed" \
 	test "$rc" -ne 0
 t_grep "network: its signature is for another request" "wrong signature" "$TB/n7.out"
 t_check "network: (that message is not revoked)" test "$(dbq "SELECT revoked FROM messages WHERE seal_id = '$SEAL_N4'")" = 0
 out=$("$PY" "$MITM" send --to "http://127.0.0.1:$SV_PORT" --req "$TB/wire/$GOOD.req")
-t_check "network: the captured revocation, sent again, is refused ($out)" test "$out" = "401 replayed request"
+t_rc "network: the captured revocation, sent again, is refused as a replay" "401 replayed request" "$out"
 mode forge 200 '{"intact":true,"records":1,"head":"0000000000000000000000000000000000000000000000000000000000000000"}'
 rc=0
 "$SEALCTL" -c "$TB/mitm.yaml" audit --verify > "$TB/n8.out" 2>&1 || rc=$?
-t_check "network: a forged 'intact' audit chain is not believed (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 4
+t_check "network: a forged 'intact' audit chain is not believed" test "$rc" -ne 0 -a "$rc" -ne 4
 mode pass
 # What it saw: the sealed object and the lookup id, never the token, a key or the text.
 "$PY" "$TH" derive --token "$TOKEN_N1" --secret "$TB/secret" > "$TB/n1.keys"
@@ -479,7 +479,7 @@ t_check "network: (sealview answers HTTPS with its certificate)" \
 	curl -fsS --cacert "$TB/tls.pem" "https://127.0.0.1:$TLS_PORT/healthz" -o /dev/null
 rc=0
 "$SEALCTL" -c "$TB/tls.yaml" audit --verify > "$TB/tls.out" 2>&1 || rc=$?
-t_check "network: an HTTPS api_url with a certificate the system does not trust is refused (exit $rc)" test "$rc" -ne 0
+t_check "network: an HTTPS api_url with a certificate the system does not trust is refused" test "$rc" -ne 0
 t_grep "network: because of the certificate" "SSL certificate problem" "$TB/tls.out"
 e2e_stop_sealview B
 
@@ -570,15 +570,15 @@ open(sys.argv[2], "w").write("\n".join(sqlite3.connect(sys.argv[1]).iterdump()))
 	FILES=("$TB/sv.db" "$TB/sv.db-wal" "$TB/sv.db-shm" "$TB/dump.sql")
 fi
 "$PY" "$TH" scan --needles "$TB/db-needles.json" "${FILES[@]}" > "$TB/db-scan"
-t_check "db: the scan covers $(grep -c '^absent\|^found' "$TB/db-scan") values: ${#SECRETS[@]} messages' and replies' text, ${#CODES[@]} passcodes" \
-	test "${#CODES[@]}" -ge 6
+t_check "db: (the scan looks for every message's and reply's text, every token and at least 6 passcodes)" \
+	test "${#SECRETS[@]}" -ge 15 -a "${#TOKENS[@]}" -ge 10 -a "${#CODES[@]}" -ge 6
 for n in lookup address object; do
 	t_grep "db: (the stolen copy holds the $n, so the scan sees what is there)" "^found must:$n " "$TB/db-scan"
 done
 if grep -q '^found must_not' "$TB/db-scan"; then
 	t_fail "db: the stolen copy holds none of the plaintext, tokens, link keys, content keys, passcodes, the session cookie, the viewer secret or a private key" "$(grep '^found must_not' "$TB/db-scan")"
 else
-	t_ok "db: the stolen copy holds none of the plaintext, tokens, link keys, content keys, passcodes, the session cookie, the viewer secret or a private key ($(grep -c '^absent must_not' "$TB/db-scan") values)"
+	t_ok "db: the stolen copy holds none of the plaintext, tokens, link keys, content keys, passcodes, the session cookie, the viewer secret or a private key"
 fi
 # Passcodes and sessions are stored as hashes keyed with the viewer secret (not in the database).
 want=$("$PY" "$TH" passcode-hash --secret "$TB/secret" --lookup "$LOOKUP_V" --address bob@partner.test --code "$CODE_V")
