@@ -14,6 +14,9 @@
  *   - Every response gets a Content-Security-Policy; the HTML body of a
  *     message is served on its own URL with a CSP that forbids scripts,
  *     forms and all remote content, inside an iframe sandbox.
+ *   - The API's requests are signed, and so are its answers to them (over
+ *     the request's nonce), so that nobody between sealmilter or sealctl
+ *     and sealview can forge either (seal/viewapi.h).
  *
  * Calling rules: app_handle() is called from many threads at once; the app
  * itself is read-only after app_new(), and the store and the mailer are
