@@ -509,6 +509,31 @@ t_grep "admin: the page says it expired" "This message has expired" "$TB/page"
 ask_code e "$LINK_E" bob@partner.test
 t_rc "admin: and no passcode is issued for it" 410 "$ST"
 
+# Nothing is shown unaudited: with the store refusing view and download records (a trigger, as
+# a full disk or a broken database would), the reader gets 503 and nothing of the message.
+next_ip
+seal D secure bob@partner.test
+LINK_D=$LINK PLAIN_D=$PLAIN
+sign_in d "$LINK_D" bob@partner.test
+ST=$(web d GET "$LINK_D")
+t_grep "admin: (bob reads a message)" "Body $PLAIN_D" "$TB/page"
+if [ "$BACKEND" = postgresql ]; then
+	dbq "CREATE FUNCTION refuse_audit() RETURNS trigger AS \$\$ BEGIN IF NEW.event IN ('view', 'download') THEN
+		RAISE EXCEPTION 'the test refuses this record'; END IF; RETURN NEW; END \$\$ LANGUAGE plpgsql;
+		CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse_audit()" > /dev/null
+else
+	dbq "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit WHEN NEW.event IN ('view', 'download')
+		BEGIN SELECT RAISE(ABORT, 'the test refuses this record'); END" > /dev/null
+fi
+for p in "" /att/1; do
+	ST=$(web d GET "$LINK_D$p")
+	t_rc "admin: when its audit record cannot be written, ${p:-the page} is refused (503)" 503 "$ST"
+	t_nogrep "admin: and shows nothing of the message (${p:-the page})" "$PLAIN_D" "$TB/page"
+done
+dbq "DROP TRIGGER refuse_audit$( [ "$BACKEND" = postgresql ] && echo " ON audit")" > /dev/null
+ST=$(web d GET "$LINK_D/att/1")
+t_rc "admin: (once records can be written again, it is served)" 200 "$ST"
+
 # ---- A compromised viewer host: what never reaches it ----
 seal I secure carol@example.com
 t_rc "viewer host: a message to an internal recipient is sealed" 0 "$SEAL_RC"
