@@ -680,4 +680,9 @@ t_nogrep "sender: its text goes out sealed, not in the clear" "$TOPSECRET" "$TB/
 t_grep "sender: (sealed by us: our key opens it, with that text inside)" "$TOPSECRET" "$TB/G.open"
 
 e2e_stop_sealview A
+# sealctl's own output (sealing, revoking, auditing, opening), under the sanitizers too.
+mapfile -t OUTS < <(find "$TB" -maxdepth 1 -type f \( -name '*.err' -o -name '*.out' -o -name 'audit-*' -o -name 'v[0-9]' \
+	-o -name '*.open' -o -name 'revoke-*' \))
+t_check "no sanitizer report from sealctl" \
+	bash -c '! grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$@"' _ "${OUTS[@]}"
 t_done
