@@ -5,8 +5,9 @@
  * Calling rules: thread-safe (libcurl is initialised once, through
  * pthread_once; each request has its own easy handle). A request blocks
  * for at most timeout_s seconds.
- * Untrusted input: the response, read into a capped buffer; nothing else
- * of it is interpreted here.
+ * Untrusted input: the response, read into a capped buffer, and its
+ * signature field; a response without sealview's signature over the
+ * request's nonce, its status and its body is refused here.
  */
 #include "build-config.h"
 
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,25 @@ viewapi_sign(const unsigned char key[32], const char *method, const char *path, 
 
 	hex_encode(body_sha256, 32, hb);
 	n = asprintf(&msg, "sealview-api-v1\n%s\n%s\n%s\n%s\n%s", method, path, date, nonce, hb);
+	if (n < 0)
+		return -1;
+	rc = hmac_sha256(key, 32, msg, (size_t)n, mac);
+	free(msg);
+	if (rc == 0)
+		hex_encode(mac, 32, out);
+	return rc;
+}
+
+int
+viewapi_sign_response(const unsigned char key[32], const char *nonce, long status, const unsigned char body_sha256[32],
+    char out[65])
+{
+	char hb[65], *msg = NULL;
+	unsigned char mac[32];
+	int n, rc;
+
+	hex_encode(body_sha256, 32, hb);
+	n = asprintf(&msg, "sealview-api-v1-response\n%s\n%ld\n%s", nonce, status, hb);
 	if (n < 0)
 		return -1;
 	rc = hmac_sha256(key, 32, msg, (size_t)n, mac);
@@ -101,6 +122,29 @@ write_resp(char *p, size_t size, size_t nmemb, void *arg)
 	return sbuf_add(b, p, size * nmemb) == 0 ? size * nmemb : 0;
 }
 
+/* The response's signature field, kept when it has the right form (64 hex
+ * digits); any other header line is ignored. */
+static size_t
+read_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	static const char name[] = "X-Seal-Response-Signature:";
+	char *sig = arg;
+	size_t n = size * nmemb, i, k, nl = sizeof(name) - 1;
+
+	if (n > nl && strncasecmp(p, name, nl) == 0) {
+		for (i = nl; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
+			;
+		for (k = 0; k < 64 && i + k < n && ((p[i + k] >= '0' && p[i + k] <= '9') || (p[i + k] >= 'a' &&
+		    p[i + k] <= 'f')); k++)
+			;
+		if (k == 64 && (i + 64 == n || p[i + 64] == '\r' || p[i + 64] == '\n' || p[i + 64] == ' ')) {
+			memcpy(sig, p + i, 64);
+			sig[64] = '\0';
+		}
+	}
+	return n;
+}
+
 /* SHA-256 of the body; an fd body is read and put back where it was. */
 static int
 body_hash(const struct viewapi_body *b, unsigned char out[32])
@@ -141,8 +185,8 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
     const char *method, const char *path, const struct viewapi_body *body, size_t max_resp, long *status,
     char **resp, char **err)
 {
-	unsigned char key[32], bh[32], nb[16];
-	char date[32], nonce[33], sig[65], *url = NULL, *h = NULL, *dpath = NULL;
+	unsigned char key[32], bh[32], nb[16], rh[32];
+	char date[32], nonce[33], sig[65], rsig[65] = "", want[65], *url = NULL, *h = NULL, *dpath = NULL;
 	struct curl_slist *hdrs = NULL;
 	struct reader rd = { body, 0, 0 };
 	struct sbuf rb;
@@ -215,6 +259,8 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_resp);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rb);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, read_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, rsig);
 	if (body != NULL && (body->data != NULL || body->fd >= 0)) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->len);
@@ -229,6 +275,22 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	/* Only sealview holds the key: an answer it did not sign (a proxy's, an
+	 * attacker's on the way, or a refusal before the request was checked)
+	 * is not believed, whatever it says. */
+	if (EVP_Digest(rb.data ? rb.data : "", rb.data ? rb.len : 0, rh, NULL, EVP_sha256(), NULL) != 1 ||
+	    viewapi_sign_response(key, nonce, *status, rh, want) != 0) {
+		*err = strdup("cannot check the signature of sealview's answer");
+		goto out;
+	}
+	if (rsig[0] == '\0' || !ct_equal(rsig, want, 64)) {
+		if (asprintf(err, "%s %s: the answer (HTTP %ld) %s: %.200s", method, url, *status,
+		    rsig[0] ? "has a wrong signature: not from a sealview with this viewer secret"
+		    : "is not signed by sealview (refused before the request was checked, or not from sealview)",
+		    rb.data ? rb.data : "") < 0)
+			*err = NULL;
+		goto out;
+	}
 	if (resp)
 		*resp = rb.data ? sbuf_steal(&rb) : strdup("");
 	rc = 0;

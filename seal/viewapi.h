@@ -11,6 +11,12 @@
  * body against the hash after.
  * where the api key is HKDF-SHA-256(viewer secret, "sealmilter-viewer", "api v1").
  *
+ * Every answer to a request whose signature passed carries
+ *   X-Seal-Response-Signature: hex HMAC-SHA-256(api key,
+ *       "sealview-api-v1-response\n" NONCE "\n" STATUS "\n" hex SHA-256(body))
+ * with the request's nonce, so an answer cannot be forged, altered or
+ * replayed on the way; the client believes no other answer.
+ *
  * The endpoints (docs/viewer.md):
  *   PUT  /api/v1/messages/LOOKUP    body: the sealed object (DER). Idempotent. 201 or 200.
  *   POST /api/v1/revoke/ID          ID: a seal id or a Message-ID. 200, 404.
@@ -31,6 +37,10 @@ int viewapi_key(const unsigned char *secret, size_t secret_len, unsigned char ke
 int viewapi_sign(const unsigned char key[32], const char *method, const char *path, const char *date,
     const char *nonce, const unsigned char body_sha256[32], char out[65]);
 
+/* The signature (65 bytes: hex and NUL) over an answer to the request with nonce. 0 or -1. */
+int viewapi_sign_response(const unsigned char key[32], const char *nonce, long status,
+    const unsigned char body_sha256[32], char out[65]);
+
 struct viewapi_body {
 	const void *data;       /* the body in memory, or */
 	int fd;                 /* read from fd (from its current offset, len bytes), when data is NULL and fd >= 0 */
@@ -40,8 +50,10 @@ struct viewapi_body {
 
 /* Send a signed request to base_url + path. The response body is kept in
  * *resp (malloc'd, NUL-terminated, at most max_resp bytes; NULL allowed to
- * drop it) and its status in *status. 0 when a response came (whatever its
- * status), -1 with *err when none did (connection, timeout, too large). */
+ * drop it) and its status in *status. 0 when a response signed by sealview
+ * came (whatever its status), -1 with *err when none did (connection,
+ * timeout, too large, or an answer without a valid signature: *status is
+ * then its status). */
 int viewapi_request(const char *base_url, const unsigned char *secret, size_t secret_len, long timeout_s,
     const char *method, const char *path, const struct viewapi_body *body, size_t max_resp, long *status,
     char **resp, char **err);

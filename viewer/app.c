@@ -14,6 +14,9 @@
  *   - Every response gets a Content-Security-Policy; the HTML body of a
  *     message is served on its own URL with a CSP that forbids scripts,
  *     forms and all remote content, inside an iframe sandbox.
+ *   - The API's requests are signed, and so are its answers to them (over
+ *     the request's nonce), so that nobody between sealmilter or sealctl
+ *     and sealview can forge either (seal/viewapi.h).
  *
  * Calling rules: app_handle() is called from many threads at once; the app
  * itself is read-only after app_new(), and the store and the mailer are
@@ -506,7 +509,10 @@ find_message(struct app *a, const char *token, size_t toklen, int with_object, s
 		page_message(a, r, 410, c->tpl, T_REVOKED);
 		return -1;
 	}
-	if (c->m.expires && (int64_t)time(NULL) >= c->m.expires) {
+	/* The stored column drives the purge; the policy (checked against the
+	 * signed object whenever it is opened) is checked too, so that a
+	 * changed column in the database cannot bring back an expired message. */
+	if ((c->m.expires && (int64_t)time(NULL) >= c->m.expires) || seal_policy_expired(&c->pol, time(NULL))) {
 		audit(a, req, "view", c->m.seal_id, NULL, "expired", NULL);
 		page_message(a, r, 410, c->tpl, T_EXPIRED);
 		return -1;
@@ -1293,7 +1299,7 @@ serve_attachment(struct app *a, struct ctx *c, const struct vsession *s, const s
 {
 	struct msgview v;
 	struct sbuf b, cd;
-	char *err = NULL;
+	char *err = NULL, what[64];
 	uint64_t n = 0;
 
 	if (!(c->pol.rights & RIGHT_SAVE)) {
@@ -1319,7 +1325,10 @@ serve_attachment(struct app *a, struct ctx *c, const struct vsession *s, const s
 	sbuf_init(&cd, 0);
 	sbuf_adds(&cd, "attachment; filename*=UTF-8''");
 	url_encode(&cd, v.att[n - 1].filename, strlen(v.att[n - 1].filename));
-	if (audit(a, req, "download", c->m.seal_id, s->address, "ok", v.att[n - 1].filename) != 0) {
+	/* The audit names the attachment by its number, not its file name: a
+	 * file name is part of the message, and the database holds none of it. */
+	snprintf(what, sizeof(what), "attachment %llu of %zu", (unsigned long long)n, v.natt);
+	if (audit(a, req, "download", c->m.seal_id, s->address, "ok", what) != 0) {
 		sbuf_free(&b);
 		sbuf_free(&cd);
 		msgview_free(&v);
@@ -1967,6 +1976,37 @@ route_message(struct app *a, const struct app_request *req, struct app_response 
 	ctx_free(&c);
 }
 
+static void
+api_route(struct app *a, const struct app_request *req, struct app_response *r, const char *path)
+{
+	if (strcmp(req->method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0)
+		api_register(a, req, r, path + 17);
+	else if (strcmp(req->method, "POST") == 0 && strncmp(path, "/api/v1/revoke/", 15) == 0)
+		api_revoke(a, req, r, path + 15);
+	else if (strcmp(req->method, "GET") == 0 && strcmp(path, "/api/v1/audit") == 0)
+		api_audit(a, r, NULL);
+	else if (strcmp(req->method, "GET") == 0 && strncmp(path, "/api/v1/audit/", 14) == 0)
+		api_audit(a, r, path + 14);
+	else if (strcmp(req->method, "GET") == 0 && strcmp(path, "/api/v1/audit-verify") == 0)
+		api_audit_verify(a, r);
+	else
+		respond_text(r, 404, "text/plain; charset=utf-8", "no such endpoint\n");
+}
+
+/* The answer to a signed request is signed too, over the request's nonce,
+ * the status and the body (seal/viewapi.h), so that nobody on the way can
+ * forge or change it: sealctl and sealmilter believe no other. */
+static void
+sign_response(struct app *a, const struct app_request *req, struct app_response *r)
+{
+	unsigned char h[32];
+	char sig[65];
+
+	if (EVP_Digest(r->body ? r->body : "", r->body ? r->body_len : 0, h, NULL, EVP_sha256(), NULL) == 1 &&
+	    viewapi_sign_response(a->k_api, req->x_nonce, (long)r->status, h, sig) == 0)
+		set_header(r, "X-Seal-Response-Signature", sig);
+}
+
 void
 app_handle(struct app *a, const struct app_request *req, struct app_response *r)
 {
@@ -1976,18 +2016,8 @@ app_handle(struct app *a, const struct app_request *req, struct app_response *r)
 	if (strncmp(path, "/api/v1/", 8) == 0) {
 		if (!api_auth(a, req, r))
 			return;
-		if (strcmp(req->method, "PUT") == 0 && strncmp(path, "/api/v1/messages/", 17) == 0)
-			api_register(a, req, r, path + 17);
-		else if (strcmp(req->method, "POST") == 0 && strncmp(path, "/api/v1/revoke/", 15) == 0)
-			api_revoke(a, req, r, path + 15);
-		else if (strcmp(req->method, "GET") == 0 && strcmp(path, "/api/v1/audit") == 0)
-			api_audit(a, r, NULL);
-		else if (strcmp(req->method, "GET") == 0 && strncmp(path, "/api/v1/audit/", 14) == 0)
-			api_audit(a, r, path + 14);
-		else if (strcmp(req->method, "GET") == 0 && strcmp(path, "/api/v1/audit-verify") == 0)
-			api_audit_verify(a, r);
-		else
-			respond_text(r, 404, "text/plain; charset=utf-8", "no such endpoint\n");
+		api_route(a, req, r, path);
+		sign_response(a, req, r);
 		return;
 	}
 	if (strncmp(path, "/m/", 3) == 0) {

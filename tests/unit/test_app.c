@@ -1,5 +1,5 @@
 /* test_app.c - sealview's application (viewer/app.c) driven directly, without HTTP:
- * the signed API (signature, skew, replay, what registration accepts), the pages and
+ * the signed API (signature, skew, replay, signed answers, what registration accepts), the pages and
  * their headers, CSRF on every form, the same answer for any address, the passcode
  * lock, sessions required for the body and attachments, revocation, the audit chain, and the
  * rate limits at and one past their value (429, and the audit record and log line name the limit). */
@@ -158,6 +158,34 @@ api(struct app *a, const char *method, const char *path, const void *body, size_
 	return out->status;
 }
 
+/* The answer to the API request with nonce_id carries sealview's signature over that
+ * nonce, its status and its body (want 1), or no signature at all (want 0). */
+static void
+check_response_signature(const struct app_response *r, int nonce_id, int want)
+{
+	const char *got = header(r, "X-Seal-Response-Signature");
+	unsigned char key[32], bh[32];
+	char nonce[33], sig[65];
+
+	if (!want) {
+		ck_assert_ptr_null(got);
+		return;
+	}
+	ck_assert_ptr_nonnull(got);
+	snprintf(nonce, sizeof(nonce), "%032x", nonce_id);
+	ck_assert_int_eq(viewapi_key(secret, sizeof(secret), key), 0);
+	EVP_Digest(r->body, r->body_len, bh, NULL, EVP_sha256(), NULL);
+	ck_assert_int_eq(viewapi_sign_response(key, nonce, (long)r->status, bh, sig), 0);
+	ck_assert_str_eq(got, sig);
+	/* Bound to the nonce and the status: another request's, or another status, differs. */
+	snprintf(nonce, sizeof(nonce), "%032x", nonce_id + 1);
+	ck_assert_int_eq(viewapi_sign_response(key, nonce, (long)r->status, bh, sig), 0);
+	ck_assert_str_ne(got, sig);
+	snprintf(nonce, sizeof(nonce), "%032x", nonce_id);
+	ck_assert_int_eq(viewapi_sign_response(key, nonce, 200L + 201L - (long)r->status, bh, sig), 0);
+	ck_assert_str_ne(got, sig);
+}
+
 /* A browser request with a cookie header and a form body. */
 static int
 web(struct app *a, const char *method, const char *path, const char *cookie, const char *form, struct app_response *out)
@@ -229,11 +257,17 @@ START_TEST(test_api_signature)
 	ck_assert_int_eq(api(a, "PUT", path, der, len - 1, 0, 4, 0, &r), 422);   /* signed, but truncated */
 	app_response_free(&r);
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 5, 0, &r), 201);
+	check_response_signature(&r, 5, 1);
 	app_response_free(&r);
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 5, 0, &r), 401);       /* the same nonce again: replay */
 	ck_assert_ptr_nonnull(strstr(r.body, "replay"));
+	check_response_signature(&r, 5, 0);                                     /* a refusal is not signed */
 	app_response_free(&r);
 	ck_assert_int_eq(api(a, "PUT", path, der, len, 0, 6, 0, &r), 200);      /* idempotent */
+	check_response_signature(&r, 6, 1);
+	app_response_free(&r);
+	ck_assert_int_eq(api(a, "GET", "/api/v1/nothing", NULL, 0, 0, 7, 0, &r), 404);
+	check_response_signature(&r, 7, 1);                                     /* signed, whatever its status */
 	app_response_free(&r);
 	/* Unsigned: refused before anything else. */
 	ck_assert_int_eq(web(a, "GET", "/api/v1/audit", NULL, NULL, &r), 401);
