@@ -203,17 +203,17 @@ audit_of() { "$SEALCTL" -c "$TB/sv.yaml" audit "$1" --json 2>&1 || true; }
 # ---- A curious administrator: the audit chain (first, while nothing else writes to it) ----
 seal adm0 secure bob@partner.test
 seal adm1 secure bob@partner.test
-"$SEALCTL" -c "$TB/sv.yaml" audit --verify > "$TB/v1" 2>&1 || true
+"$SEALCTL" -c "$TB/sv.yaml" audit --verify --json > "$TB/v1" 2>&1 || true
 t_grep "admin: the audit chain verifies" '"intact":true,"records":2,' "$TB/v1"
 H1=$(sed -n 's/.*"head":"\([0-9a-f]*\)".*/\1/p' "$TB/v1")
 dbq "UPDATE audit SET detail = 'nothing happened here' WHERE seq = 1" >/dev/null
 rc=0
-"$SEALCTL" -c "$TB/sv.yaml" audit --verify > "$TB/v2" 2>&1 || rc=$?
+"$SEALCTL" -c "$TB/sv.yaml" audit --verify --json > "$TB/v2" 2>&1 || rc=$?
 t_rc "admin: a record changed in the database without the viewer secret breaks the chain (exit 4)" 4 "$rc"
 t_grep "admin: and --verify names the record" '"first_bad":1' "$TB/v2"
 "$PY" "$TH" rechain --db "$STORE" --secret "$TB/secret" --seq 1 > /dev/null
 rc=0
-"$SEALCTL" -c "$TB/sv.yaml" audit --verify > "$TB/v3" 2>&1 || rc=$?
+"$SEALCTL" -c "$TB/sv.yaml" audit --verify --json > "$TB/v3" 2>&1 || rc=$?
 t_rc "admin (residual): re-chained with the viewer secret, the log verifies again" 0 "$rc"
 t_grep "admin: with as many records as before" '"intact":true,"records":2,' "$TB/v3"
 H3=$(sed -n 's/.*"head":"\([0-9a-f]*\)".*/\1/p' "$TB/v3")
@@ -330,7 +330,7 @@ t_check "reader: and no passcode was made for either" test "$(dbq "SELECT count(
 next_ip
 seal R1 secure bob@partner.test
 for i in 1 2 3; do ask_code r1 "$LINK" bob@partner.test; done
-t_rc "rate: a third passcode for the same address within 15 minutes is refused" 400 "$ST"
+t_rc "rate: a third passcode for the same address within 15 minutes is refused" 429 "$ST"
 t_grep "rate: the page says so" "Too many attempts" "$TB/page"
 audit_of "$SEAL" > "$TB/audit-r1"
 t_check "rate: two passcodes were issued, the third audited as rate_limited" test \
@@ -351,7 +351,7 @@ for i in 1 2 3; do
 done
 next_ip
 enter_code r2 "$LINK_R2" bob@partner.test "$CODE_R2"
-t_rc "rate: over the message's limit, the right passcode (3 wrong tries: not locked) is refused" 400 "$ST"
+t_rc "rate: over the message's limit, the right passcode (3 wrong tries: not locked) is refused" 429 "$ST"
 t_grep "rate: as too many attempts" "Too many attempts" "$TB/page"
 audit_of "$SEAL_R2" > "$TB/audit-r2"
 t_grep "rate: audited as rate_limited" '"event":"passcode_fail".*"outcome":"rate_limited"' "$TB/audit-r2"
@@ -371,7 +371,7 @@ CODE_R4=$(passcode_for "$REF") || CODE_R4=
 CODES+=("$CODE_R4")
 enter_code r4 "$LINK_R4" bob@partner.test "$(wrong_of "$CODE_R4")"
 enter_code r4 "$LINK_R4" bob@partner.test "$CODE_R4"
-t_rc "rate: the 6th passcode step from one client address (rate_per_ip 5) is refused, right passcode or not" 400 "$ST"
+t_rc "rate: the 6th passcode step from one client address (rate_per_ip 5) is refused, right passcode or not" 429 "$ST"
 t_grep "rate: as too many attempts" "Too many attempts" "$TB/page"
 next_ip
 enter_code r4b "$LINK_R4" bob@partner.test "$CODE_R4"
