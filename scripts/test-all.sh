@@ -5,7 +5,10 @@
 #      real Postfix and a real Sendmail;
 #   2. every libFuzzer target runs for 60 s (scripts/fuzz.sh, clang, ASan + UBSan);
 #   3. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
-#      install/uninstall, and the unit and CLI tests again).
+#      install/uninstall, and the unit and CLI tests again);
+#   4. the Debian packages are built from a clean copy, installed, started as their units
+#      do, carry a test mail through Postfix, are upgraded and purged
+#      (tests/e2e/test-package.sh; it changes the machine, so it is not in make check).
 # Fails loudly: any failing test prints its log and the script exits non-zero.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,5 +78,17 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 read -r p2 f2 < <(summary "$top/build/distcheck.out")
-echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs"
-echo "$c1 passed, $((cf1 + f1 + f2)) failed"
+
+echo "== Debian packages: build, install, carry a test mail"
+rc=0
+bash "$top/tests/e2e/test-package.sh" > "$top/build/package.out" 2>&1 || rc=$?
+grep -E '^(FAIL|timings:)' "$top/build/package.out" || true
+read -r c3 cf3 < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$top/build/package.out" | tail -n 1) || true
+if [ "$rc" -ne 0 ]; then
+	echo "== FAILED: the Debian packages; details:" >&2
+	tail -n 150 "$top/build/package.out" >&2
+	echo "$((c1 + ${c3:-0})) passed, $(( ${cf3:-0} > 0 ? ${cf3:-0} : 1 )) failed"
+	exit 1
+fi
+echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs, packages ${c3:-0} checks"
+echo "$((c1 + ${c3:-0})) passed, $((cf1 + f1 + f2)) failed"
