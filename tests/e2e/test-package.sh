@@ -161,6 +161,20 @@ rc=0
 /usr/sbin/sealmilter -n -c /etc/sealmilter/sealmilter.yaml > "$P/n.out" 2>&1 || rc=$?
 t_rc "sealmilter -n accepts the packaged configuration" 0 "$rc"
 t_grep "with its rules and the postinst keys" 'OK \(3 rules, 1 patterns\)' "$P/n.out"
+# postinst again (dpkg-reconfigure): it makes a missing key, and never one over half a pair.
+sha256sum /etc/sealmilter/keys/* > "$P/keys.sum"
+mv /etc/sealmilter/keys/marker.key "$P/marker.key"
+mv /etc/sealmilter/keys/issuer.pem "$P/issuer.pem"
+rc=0
+dpkg-reconfigure sealmilter > "$P/reconfigure.log" 2>&1 || rc=$?
+t_rc "dpkg-reconfigure sealmilter" 0 "$rc"
+want /etc/sealmilter/keys/marker.key sealmilter:sealmilter 600
+t_check "it made a new marker key" bash -c "! cmp -s /etc/sealmilter/keys/marker.key '$P/marker.key'"
+t_check "it made no issuer certificate over the issuer key left alone" test ! -e /etc/sealmilter/keys/issuer.pem
+t_grep "and said so" 'only one of /etc/sealmilter/keys/issuer.key and /etc/sealmilter/keys/issuer.pem exists' "$P/reconfigure.log"
+mv -f "$P/marker.key" /etc/sealmilter/keys/marker.key
+mv "$P/issuer.pem" /etc/sealmilter/keys/issuer.pem
+t_check "every key is as it was" sha256sum --quiet -c "$P/keys.sum"
 UNIT_M=/lib/systemd/system/sealmilter.service
 UNIT_V=/lib/systemd/system/sealview.service
 for u in "$UNIT_M" "$UNIT_V"; do
