@@ -297,6 +297,14 @@ send_sealed 1 pkg1
 FIRST_SEALED=$SEALED_MSG
 t_grep "the daemon logged the rule and the sealed body" \
 	'info: [0-9A-F]+: direction=outbound .*rules=secure-subject .*actions=.*replace:body.* verdict=accept' "$TB/sealmilter.log"
+# systemctl reload: the unit's ExecReload= line, $MAINPID replaced as systemd replaces it.
+line=$(unit_get "$UNIT_M" ExecReload)
+unit_cmd "$UNIT_M" "${line//\$MAINPID/$M_PID}"
+rc=0
+(cd / && umask "$UNIT_UMASK" && exec "${UNIT_CMD[@]}") >> "$TB/sealmilter.log" 2>&1 < /dev/null || rc=$?
+t_rc "ExecReload= ($line) as user sealmilter" 0 "$rc"
+tb_wait_for 20 grep -q 'reloaded:' "$TB/sealmilter.log" || true
+t_grep "the daemon reloaded its configuration" 'reloaded:' "$TB/sealmilter.log"
 phase mail
 
 # ---- 4. upgrade to a higher version; the old daemon runs on meanwhile, as under systemd
