@@ -7,7 +7,10 @@
 #   3. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
 #      install/uninstall, and the unit and CLI tests again);
 #   4. that build runs the fault soak with 10,000 messages (`make soak`; the suite in 1.
-#      runs it with 1,500 under the sanitizers).
+#      runs it with 1,500 under the sanitizers);
+#   5. the Debian packages are built from a clean copy, installed, started as their units
+#      do, carry a test mail through Postfix, are upgraded and purged
+#      (tests/e2e/test-package.sh; it changes the machine, so it is not in make check).
 # Fails loudly: any failing test prints its log and the script exits non-zero.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -88,5 +91,17 @@ if [ "$rc" -ne 0 ]; then
 	tail -n 40 "$top/build/soak.out" >&2
 	exit 1
 fi
-echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs, fault soak ${SOAK_MSGS:-10000} messages"
-echo "$c1 passed, $((cf1 + f1 + f2)) failed"
+read -r c4 cf4 < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$top/build/soak.out" | tail -n 1) || true
+echo "== Debian packages: build, install, carry a test mail"
+rc=0
+bash "$top/tests/e2e/test-package.sh" > "$top/build/package.out" 2>&1 || rc=$?
+grep -E '^(FAIL|timings:)' "$top/build/package.out" || true
+read -r c3 cf3 < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$top/build/package.out" | tail -n 1) || true
+if [ "$rc" -ne 0 ]; then
+	echo "== FAILED: the Debian packages; details:" >&2
+	tail -n 150 "$top/build/package.out" >&2
+	echo "$((c1 + ${c3:-0})) passed, $(( ${cf3:-0} > 0 ? ${cf3:-0} : 1 )) failed"
+	exit 1
+fi
+echo "== all green in $(( $(date +%s) - start ))s: sanitizer suite $p1 test programs ($c1 checks), distcheck $p2 test programs, fault soak ${SOAK_MSGS:-10000} messages (${c4:-0} checks), packages ${c3:-0} checks"
+echo "$((c1 + ${c3:-0} + ${c4:-0})) passed, $((cf1 + f1 + f2)) failed"
