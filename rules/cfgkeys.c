@@ -162,7 +162,8 @@ const struct cfg_key cfg_keys[] = {
 	  "sealed message for an outside recipient, sealmilter registers it there; if that fails, the message "
 	  "is deferred (451), so it never goes out with a dead link." },
 	{ "viewer.secret_file", CT_PATH, OFF(viewer_secret_file), NULL, 0, 0, NULL,
-	  "The secret shared by sealmilter and sealview (at least 32 random bytes, mode 0600): it signs "
+	  "The secret shared by sealmilter and sealview (at least 32 random bytes; mode 0600, or 0640 with "
+	  "owner and group the two daemons' users on one host: chown sealmilter:sealview): it signs "
 	  "registrations and admin requests (HMAC-SHA-256 with a timestamp and a nonce) and keys sealview's "
 	  "passcode and session hashes and its audit chain. It opens no message." },
 	{ "viewer.timeout", CT_DURATION, OFF(viewer_timeout), "10s", 1, 120, NULL,

@@ -866,9 +866,11 @@ read_secret(struct load *L, const char *key, const char *path, unsigned char *bu
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		cfg_error(L->errs, at, "%s: %s is not a regular file", key, path);
-	} else if (st.st_mode & 077) {
-		cfg_error(L->errs, at, "%s: %s is readable or writable by group or others (mode %03o); chmod 600 it", key,
-		    path, (unsigned)(st.st_mode & 0777));
+	} else if (st.st_mode & 037) {
+		/* Group read is allowed: sealmilter and sealview share viewer.secret_file on one host
+		 * as owner and group (chown sealmilter:sealview, chmod 640). */
+		cfg_error(L->errs, at, "%s: %s is writable by its group or open to others (mode %03o); chmod 600 it, or "
+		    "640 to share it with one group", key, path, (unsigned)(st.st_mode & 0777));
 	} else {
 		n = read(fd, buf, max);
 		if (n < (ssize_t)min)

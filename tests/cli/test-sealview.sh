@@ -53,7 +53,7 @@ chmod 644 "$T/secret"
 rc=0
 "$SEALVIEW" -n -c "$T/ok.yaml" > "$T/e3" 2>&1 || rc=$?
 t_rc "-n: a secret others can read: exit 1" 1 "$rc"
-t_grep "with the file and line of the setting" "ok.yaml:[0-9]+:[0-9]+: viewer.secret_file: .* chmod 600" "$T/e3"
+t_grep "with the file and line of the setting" "ok.yaml:[0-9]+:[0-9]+: viewer.secret_file: .* chmod 600 it, or 640 to share it with one group" "$T/e3"
 chmod 600 "$T/secret"
 sed "s#secret_file: $T/secret }#}#" "$T/ok.yaml" > "$T/half.yaml"
 rc=0

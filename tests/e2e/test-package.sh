@@ -12,7 +12,9 @@
 #   4. upgrade to a higher version of the same build: the edited configuration and every key
 #      are kept, nothing is regenerated, and the restarted daemon seals with the same key;
 #   5. configure sealview as its README.Debian says and start it the way its unit does: it
-#      serves /healthz and its signed admin API, as user sealview, from /var/lib/sealview;
+#      serves /healthz and its signed admin API, as user sealview, from /var/lib/sealview; with
+#      sealmilter on the same host (the secret shared as owner and group), a sealed mail is
+#      registered with it;
 #   6. remove (configuration, keys, spool kept), then purge (all that the package made gone,
 #      a file the administrator added kept). apt-get does both (it runs dpkg --remove and
 #      dpkg --purge) because it waits for the dpkg lock that other jobs may hold.
@@ -357,8 +359,8 @@ t_grep "the viewer section is on" '^viewer:$' /etc/sealmilter/sealmilter.yaml
 t_grep "sealview listens on $SVPORT" "^  listen: 127.0.0.1:$SVPORT\$" /etc/sealmilter/sealmilter.yaml
 t_grep "and viewer.api_url points there" "^  api_url: http://127.0.0.1:$SVPORT\$" /etc/sealmilter/sealmilter.yaml
 head -c 32 /dev/urandom > /etc/sealmilter/viewer.secret
-chown sealview: /etc/sealmilter/viewer.secret
-chmod 600 /etc/sealmilter/viewer.secret
+chown sealmilter:sealview /etc/sealmilter/viewer.secret
+chmod 640 /etc/sealmilter/viewer.secret
 unit_start "$UNIT_V" sealview
 tb_wait_port "$SVPORT" 30 || die "the packaged sealview does not listen on $SVPORT" "$TB/sealview.log"
 V_PID=$UNIT_PID
@@ -370,6 +372,23 @@ rc=0
 sealctl -c /etc/sealmilter/sealmilter.yaml audit --verify > "$P/audit.out" 2>&1 || rc=$?
 t_rc "sealctl audit --verify through its signed admin API: the (empty) chain is intact" 0 "$rc"
 [ "$rc" = 0 ] || sed 's/^/  sealctl: /' "$P/audit.out" >&2
+# Both daemons on this one host, sharing the secret as owner and group: a sealed mail for an
+# outside recipient is registered with the local sealview, and its notice links there.
+unit_start "$UNIT_M" sealmilter-viewer
+tb_wait_port "$MPORT" 30 || die "sealmilter with the viewer on does not listen on $MPORT" "$TB/sealmilter-viewer.log"
+M_PID=$UNIT_PID
+n=$(find "$SINK_DIR" -maxdepth 1 -name '*.eml' | wc -l)
+sed 's/secure-1@/secure-viewer@/; s/$/\r/' "$MSG" > "$TB/sent-viewer.eml"
+reply=$(tb_smtp_send "$PF_PORT" alice@example.com bob@partner.test < "$TB/sent-viewer.eml") && rc=0 || rc=$?
+t_rc "both on one host: Postfix accepts a sealed mail for the viewer ($reply)" 0 "$rc"
+tb_wait_files "$SINK_DIR" $((n + 1)) 60 > /dev/null || true
+m=$(find "$SINK_DIR" -maxdepth 1 -name '*.eml' | sort | sed -n "$((n + 1))p")
+t_check "it was delivered" test -n "$m"
+t_grep "sealed, its notice linking to sealview" 'https://secure\.example\.com/m/[A-Za-z0-9_-]{43}' "${m:-/dev/null}"
+t_nogrep "with no plaintext" 'Please find the contract terms' "${m:-/dev/null}"
+t_check "and sealview's store holds its registration" \
+	test "$(sqlite3 /var/lib/sealview/sealview.db 'SELECT count(*) FROM messages')" = 1
+unit_stop "$M_PID" "$UNIT_M" "sealmilter with the viewer on"
 unit_stop "$V_PID" "$UNIT_V" "sealview"
 phase sealview
 

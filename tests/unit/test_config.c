@@ -219,8 +219,20 @@ START_TEST(test_marker_key_file)
 	ck_assert_int_ge(asprintf(&yaml, "organization: { domains: [example.com] }\nmilter: { marker_key_file: %s }\n", key), 0);
 	chmod(key, 0644);
 	ck_assert_ptr_null(tu_load(yaml, &errors));
-	ck_assert_msg(strstr(errors, "readable or writable by group or others (mode 644)") != NULL, "got:\n%s", errors);
+	ck_assert_msg(strstr(errors, "is writable by its group or open to others (mode 644); chmod 600 it, or 640") != NULL,
+	    "got:\n%s", errors);
 	free(errors);
+	chmod(key, 0660);
+	ck_assert_ptr_null(tu_load(yaml, &errors));
+	ck_assert_msg(strstr(errors, "(mode 660)") != NULL, "got:\n%s", errors);
+	free(errors);
+	/* Owner and one group may read it: sealmilter and sealview share the viewer's secret so. */
+	chmod(key, 0640);
+	c = tu_load(yaml, &errors);
+	ck_assert_msg(c != NULL, "mode 640 refused:\n%s", errors ? errors : "");
+	config_unref(c);
+	free(errors);
+	errors = NULL;
 	chmod(key, 0600);
 	c = tu_load(yaml, &errors);
 	ck_assert_msg(c != NULL, "refused:\n%s", errors);
