@@ -10,8 +10,9 @@
 #   whole file, written with its siblings under a temp root (paths under /etc, /var, /run
 #   moved there; the keys, secrets, directories, SoftHSM tokens and PostgreSQL database it
 #   names made there first) and checked with `sealmilter -n` (when it has milter: or
-#   rules:) and `sealview -n` (when it has sealview:; a postgresql:// store needs
-#   PostgreSQL, started on a free loopback port with TLS); any other block is a fragment,
+#   rules:), `sealview -n` (when it has sealview:; a postgresql:// store needs PostgreSQL,
+#   started on a free loopback port with TLS), or else `sealctl check` (unless another
+#   whole file includes it); any other block is a fragment,
 #   and the loader must find no YAML syntax error and no unknown section, key, condition
 #   or action in it;
 # - docs/troubleshooting.md quotes every log message the daemons write.
@@ -188,9 +189,12 @@ for g in $GUIDES; do
 		fi
 	fi
 	[ "$usable" = 1 ] || continue
+	mapfile -t parts < <("$PY" "$GC" needs "${wholes[@]}" | sed -n 's/^include //p')
 	for f in "${wholes[@]}"; do
 		rel=${f#"$root"}
+		checked=0
 		if grep -qE '^(milter|rules):' "$f"; then
+			checked=1
 			if out=$("$SEALMILTER" -n -c "$f" 2>&1); then
 				t_ok "$g: sealmilter -n accepts $rel"
 			else
@@ -198,10 +202,19 @@ for g in $GUIDES; do
 			fi
 		fi
 		if grep -qE '^sealview:' "$f"; then
+			checked=1
 			if out=$("$SEALVIEW" -n -c "$f" 2>&1); then
 				t_ok "$g: sealview -n accepts $rel (and opens its store)"
 			else
 				t_fail "$g: sealview -n accepts $rel (and opens its store)" "$out"
+			fi
+		fi
+		# A file of its own for sealctl (not a part another file includes).
+		if [ "$checked" = 0 ] && ! printf '%s\n' "${parts[@]}" | grep -qxF "$f"; then
+			if out=$("$SEALCTL" -c "$f" check 2>&1); then
+				t_ok "$g: sealctl check accepts $rel"
+			else
+				t_fail "$g: sealctl check accepts $rel" "$out"
 			fi
 		fi
 	done
