@@ -99,9 +99,10 @@ start_pg() {
 	chmod 600 "$T/pg/server.key"
 	PG_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	PG_DATA=$T/pg/data
+	echo pgadmin-pw > "$T/pg/pw"
 	chown -R postgres "$T/pg"
 	chmod 755 "$T"
-	runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -A scram-sha-256 -U pgadmin --pwfile=<(echo pgadmin-pw) \
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -A scram-sha-256 -U pgadmin --pwfile="$T/pg/pw" \
 		> "$T/pg/initdb.log" 2>&1 || { cat "$T/pg/initdb.log"; return 1; }
 	printf 'hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all pgadmin scram-sha-256\n' > "$PG_DATA/pg_hba.conf"
 	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$T/pg/log" -w -t 60 -o "-k $T/pg -c listen_addresses=127.0.0.1 \
