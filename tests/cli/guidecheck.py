@@ -135,38 +135,47 @@ def cmd_cli(doc, helpfile):
         flags[p].update(re.findall(r"^\s+(-\w)\b", block, re.M))
         flags[p].update(re.findall(r"\[(-\w)", block))
     bad = 0
+    # Command lines: those of sh, bash, console and ini blocks, and inline code that starts
+    # with a program's name ("`sealctl -c FILE keys check`").
+    lines = []
     for lang, start, body in fenced(doc):
-        if lang not in ("sh", "bash", "console", "ini"):
+        if lang in ("sh", "bash", "console", "ini"):
+            lines += [(start + n, l) for n, l in enumerate(body.splitlines())]
+    infence = False
+    for n, l in enumerate(open(doc, encoding="utf-8"), 1):
+        if re.match(r"^\s*```", l):
+            infence = not infence
+        elif not infence:
+            lines += [(n, c) for c in re.findall(r"`((?:sealctl|sealmilter|sealview) [^`]*)`", l)]
+    for lineno, line in lines:
+        line = re.sub(r"^\$ ", "", line.strip())
+        try:
+            toks = shlex.split(line, comments=True)
+        except ValueError:
             continue
-        for n, line in enumerate(body.splitlines()):
-            line = re.sub(r"^\$ ", "", line.strip())
-            try:
-                toks = shlex.split(line, comments=True)
-            except ValueError:
+        for i, t in enumerate(toks):
+            assign = "=" in t and not t.startswith("-")
+            prog = os.path.basename(t.split("=", 1)[1] if assign else t)      # ExecStart=/usr/sbin/sealview
+            prev = toks[i - 1] if i else ""
+            # A command: first, or after sudo, env, runuser ... --, &&, ;, |, or VAR=value.
+            if prog not in progs or not (i == 0 or prev in ("sudo", "--", "exec", "env", "nohup", "time", "&&",
+                                                            "||", ";", "|") or ("=" in prev and not prev.startswith("-"))
+                                         or (i > 1 and toks[i - 2] == "-u")):
                 continue
-            for i, t in enumerate(toks):
-                assign = "=" in t and not t.startswith("-")
-                prog = os.path.basename(t.split("=", 1)[1] if assign else t)      # ExecStart=/usr/sbin/sealview
-                prev = toks[i - 1] if i else ""
-                # A command: first, or after sudo, env, runuser ... --, &&, ;, |, or VAR=value.
-                if prog not in progs or not (i == 0 or prev in ("sudo", "--", "exec", "env", "nohup", "time", "&&",
-                                                                "||", ";", "|") or ("=" in prev and not prev.startswith("-"))
-                                             or (i > 1 and toks[i - 2] == "-u")):
-                    continue
-                rest = []
-                for x in toks[i + 1:]:
-                    if x in ("|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1") or x.startswith((">", "<", "|")):
-                        break
-                    rest.append(x)
-                where = "%s:%d" % (doc, start + n)
-                if prog == "sealctl":
-                    bad += check_sealctl(where, rest, progs["sealctl"], flags["sealctl"])
-                else:
-                    for x in rest:
-                        if x.startswith("-") and x not in flags[prog]:
-                            print("%s: %s has no option %s (%s -h)" % (where, prog, x, prog))
-                            bad += 1
-                break
+            rest = []
+            for x in toks[i + 1:]:
+                if x in ("|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1") or x.startswith((">", "<", "|")):
+                    break
+                rest.append(x)
+            where = "%s:%d" % (doc, lineno)
+            if prog == "sealctl":
+                bad += check_sealctl(where, rest, progs["sealctl"], flags["sealctl"])
+            else:
+                for x in rest:
+                    if x.startswith("-") and x not in flags[prog]:
+                        print("%s: %s has no option %s (%s -h)" % (where, prog, x, prog))
+                        bad += 1
+            break
     return 1 if bad else 0
 
 
@@ -187,18 +196,21 @@ def check_sealctl(where, args, lines, flags):
     if not words:
         return bad
     # The usage lines after -c FILE: "check", "keys rotate", "keys generate marker|tenant|issuer".
+    # A doc may write alternatives the same way ("keys generate tenant|issuer"): each must exist.
     known = [[w for w in l if not w.startswith("-") and w not in ("FILE", "c")] for l in lines]
-    ok = False
-    for k in known:
-        if not k or k[0] != words[0]:
-            continue
-        if words[0] != "keys":
-            ok = True
-            break
-        if len(words) > 1 and len(k) > 1 and k[1] == words[1]:
-            if words[1] != "generate" or (len(words) > 2 and len(k) > 2 and words[2] in k[2].split("|")):
-                ok = True
-                break
+
+    def exists(ws):
+        for k in known:
+            if not k or k[0] != ws[0]:
+                continue
+            if ws[0] != "keys":
+                return True
+            if len(ws) > 1 and len(k) > 1 and k[1] == ws[1]:
+                if ws[1] != "generate" or (len(ws) > 2 and len(k) > 2 and ws[2] in k[2].split("|")):
+                    return True
+        return False
+    last = words[2].split("|") if len(words) > 2 and words[:2] == ["keys", "generate"] else [None]
+    ok = all(exists(words[:2] + [w] if w else words) for w in last)
     if not ok:
         print("%s: sealctl has no command '%s' (sealctl --help)" % (where, " ".join(words)))
         bad += 1
