@@ -7,6 +7,9 @@
                                          whole file: it is written to ROOT/absolute/path.yaml, with
                                          every path under /etc, /var, /run and /usr/share/dns moved
                                          under ROOT. Other blocks are fragments (OUTDIR/INDEX.yaml).
+  guidecheck.py dropins DOC OUTDIR        write DOC's systemd drop-ins (```ini blocks that start with
+                                         "# /etc/systemd/system/UNIT.service.d/NAME.conf") to
+                                         OUTDIR/UNIT.service.d/NAME.conf; print each UNIT once
   guidecheck.py needs FILE...            what the (mapped) whole files refer to, one per line:
                                          "path P", "include P" (an included file, relative paths
                                          resolved), "p11 TOKEN OBJECT PIN CERT" (a key in a token),
@@ -72,6 +75,23 @@ def cmd_yaml(doc, outdir, root):
             with open(os.path.join(outdir, "%d.yaml" % i), "w", encoding="utf-8") as f:
                 f.write(body)
             print(i, line, "fragment")
+    return 0
+
+
+def cmd_dropins(doc, outdir):
+    units = []
+    for lang, line, body in fenced(doc):
+        m = re.match(r"#\s*/etc/systemd/system/([\w@-]+)\.service\.d/([\w.-]+\.conf)\s*\n", body)
+        if lang != "ini" or not m:
+            continue
+        d = os.path.join(outdir, m.group(1) + ".service.d")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, m.group(2)), "w", encoding="utf-8") as f:
+            f.write(body[m.end():])
+        if m.group(1) not in units:
+            units.append(m.group(1))
+    for u in units:
+        print(u)
     return 0
 
 
@@ -320,7 +340,7 @@ def cmd_examples(reference):
 
 
 def main(argv):
-    cmds = {"yaml": (cmd_yaml, 3), "needs": (cmd_needs, None), "pgmap": (cmd_pgmap, 2), "cli": (cmd_cli, 2),
+    cmds = {"yaml": (cmd_yaml, 3), "dropins": (cmd_dropins, 2), "needs": (cmd_needs, None), "pgmap": (cmd_pgmap, 2), "cli": (cmd_cli, 2),
             "keys": (cmd_keys, 2), "links": (cmd_links, 2), "logs": (cmd_logs, 2), "examples": (cmd_examples, 1)}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)

@@ -15,6 +15,7 @@
 #   whole file includes it); any other block is a fragment,
 #   and the loader must find no YAML syntax error and no unknown section, key, condition
 #   or action in it;
+# - every systemd drop-in they show, over its contrib/ unit, passes systemd-analyze verify;
 # - docs/troubleshooting.md quotes every log message the daemons write.
 # And docs/config-reference.md: every key has an example, and all the examples together
 # are one configuration that `sealmilter -n` accepts.
@@ -134,7 +135,24 @@ for g in $GUIDES; do
 	fi
 	if out=$("$PY" "$GC" links "$doc" "$SRCDIR"); then t_ok "$g: every path and link exists"; else t_fail "$g: every path and link exists" "$out"; fi
 	root=$T/$g
-	mkdir -p "$root/frag"
+	mkdir -p "$root/frag" "$root/units"
+	# systemd drop-ins, over the contrib unit (pointed at this build, as test-contrib.sh does).
+	while read -r unit; do
+		if ! command -v systemd-analyze >/dev/null; then
+			skip_or_fail "$g: its drop-ins for $unit.service" "systemd-analyze is not installed"
+			continue
+		fi
+		bin=$SEALMILTER
+		[ "$unit" = sealview ] && bin=$SEALVIEW
+		sed "s#/usr/sbin/$unit#$bin#g" "$SRCDIR/contrib/$unit.service" > "$root/units/$unit.service"
+		sed -i "s#/usr/sbin/$unit#$bin#g" "$root/units/$unit.service.d"/*.conf
+		out=$(SYSTEMD_UNIT_PATH=$root/units: systemd-analyze verify "$root/units/$unit.service" 2>&1)
+		if [ $? = 0 ] && [ -z "$out" ]; then
+			t_ok "$g: its drop-ins for $unit.service pass systemd-analyze verify"
+		else
+			t_fail "$g: its drop-ins for $unit.service pass systemd-analyze verify" "$out"
+		fi
+	done < <("$PY" "$GC" dropins "$doc" "$root/units")
 	"$PY" "$GC" yaml "$doc" "$root/frag" "$root" > "$root/manifest" || { t_fail "$g: its yaml blocks can be read"; continue; }
 	# Fragments: known sections, keys, conditions and actions, and valid YAML.
 	while read -r i line kind path; do
