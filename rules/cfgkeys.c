@@ -263,7 +263,8 @@ const struct cfg_key cfg_keys[] = {
 	{ "rules", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "The ordered list of rules: { name, description, if: CONDITION, then: ACTIONS }. See the conditions "
 	  "and actions below.",
-	  "[ { name: no-exe, if: { attachment: { filename: [\"*.exe\"] } }, then: { reject: \"5.7.1 No executables\" } } ]" },
+	  "[ { name: no-exe, if: { attachment: { filename: [\"*.exe\"] } }, then: { reject: \"5.7.1 No "
+	  "executables\" } } ]" },
 	{ "keys", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "The organisation's keys: `tenant:` a list of { id, cert, key } (RSA 2048, 3072 or 4096; the first "
 	  "seals, the others still open older messages; the private key is needed only to open), and "
@@ -271,9 +272,11 @@ const struct cfg_key cfg_keys[] = {
 	  "private key is a PEM file (refused when group or others can read it) or an RFC 7512 PKCS#11 URI "
 	  "(`pkcs11:token=...;object=...;type=private?pin-value=...`, through OpenSSL's pkcs11 engine; "
 	  "`pkcs11_module:` names the module, such as /usr/lib/softhsm/libsofthsm2.so; a PIN in the "
-	  "configuration makes it a secret: chmod 600 it). Loaded once at start. `sealctl keys generate "
-	  "tenant|issuer` and `sealctl keys rotate` make them. docs/format.md describes the sealed object.",
-	  "{ tenant: [ { id: t2026, cert: /etc/sealmilter/t2026.pem, key: /etc/sealmilter/t2026.key } ], issuer: { cert: /etc/sealmilter/issuer.pem, key: /etc/sealmilter/issuer.key } }" },
+	  "configuration makes it a secret: chmod 600 it). Read at start and again at each reload, as the "
+	  "user the daemon runs as. `sealctl keys generate tenant|issuer` and `sealctl keys rotate` make "
+	  "them. docs/format.md describes the sealed object.",
+	  "{ tenant: [ { id: t2026, cert: /etc/sealmilter/t2026.pem, key: /etc/sealmilter/t2026.key } ], "
+	  "issuer: { cert: /etc/sealmilter/issuer.pem, key: /etc/sealmilter/issuer.key } }" },
 	{ "templates", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "Sealing templates: NAME: { description, rights: [view, reply, reply_all, forward, print, copy, save, "
 	  "edit] (view is required), expires: a duration (30d) or a date (2027-01-31, 2027-01-31T12:00:00Z), "
@@ -293,7 +296,8 @@ const struct cfg_key cfg_keys[] = {
 	  "exact address, then the glob with the most literal characters). `missing_identity:` tempfail (the "
 	  "default: a message a rule wants signed is never sent unsigned) or skip. Each certificate must match "
 	  "its key and allow S/MIME signing.",
-	  "{ identities: [ { match: \"*@example.com\", cert: /etc/sealmilter/smime.pem, key: /etc/sealmilter/smime.key } ] }" },
+	  "{ identities: [ { match: \"*@example.com\", cert: /etc/sealmilter/smime.pem, key: "
+	  "/etc/sealmilter/smime.key } ] }" },
 	{ "include", CT_SECTION, 0, NULL, 0, 0, NULL,
 	  "A file name or a list of them, relative to the including file. Included files have the same "
 	  "sections; their patterns and rules are appended in order, and a setting may be given only once "
