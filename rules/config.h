@@ -146,6 +146,8 @@ struct cfg_key {
 	uint64_t min, max;     /* bounds for numbers, sizes, durations */
 	const char *choices;   /* CT_ENUM: "a|b|c" in enum order */
 	const char *doc;
+	const char *example;   /* a value as written in YAML after "key: " (required: the
+	                        * reference shows it, tests/cli/test-guides.sh loads them all) */
 };
 
 #define CFG_MAX_KEYS 96

@@ -269,6 +269,9 @@ START_TEST(test_reference_covers_every_key)
 		ck_assert_int_ge(asprintf(&want, "`%s`", cfg_keys[i].name), 0);
 		ck_assert_msg(strstr(buf, want) != NULL, "reference lacks %s", want);
 		free(want);
+		/* Each key shows an example (test-guides.sh loads them all together). */
+		ck_assert_msg(cfg_keys[i].example != NULL && cfg_keys[i].example[0] != '\0', "%s has no example",
+		    cfg_keys[i].name);
 	}
 	for (i = 0; i < cond_ndocs; i++)
 		ck_assert_msg(strstr(buf, cond_docs[i].name) != NULL, "reference lacks condition %s", cond_docs[i].name);
