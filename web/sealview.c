@@ -266,6 +266,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestT
 	*con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -527,7 +529,7 @@ main(int argc, char **argv)
 			const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 			if (di == NULL || di->num_connections == 0)
 				break;
-			usleep(100 * 1000);
+			nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000L }, NULL);
 		}
 	}
 	MHD_stop_daemon(d);
