@@ -5,7 +5,8 @@
 # pkcs11 engine for keys in a token; dnsmasq (a real DNS server for DKIM keys),
 # python3-dkim and OpenDKIM (independent DKIM signers and verifiers); libmicrohttpd, libcurl, SQLite
 # and libpq for sealview; PostgreSQL, Chromium (with playwright-core from npm), curl, sqlite3 and wrk
-# for its tests and benchmark. Idempotent: it asks apt only
+# for its tests and benchmark; clang and libFuzzer for the fuzz targets, cppcheck and
+# clang-tidy for the static analysis (scripts/static.sh). Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ PKGS=(
 	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
 	clang libclang-rt-14-dev systemd
+	cppcheck clang-tidy-14
 )
 
 missing=()
