@@ -88,7 +88,8 @@ read -r -a checkflags <<< "$(make -s -C "$B" print-check-cflags | tail -n 1)"
 
 echo "static: $("$tidy" --version | sed -n 's/.*LLVM version \([0-9.]*\).*/clang-tidy \1/p') over ${#files[@]} files ($jobs at a time)"
 export tidy out top
-printf '%s\n' "${files[@]}" | xargs -P"$jobs" -I{} sh -c \
+# The largest files first, so that the last one to finish is a small one.
+ls -S "${files[@]}" | xargs -P"$jobs" -I{} sh -c \
 	'log="$out/tidy/$(echo "$1" | tr / _).log"; "$tidy" -p "$out" --quiet "$top/$1" > "$log" 2>&1 || echo "exit $?" >> "$log"' _ {}
 cat "$out"/tidy/*.log > "$out/clang-tidy.log"
 grep -E '^/[^ ]+:[0-9]+:[0-9]+: (warning|error): ' "$out/clang-tidy.log" | sed "s|^$top/||" | sort -u > "$out/clang-tidy.findings" || true
