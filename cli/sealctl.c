@@ -358,8 +358,8 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 			for (j = 0; j < kept[i].rcpts.n; j++)
 				printf(" <%s>", kept[i].rcpts.v[j]);
 			printf(":\n");
-			if (kept[i].msg.len)
-				fwrite(kept[i].msg.data, 1, kept[i].msg.len, stdout);
+			if (kept[i].msg.len)       /* a failed write is seen by ferror() below */
+				(void)fwrite(kept[i].msg.data, 1, kept[i].msg.len, stdout);
 		}
 		printf("==> the original transaction, for");
 		for (i = 0; i < seal_session_rcpt_count(s); i++) {
@@ -373,7 +373,7 @@ cmd_process(struct seal_config *cfg, const struct opts *o, const char *path)
 		printf(":\n");
 	}
 	if (r->verdict == VERDICT_ACCEPT) {
-		if (seal_session_write(s, stdout, eol) != 0 || fflush(stdout) != 0) {
+		if (seal_session_write(s, stdout, eol) != 0 || fflush(stdout) != 0 || ferror(stdout)) {
 			fprintf(stderr, "sealctl: cannot write the message\n");
 			rc = 1;
 		}
@@ -500,7 +500,7 @@ name_cmp(const void *a, const void *b)
 
 /* Every regular file of dir (not hidden), sorted; for a Maildir, cur/ and new/. */
 static void
-scan_dir(const char *dir, struct strlist *files, int depth)
+scan_dir(const char *dir, struct strlist *files, int depth) /* NOLINT(misc-no-recursion): depth 0, then 1 for cur/ and new/ */
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -523,7 +523,8 @@ scan_dir(const char *dir, struct strlist *files, int depth)
 		free(p);
 	}
 	closedir(d);
-	qsort(files->v + first, files->n - first, sizeof(char *), name_cmp);
+	if (files->n > first)      /* none found: files->v may be NULL, and qsort(NULL) is undefined */
+		qsort(files->v + first, files->n - first, sizeof(char *), name_cmp);
 }
 
 /* share: n of all as a percentage (0 when all is 0). */

@@ -27,12 +27,14 @@ privs_drop(const char *user, const char *group, const char *user_key, const char
 
 	if (user == NULL)
 		return 0;
+	/* cppcheck-suppress getpwnamCalled ; at start-up, before any thread (sealmilter, sealview) */
 	if ((pw = getpwnam(user)) == NULL) {
 		seal_err("%s: no such user '%s'", user_key, user);
 		return -1;
 	}
 	gid = pw->pw_gid;
 	if (group) {
+		/* cppcheck-suppress getgrnamCalled ; at start-up, before any thread */
 		struct group *gr = getgrnam(group);
 		if (gr == NULL) {
 			seal_err("%s: no such group '%s'", group_key, group);

@@ -46,7 +46,7 @@ dkim_tags_parse(const char *s, size_t len, struct dkim_tags *out, char **err)
 	memset(out, 0, sizeof(*out));
 	*err = NULL;
 	while (pos < len) {
-		size_t end = pos, ns, ne, vs, ve, k;
+		size_t end, ns, ne, vs, ve, k;
 		const char *semi = memchr(s + pos, ';', len - pos);
 		const char *eq;
 		struct dkim_tag *t;

@@ -1330,7 +1330,7 @@ done:
 static int
 smime_encrypt_now(struct seal_session *s, const char **note)
 {
-	X509 **certs = calloc(s->rcpts.n + 1, sizeof(*certs));
+	X509 **certs = calloc(s->rcpts.n + 1, sizeof(*certs)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 	struct entity_stream entity = { s, { NULL, 0, 0, 0, 0 } };
 	char *why = NULL, *err = NULL, *ctype = NULL, *marker = NULL;
 	size_t i, n = 0;
@@ -1637,7 +1637,7 @@ ledger_path(struct seal_session *s, char *const *rcpts, size_t n)
 			/* The recipients sorted and case-folded: the same set in any order. */
 			char **sorted = calloc(n ? n : 1, sizeof(*sorted));
 			size_t k;
-			ok = sorted != NULL;
+			ok = ok && sorted != NULL;
 			for (i = 0; ok && i < n; i++) {
 				ok = (sorted[i] = strdup(rcpts[i])) != NULL;
 				for (k = 0; ok && sorted[i][k]; k++)

@@ -32,7 +32,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
-const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void);   /* NOLINT(bugprone-reserved-identifier): UBSan's hook */
 
 const char *
 __ubsan_default_options(void)

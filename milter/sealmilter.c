@@ -152,10 +152,12 @@ socket_ownership(const char *sock, const struct seal_config *c)
 		path = sock;
 	else
 		return;
+	/* cppcheck-suppress getpwnamCalled ; at start-up, before any thread */
 	if (c->user && (pw = getpwnam(c->user)) != NULL) {
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
+	/* cppcheck-suppress getgrnamCalled ; at start-up, before any thread */
 	if (c->group && (gr = getgrnam(c->group)) != NULL)
 		gid = gr->gr_gid;
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)
@@ -185,8 +187,8 @@ tcp_nodelay_listener(void)
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
 			continue;
 		len = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
-		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||     /* it sets ss when it returns 0: */
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))   /* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 			continue;
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 			seal_warn("cannot set TCP_NODELAY on the milter socket: %s", strerror(errno));

@@ -262,7 +262,7 @@ mime_to_utf8(const char *charset, const char *p, size_t n, size_t *outlen)
 }
 
 static void
-collect(InternetAddressList *list, struct strlist *out, int depth)
+collect(InternetAddressList *list, struct strlist *out, int depth) /* NOLINT(misc-no-recursion): groups 4 deep at most */
 {
 	int i, n = internet_address_list_length(list);
 

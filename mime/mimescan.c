@@ -314,7 +314,7 @@ html_text(struct mimescan *ms, const char *p, size_t n, struct sbuf *out)
 					sbuf_addc(out, ' ');
 				ms->h_state = H_TEXT;
 			} else if (isalnum(c) && ms->h_len > 0 && ms->h_len < sizeof(ms->h_buf) - 1 &&
-			    isalnum((unsigned char)ms->h_buf[ms->h_len - 1])) {
+			    isalnum((unsigned char)ms->h_buf[ms->h_len - 1])) {    /* NOLINT(bugprone-branch-clone): two cases */
 				ms->h_buf[ms->h_len++] = (char)c;
 			} else if (ms->h_len > 0 && ms->h_len < sizeof(ms->h_buf) - 1) {
 				ms->h_buf[ms->h_len++] = ' ';     /* the name has ended */

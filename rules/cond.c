@@ -136,7 +136,7 @@ add_regexes(struct builder *B, const char *what, const struct ynode *n, struct s
 
 	if (add_strings(B, what, n, &l) != 0)
 		return -1;
-	*res = calloc(l.n, sizeof(**res));
+	*res = calloc(l.n, sizeof(**res)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 	for (i = 0; *res && i < l.n; i++) {
 		char err[256];
 		size_t off = 0;
@@ -278,7 +278,7 @@ build_size(struct builder *B, const char *what, const struct ynode *n, struct co
 
 /* A list of conditions (all/any) or one mapping (if/not). */
 static int
-build_kids(struct builder *B, const char *what, const struct ynode *n, struct cond *c)
+build_kids(struct builder *B, const char *what, const struct ynode *n, struct cond *c) /* NOLINT(misc-no-recursion): 32 levels, B->depth */
 {
 	size_t i, j, count = 0;
 	const struct ynode *const *items;
@@ -308,7 +308,7 @@ build_kids(struct builder *B, const char *what, const struct ynode *n, struct co
 		    c->kind == C_NOT ? "a condition mapping" : "a list of conditions", ykind_name(n->kind));
 		return -1;
 	}
-	c->kids = calloc(count, sizeof(*c->kids));
+	c->kids = calloc(count, sizeof(*c->kids)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 	if (c->kids == NULL)
 		return -1;
 	for (i = 0; i < (n->kind == Y_SEQ ? n->n : 1); i++) {
@@ -319,7 +319,7 @@ build_kids(struct builder *B, const char *what, const struct ynode *n, struct co
 			grp = new_cond(C_ALL);
 			if (grp == NULL)
 				return -1;
-			grp->kids = calloc(m->n, sizeof(*grp->kids));
+			grp->kids = calloc(m->n, sizeof(*grp->kids)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 			grp->desc = strdup("all");
 			c->kids[c->nkids++] = grp;
 		}
@@ -413,7 +413,7 @@ build_dkim(struct builder *B, const struct ynode *val, struct cond *c)
 }
 
 static struct cond *
-build(struct builder *B, const char *key, const struct ynode *val)
+build(struct builder *B, const char *key, const struct ynode *val) /* NOLINT(misc-no-recursion): 32 levels, B->depth */
 {
 	struct cond *c = NULL;
 	int rc = 0;
@@ -437,7 +437,7 @@ build(struct builder *B, const char *key, const struct ynode *val)
 			grp->kids = c->kids;
 			grp->nkids = c->nkids;
 			grp->desc = strdup("all");
-			c->kids = calloc(1, sizeof(*c->kids));
+			c->kids = calloc(1, sizeof(*c->kids)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 			if (c->kids == NULL) {
 				cond_free(grp);
 				goto fail;
@@ -632,7 +632,7 @@ free_regexes(struct sregex **res, size_t n)
 }
 
 void
-cond_free(struct cond *c)
+cond_free(struct cond *c) /* NOLINT(misc-no-recursion): build() stops at 32 levels */
 {
 	size_t i;
 
@@ -794,7 +794,7 @@ luhn_digits(const char *d, size_t n)
 	size_t k;
 
 	for (k = n; k-- > 0;) {
-		int v = d[k];
+		int v = (unsigned char)d[k];
 		if (dbl && (v *= 2) > 9)
 			v -= 9;
 		sum += v;
@@ -1057,7 +1057,7 @@ decide:
 }
 
 int
-cond_eval(const struct cond *c, struct eval_ctx *ctx)
+cond_eval(const struct cond *c, struct eval_ctx *ctx) /* NOLINT(misc-no-recursion): build() stops at 32 levels */
 {
 	const struct msg_facts *f = ctx->f;
 	size_t i;

@@ -349,7 +349,7 @@ load_section(struct load *L, const char *section, const struct ynode *map)
 static int
 push_node(const struct ynode ***list, size_t *n, const struct ynode *node)
 {
-	const struct ynode **nl = realloc(*list, (*n + 1) * sizeof(*nl));
+	const struct ynode **nl = realloc(*list, (*n + 1) * sizeof(*nl)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 
 	if (nl == NULL)
 		return -1;
@@ -361,7 +361,7 @@ push_node(const struct ynode ***list, size_t *n, const struct ynode *node)
 static void load_file(struct load *L, const char *path, int depth, const struct ynode *from);
 
 static void
-load_includes(struct load *L, const char *from_path, const struct ynode *val, int depth)
+load_includes(struct load *L, const char *from_path, const struct ynode *val, int depth) /* NOLINT(misc-no-recursion): MAX_INCLUDE_DEPTH */
 {
 	size_t i, n = val->kind == Y_SEQ ? val->n : 1;
 
@@ -404,7 +404,7 @@ table_section(const char *k)
 }
 
 static void
-load_file(struct load *L, const char *path, int depth, const struct ynode *from)
+load_file(struct load *L, const char *path, int depth, const struct ynode *from) /* NOLINT(misc-no-recursion): MAX_INCLUDE_DEPTH */
 {
 	struct ynode *root;
 	size_t i;
@@ -509,8 +509,10 @@ build_patterns(struct load *L)
 			size_t off = 0, j;
 			int dup = 0;
 
+			/* Every counted pattern has a name (the analyzer does not know npatterns
+			 * starts at 0 and counts only named ones). */
 			for (j = 0; j < L->c->npatterns; j++)
-				if (strcmp(L->c->patterns[j].name, kn->value) == 0)
+				if (strcmp(L->c->patterns[j].name, kn->value) == 0)   /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 					dup = 1;
 			if (dup) {
 				cfg_error(L->errs, kn, "pattern '%s' is defined twice", kn->value);
@@ -534,6 +536,10 @@ build_patterns(struct load *L)
 			}
 			p = &L->c->patterns[L->c->npatterns];
 			p->name = strdup(kn->value);
+			if (p->name == NULL) {     /* not counted: the next pattern's strcmp() would meet NULL */
+				cfg_error(L->errs, kn, "out of memory");
+				continue;
+			}
 			p->re = sregex_compile(re->value, 1, (uint32_t)L->c->regex_match_limit, err, sizeof(err), &off);
 			if (p->re == NULL) {
 				cfg_error_at(L->errs, re->file, re->line, re->col, "pattern '%s': bad regex at offset %zu: %s",
@@ -549,8 +555,9 @@ build_patterns(struct load *L)
 				else if (!(chk->kind == Y_SCALAR && strcmp(chk->value, "none") == 0))
 					cfg_error(L->errs, chk, "pattern '%s': check: must be luhn or none", kn->value);
 			}
-			if ((re = ymap_get(vn, "description")) && re->kind == Y_SCALAR)
-				p->description = strdup(re->value);
+			if ((re = ymap_get(vn, "description")) && re->kind == Y_SCALAR &&
+			    (p->description = strdup(re->value)) == NULL)
+				cfg_error(L->errs, re, "out of memory");
 			L->c->npatterns++;
 		}
 	}
@@ -589,19 +596,28 @@ build_rules(struct load *L)
 				cfg_error(L->errs, name ? name : rn, "rule: name: is required and must be a string");
 				continue;
 			}
-			for (j = 0; j < L->c->nrules; j++)
-				if (strcmp(L->c->rules[j].name, name->value) == 0)
+			for (j = 0; j < L->c->nrules; j++)    /* every counted rule has a name, as above */
+				if (strcmp(L->c->rules[j].name, name->value) == 0)   /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 					dup = 1;
 			if (dup) {
 				cfg_error(L->errs, name, "rule '%s' is defined twice", name->value);
 				continue;
 			}
-			r = &L->c->rules[L->c->nrules++];
+			r = &L->c->rules[L->c->nrules];
 			r->name = strdup(name->value);
 			r->file = strdup(rn->file);
+			if (r->name == NULL || r->file == NULL) {     /* not counted: a NULL name would meet strcmp() */
+				free(r->name);
+				free(r->file);
+				r->name = r->file = NULL;
+				cfg_error(L->errs, rn, "out of memory");
+				continue;
+			}
+			L->c->nrules++;
 			r->line = rn->line;
-			if ((desc = ymap_get(rn, "description")) && desc->kind == Y_SCALAR)
-				r->description = strdup(desc->value);
+			if ((desc = ymap_get(rn, "description")) && desc->kind == Y_SCALAR &&
+			    (r->description = strdup(desc->value)) == NULL)
+				cfg_error(L->errs, desc, "out of memory");
 			ifn = ymap_get(rn, "if");
 			if (ifn)
 				r->cond = cond_build(ifn, L->c, L->errs);
@@ -618,14 +634,14 @@ build_rules(struct load *L)
  * the text streams in (engine/session.c), before the rules are evaluated.
  * Recursion is bounded: cond_build() refuses nesting deeper than 32. */
 static int
-index_body_conds(struct seal_config *c, struct cond *k)
+index_body_conds(struct seal_config *c, struct cond *k) /* NOLINT(misc-no-recursion): 32 levels (above) */
 {
 	size_t j;
 
 	if (k == NULL)
 		return 0;
 	if (k->kind == C_BODY) {
-		struct cond **nb = realloc(c->body_conds, (c->nbody_conds + 1) * sizeof(*nb));
+		struct cond **nb = realloc(c->body_conds, (c->nbody_conds + 1) * sizeof(*nb)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 		if (nb == NULL)
 			return -1;
 		c->body_conds = nb;
@@ -819,7 +835,7 @@ config_needs(const struct seal_config *cfg)
 			if (cfg->rules[i].actions[j].kind == A_TAG)
 				need |= NEED_ADD_HEADERS;
 			else if (cfg->rules[i].actions[j].kind == A_SIGN)
-				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;
+				need |= NEED_BODY | NEED_ADD_HEADERS | NEED_CHANGE_BODY;   /* NOLINT(bugprone-branch-clone): one line an action */
 			else if (cfg->rules[i].actions[j].kind == A_DKIM_SIGN)
 				need |= NEED_BODY | NEED_ADD_HEADERS;
 			else if (cfg->rules[i].actions[j].kind == A_SEAL || cfg->rules[i].actions[j].kind == A_DECRYPT)

@@ -59,7 +59,7 @@ new_node(struct loader *L, enum ynode_kind kind, const yaml_event_t *ev)
 static int
 grow_pairs(struct ynode *map)
 {
-	struct ynode **ni = realloc(map->items, (map->n + 1) * 2 * sizeof(*ni));
+	struct ynode **ni = realloc(map->items, (map->n + 1) * 2 * sizeof(*ni)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 
 	if (ni == NULL)
 		return -1;
@@ -85,7 +85,7 @@ static struct ynode *parse_node(struct loader *L, yaml_event_t *ev, int depth);
 
 /* Parse children until the matching end event. */
 static int
-parse_children(struct loader *L, struct ynode *parent, int depth)
+parse_children(struct loader *L, struct ynode *parent, int depth) /* NOLINT(misc-no-recursion): YTREE_MAX_DEPTH */
 {
 	yaml_event_t ev;
 
@@ -102,7 +102,7 @@ parse_children(struct loader *L, struct ynode *parent, int depth)
 		if (child == NULL)
 			return -1;
 		if (parent->kind == Y_SEQ) {
-			struct ynode **ni = realloc(parent->items, (parent->n + 1) * sizeof(*ni));
+			struct ynode **ni = realloc(parent->items, (parent->n + 1) * sizeof(*ni)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 			if (ni == NULL)
 				return -1;
 			parent->items = ni;
@@ -138,7 +138,7 @@ parse_children(struct loader *L, struct ynode *parent, int depth)
 }
 
 static struct ynode *
-parse_node(struct loader *L, yaml_event_t *ev, int depth)
+parse_node(struct loader *L, yaml_event_t *ev, int depth) /* NOLINT(misc-no-recursion): YTREE_MAX_DEPTH */
 {
 	struct ynode *n;
 

@@ -5,8 +5,10 @@
 # pkcs11 engine for keys in a token; dnsmasq (a real DNS server for DKIM keys),
 # python3-dkim and OpenDKIM (independent DKIM signers and verifiers); libmicrohttpd, libcurl, SQLite
 # and libpq for sealview; PostgreSQL, Chromium (with playwright-core from npm), curl, sqlite3 and wrk
-# for its tests and benchmark; dpkg-dev, debhelper, lintian, git and man-db to build, check and
-# install the Debian packages (tests/e2e/test-package.sh). Idempotent: it asks apt only
+# for its tests and benchmark; clang and libFuzzer for the fuzz targets, cppcheck and
+# clang-tidy for the static analysis (scripts/static.sh); dpkg-dev, debhelper, lintian, git and
+# man-db to build, check and install the Debian packages (tests/e2e/test-package.sh); nginx for
+# the contrib reverse proxy's test. Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -20,6 +22,7 @@ PKGS=(
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
 	clang libclang-rt-14-dev systemd nginx-light
 	dpkg-dev debhelper lintian git man-db
+	cppcheck clang-tidy-14
 )
 
 missing=()

@@ -3,12 +3,14 @@
 #   1. an AddressSanitizer + UndefinedBehaviorSanitizer build with -Werror runs the whole
 #      suite: unit tests, CLI and hostile-input tests, and the end-to-end tests with a
 #      real Postfix and a real Sendmail;
-#   2. every libFuzzer target runs for 60 s (scripts/fuzz.sh, clang, ASan + UBSan);
-#   3. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
+#   2. static analysis: cppcheck and clang-tidy over every .c file, no finding allowed
+#      (scripts/static.sh, the checks in .clang-tidy and scripts/cppcheck.supp);
+#   3. every libFuzzer target runs for 60 s (scripts/fuzz.sh, clang, ASan + UBSan);
+#   4. an optimised -Werror build runs `make distcheck` (dist tarball, VPATH build,
 #      install/uninstall, and the unit and CLI tests again);
-#   4. that build runs the fault soak with 10,000 messages (`make soak`; the suite in 1.
+#   5. that build runs the fault soak with 10,000 messages (`make soak`; the suite in 1.
 #      runs it with 1,500 under the sanitizers);
-#   5. the Debian packages are built from a clean copy, installed, started as their units
+#   6. the Debian packages are built from a clean copy, installed, started as their units
 #      do, carry a test mail through Postfix, are upgraded and purged
 #      (tests/e2e/test-package.sh; it changes the machine, so it is not in make check).
 # Fails loudly: any failing test prints its log and the script exits non-zero.
@@ -60,6 +62,13 @@ if [ "$rc" -ne 0 ]; then
 fi
 if grep -qE '^SKIP:' "$top/build-asan/check.out"; then
 	echo "== FAILED: a test was skipped; every test must run here" >&2
+	exit 1
+fi
+
+echo "== static analysis: cppcheck and clang-tidy"
+if ! bash scripts/static.sh "$top/build-asan"; then
+	echo "== FAILED: static analysis: each finding is printed above (FILE:LINE ... [check]);" \
+		"fix it, or mark a false positive on its line with the reason (docs/testing.md)" >&2
 	exit 1
 fi
 

@@ -218,7 +218,7 @@ hex4(const char *p, unsigned *out)
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		int c = p[i];
+		int c = (unsigned char)p[i];
 		v <<= 4;
 		if (c >= '0' && c <= '9')
 			v |= (unsigned)(c - '0');

@@ -340,7 +340,7 @@ fill_empty(GMimeObject *parent, GMimeObject *part, gpointer data)
 }
 
 static void
-protect_part(GMimeObject *parent, GMimeObject *part, gpointer data)
+protect_part(GMimeObject *parent, GMimeObject *part, gpointer data) /* NOLINT(misc-no-recursion): limits.max_mime_depth (below) */
 {
 	GMimeContentEncoding enc;
 	GMimeDataWrapper *w;
@@ -509,7 +509,7 @@ safe_chunk(void *arg, const char *chunk, size_t n)
 	for (i = 0; i < n && !st->bad; i++) {
 		unsigned char c = p[i];
 		if (st->prev == '\r' && c != '\n')
-			st->bad = 1;
+			st->bad = 1;     /* NOLINT(bugprone-branch-clone): each rule of its own */
 		else if (c == '\r' || c == '\n') {
 			if (st->prev == ' ' || st->prev == '\t' || (c == '\n' && st->col > 998))
 				st->bad = 1;

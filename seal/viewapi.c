@@ -270,6 +270,7 @@ viewapi_request(const char *base_url, const unsigned char *secret, size_t secret
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
 		if (asprintf(err, "%s %s: %s", method, url, rd.failed ? "the body could not be read"
+		    /* cppcheck-suppress knownConditionTrueFalse ; libcurl fills ebuf (CURLOPT_ERRORBUFFER) */
 		    : cc == CURLE_WRITE_ERROR ? "the response is too large" : ebuf[0] ? ebuf : curl_easy_strerror(cc)) < 0)
 			*err = NULL;
 		goto out;

@@ -227,11 +227,12 @@ cookie_get(const char *hdr, const char *name, char *out, size_t outlen)
 static char *
 form_get(const struct app_request *req, const char *name, size_t max)
 {
-	const char *p = req->body, *end = req->body + req->body_len;
+	const char *p = req->body, *end;
 	size_t nl = strlen(name);
 
 	if (p == NULL)
 		return NULL;
+	end = p + req->body_len;     /* not before: NULL + 0 is undefined */
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p)), *fe = amp ? amp : end;
 		if ((size_t)(fe - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {

@@ -361,7 +361,7 @@ clean_filename(const char *in, size_t max)
 		    (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c) {
 			add = "_";
 			alen = 1;
-		} else if (b.len == 0 && (cp == '.' || cp == ' ' || cp == '\t')) {
+		} else if (b.len == 0 && (cp == '.' || cp == ' ')) {     /* a tab is a control: '_' above */
 			alen = 0;
 		}
 		i += used;
@@ -606,7 +606,7 @@ static void walk(struct walker *w, size_t depth, const char *defctype, int in_al
 
 /* The parts of a multipart whose body begins at w->pos. */
 static void
-multipart(struct walker *w, const char *boundary, size_t depth, const char *subtype)
+multipart(struct walker *w, const char *boundary, size_t depth, const char *subtype) /* NOLINT(misc-no-recursion): max_nest, MAX_NEST at most */
 {
 	struct frame *f = &w->stack[w->nstack];
 	size_t me = w->nstack, i, blen = strlen(boundary);
@@ -643,7 +643,7 @@ multipart(struct walker *w, const char *boundary, size_t depth, const char *subt
 /* The entity (header block and body) at w->pos, depth levels down; w->pos
  * ends at the delimiter that ends it, or the end. */
 static void
-walk(struct walker *w, size_t depth, const char *defctype, int in_alt)
+walk(struct walker *w, size_t depth, const char *defctype, int in_alt) /* NOLINT(misc-no-recursion): max_nest, MAX_NEST at most */
 {
 	struct hdrs h;
 	struct mime_ctype ct;

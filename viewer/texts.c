@@ -15,6 +15,7 @@
 static const char *const en[T_COUNT] = {
 	[T_TITLE] = "Protected message",
 	[T_FROM_ORG] = "A protected message from %s",
+	/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): long texts are split, one an index */
 	[T_ADDRESS_INTRO] = "To read this message, confirm that it was sent to you. Enter your e-mail address, and "
 	    "we will mail you a one-time passcode.",
 	[T_ADDRESS_LABEL] = "Your e-mail address",

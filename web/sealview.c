@@ -322,6 +322,7 @@ conn_notify(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD
 	}
 	pthread_mutex_unlock(&s->conn_lock);
 }
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
@@ -590,7 +591,7 @@ main(int argc, char **argv)
 			const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 			if (di == NULL || di->num_connections == 0)
 				break;
-			usleep(100 * 1000);
+			nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000L }, NULL);
 		}
 	}
 	MHD_stop_daemon(d);

@@ -612,7 +612,7 @@ START_TEST(test_max_message_default)
 	ck_assert_uint_eq(lim.max_attachments, 100);
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'a', len);
-	memcpy(big, "Subject: big\n\n", 14);
+	memcpy(big, "Subject: big\n\n", 14);    /* NOLINT(bugprone-not-null-terminated-result): len bytes, counted */
 	ck_assert_int_eq(msgview_parse(big, len, &lim, &v, &err), -1);
 	check_str("70 MB", "error", err, "message is 70000000 bytes, over the viewer's limit of 67108864");
 	free(err);

@@ -75,12 +75,14 @@ START_TEST(test_templates_and_logo)
 	FILE *f = fopen(logo, "wb");
 	size_t i;
 
-	fwrite(png, 1, sizeof(png), f);
-	fclose(f);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(png, 1, sizeof(png), f), sizeof(png));
+	ck_assert_int_eq(fclose(f), 0);
 	f = fopen(big, "wb");
+	ck_assert_ptr_nonnull(f);
 	for (i = 0; i < 41 * 1024; i++)
 		fputc(0, f);
-	fclose(f);
+	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_ge(asprintf(&yaml, TU_ORG "templates:\n  dnf: { rights: [view, reply, reply_all], expires: 30d }\n"
 	    "  cvo: { rights: [view], expires: 2099-01-31T12:00:00Z, recipients: [partner.test, x@y.test], "
 	    "subject: protect }\nbranding:\n  default: { org_name: Example, intro: \"{sender} sent a protected message.\", "

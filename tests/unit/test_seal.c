@@ -150,8 +150,9 @@ START_TEST(test_stock_openssl)
 
 	ck_assert_int_ge(asprintf(&path, "%s/att.der", dir), 0);
 	f = fopen(path, "wb");
-	fwrite(der, 1, len, f);
-	fclose(f);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(der, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_ge(asprintf(&orig, "%s/orig.eml", dir), 0);
 	f = fopen(orig, "wb");
 	fputs(MSG, f);
@@ -271,8 +272,9 @@ START_TEST(test_viewer_kek)
 	/* Stock openssl opens it with the derived key alone (token and secret). */
 	ck_assert_int_ge(asprintf(&path, "%s/kek.der", dir), 0);
 	f = fopen(path, "wb");
-	fwrite(data, 1, (size_t)n, f);
-	fclose(f);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, (size_t)n, f), (size_t)n);
+	ck_assert_int_eq(fclose(f), 0);
 	hex_encode(tok.kek, 32, kekhex);
 	ck_assert_int_ge(asprintf(&cmd, "cd %s && openssl cms -verify -inform DER -in kek.der -CAfile issuer.pem "
 	    "-out kinner.der 2>/dev/null && openssl cms -decrypt -inform DER -in kinner.der -secretkey %s "
@@ -424,12 +426,6 @@ START_TEST(test_keys_and_rollover)
 	config_unref(other);
 }
 END_TEST
-
-struct keyerr_case {
-	const char *name;
-	const char *tenants;       /* %1$s is the key dir */
-	const char *want;
-};
 
 START_TEST(test_key_errors)
 {

@@ -1125,7 +1125,7 @@ struct worker {
 	int id;
 	int failures;
 	int allowed;
-	int wrong, locked, ok, other;
+	int wrong, locked, other;
 	int left_seen[8];
 	const char *lookup;
 	const unsigned char *bad;

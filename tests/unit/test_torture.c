@@ -22,6 +22,7 @@
 
 /* ---- the allocation wrappers ----------------------------------------------------- */
 
+/* NOLINTBEGIN(bugprone-reserved-identifier): the names ld --wrap gives */
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
 void *__real_realloc(void *p, size_t n);
@@ -35,6 +36,7 @@ char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 int __wrap_asprintf(char **out, const char *fmt, ...);
 int __wrap_vasprintf(char **out, const char *fmt, va_list ap);
+/* NOLINTEND(bugprone-reserved-identifier) */
 
 static long fail_at;          /* fail the allocation with this number (1-based); 0: none */
 static char *summary;         /* the last accepted run's log line (its decision and edits) */
