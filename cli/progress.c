@@ -80,10 +80,10 @@ static void *
 ticker(void *arg)
 {
 	struct progress *p = arg;
-	struct timespec now;
+	struct timespec now, pause = { 0, 200 * 1000 * 1000 };
 
 	for (;;) {
-		usleep(200 * 1000);
+		nanosleep(&pause, NULL);
 		pthread_mutex_lock(&p->lock);
 		if (p->stop) {
 			pthread_mutex_unlock(&p->lock);

@@ -1506,7 +1506,7 @@ forward(struct app *a, struct ctx *c, const struct vsession *s, const struct app
 	}
 	if (!hit(a, key2("fwd", c->tok.lookup, s->address), MAX_REPLIES, "forwards per reader and message", &which)) {
 		char *d = NULL;
-		if (asprintf(&d, "%s; to %s", which ? which : "a rate limit", to ? to : "-") < 0)
+		if (asprintf(&d, "%s; to %s", which ? which : "a rate limit", to) < 0)
 			d = NULL;
 		audit(a, req, "forward", c->m.seal_id, s->address, "rate_limited", d ? d : to);
 		free(d);
