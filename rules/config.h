@@ -49,6 +49,8 @@ struct seal_config {
 	char *submit_url;              /* where the copies of a split message go (smtp://127.0.0.1:PORT) */
 	uint64_t submit_timeout;
 	uint64_t max_split_copies;
+	char *metrics_listen;          /* milter.metrics_listen: ADDRESS:PORT, or NULL (off) */
+	int metrics_allow_remote;
 	char *marker_header;
 	uint64_t marker_max_age;
 	unsigned char marker_key[MARKER_KEY_MAX];
@@ -106,6 +108,8 @@ struct seal_config {
 
 	/* sealview: the viewer's own settings */
 	char *sv_listen;
+	char *sv_metrics_listen;       /* sealview.metrics_listen, or NULL (off) */
+	int sv_metrics_allow_remote;
 	char *sv_store;
 	char *sv_smtp;
 	char *sv_passcode_from;

@@ -277,61 +277,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	seal_warn("http: %s", buf);
 }
 
-/* ADDRESS:PORT (IPv6 in brackets) into a socket address. */
-static int
-parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(spec, ':');
-	uint64_t port;
-	size_t hl;
-
-	memset(ss, 0, sizeof(*ss));
-	if (colon == NULL || parse_uint(colon + 1, &port) != 0 || port == 0 || port > 65535)
-		return -1;
-	hl = (size_t)(colon - spec);
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return -1;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -1;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-	}
-	return 0;
-}
-
-/* A listening TCP socket on ss, as root may need to make it. fd or -1. */
-static int
-listen_on(const struct sockaddr_storage *ss, socklen_t len)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, e;
-
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 256) != 0) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 static char *
 slurp(const char *path, size_t max)
 {
@@ -430,7 +375,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cfg_errors_free(&errs);
-	if (parse_listen(s.cfg->sv_listen, &ss, &sslen) != 0) {
+	if (hostport_parse(s.cfg->sv_listen, &ss, &sslen) != 0) {
 		fprintf(stderr, "sealview: %s: sealview.listen: '%s' is not ADDRESS:PORT ([IPv6]:PORT)\n", cfgpath,
 		    s.cfg->sv_listen);
 		goto out;
@@ -455,7 +400,7 @@ main(int argc, char **argv)
 	 * the viewer secret are read: root goes now, before the store is
 	 * opened (so sealview.user owns the SQLite file) and before any thread.
 	 * A check (-n) run by someone else keeps its own user. */
-	if (!check && (lfd = listen_on(&ss, sslen)) < 0) {
+	if (!check && (lfd = listen_tcp(&ss, sslen, 256)) < 0) {
 		seal_err("cannot listen on %s: %s", s.cfg->sv_listen, strerror(errno));
 		goto out;
 	}
