@@ -400,6 +400,20 @@ metric_touch(struct metric *f, const char *const *lv)
 }
 
 void
+metric_clear(struct metric *f)
+{
+	size_t i;
+
+	if (f == NULL || f->nlabels == 0)
+		return;
+	pthread_rwlock_wrlock(&f->lock);
+	for (i = 0; i < f->nseries; i++)
+		series_free(f->series[i]);
+	f->nseries = 0;
+	pthread_rwlock_unlock(&f->lock);
+}
+
+void
 metric_set(struct metric *f, const char *const *lv, double v)
 {
 	struct series *s;

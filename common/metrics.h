@@ -56,6 +56,10 @@ void metric_gauge_add(struct metric *f, const char *const *lv, double d);    /* 
 void metric_observe(struct metric *f, const char *const *lv, double v);      /* histogram */
 /* Make the series exist (at 0) so that it is exported before its first event. */
 void metric_touch(struct metric *f, const char *const *lv);
+/* Remove every series (a gauge family that describes a configuration, made
+ * again after a reload). Only for a family that a single thread updates:
+ * another thread's update in flight would write to a freed series. */
+void metric_clear(struct metric *f);
 
 /* The current value of a counter or gauge series, or a histogram's count
  * (tests and sealctl); 0 when there is no such series. */

@@ -5,7 +5,7 @@
 # pkcs11 engine for keys in a token; dnsmasq (a real DNS server for DKIM keys),
 # python3-dkim and OpenDKIM (independent DKIM signers and verifiers); libmicrohttpd, libcurl, SQLite
 # and libpq for sealview; PostgreSQL, Chromium (with playwright-core from npm), curl, sqlite3 and wrk
-# for its tests and benchmark. Idempotent: it asks apt only
+# for its tests and benchmark; python3-prometheus-client (an independent parser of the metrics text). Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -15,7 +15,7 @@ PKGS=(
 	libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
-	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
+	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm python3-prometheus-client
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
 	clang libclang-rt-14-dev systemd
 )

@@ -160,3 +160,31 @@ cert_report(const struct seal_config *cfg, FILE *out, int warn_days)
 	}
 	return worst;
 }
+
+static int
+not_after(X509 *cert, time_t *out)
+{
+	struct tm tm;
+
+	if (cert == NULL || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return -1;
+	*out = timegm(&tm);
+	return *out == (time_t)-1 ? -1 : 0;
+}
+
+void
+cert_each(const struct seal_config *cfg, void (*fn)(void *arg, const char *kind, const char *name, time_t not_after),
+    void *arg)
+{
+	time_t t;
+	size_t i;
+
+	for (i = 0; i < cfg->signing.n; i++)
+		if (not_after(cfg->signing.v[i].cert, &t) == 0)
+			fn(arg, "signing", cfg->signing.v[i].name, t);
+	for (i = 0; i < cfg->keys.ntenant; i++)
+		if (not_after(cfg->keys.tenant[i].cert, &t) == 0)
+			fn(arg, "tenant", cfg->keys.tenant[i].id, t);
+	if (not_after(cfg->keys.issuer_cert, &t) == 0)
+		fn(arg, "issuer", "issuer", t);
+}

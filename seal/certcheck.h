@@ -3,6 +3,7 @@
 #define SEAL_CERTCHECK_H
 
 #include <stdio.h>
+#include <time.h>
 
 struct seal_config;
 
@@ -12,5 +13,11 @@ struct seal_config;
  * one expires within warn_days or a chain does not verify, 2 when one has
  * expired (or is not valid yet) where it is still used to sign or seal. */
 int cert_report(const struct seal_config *cfg, FILE *out, int warn_days);
+
+/* Each certificate of cfg with its end of validity (notAfter, Unix time):
+ * kind is "signing" (name: the identity's), "tenant" (its id) or "issuer"
+ * (name "issuer"). For the metrics (engine/stats.c). */
+void cert_each(const struct seal_config *cfg, void (*fn)(void *arg, const char *kind, const char *name, time_t not_after),
+    void *arg);
 
 #endif

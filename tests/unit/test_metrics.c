@@ -294,6 +294,20 @@ START_TEST(test_collector)
 }
 END_TEST
 
+/* A family made again (a configuration's certificates after a reload). */
+START_TEST(test_clear)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *g = metrics_gauge(reg, "cert_expiry", "E.", "name", 8);
+
+	metric_set(g, METRIC_LV("old"), 1);
+	metric_clear(g);
+	metric_set(g, METRIC_LV("new"), 2);
+	expect_text(reg, "# HELP cert_expiry E.\n# TYPE cert_expiry gauge\ncert_expiry{name=\"new\"} 2\n");
+	metrics_free(reg);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -307,6 +321,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_series_cap);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_collector);
+	tcase_add_test(tc, test_clear);
 	suite_add_tcase(su, tc);
 	return su;
 }
