@@ -39,6 +39,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/privs.h"
 #include "common/netaddr.h"
 #include "common/util.h"
@@ -46,6 +47,7 @@
 #include "rules/cfgerr.h"
 #include "rules/config.h"
 #include "viewer/app.h"
+#include "web/metricsd.h"
 
 #if MHD_VERSION < 0x00097100
 typedef int MHD_Result_compat;
@@ -153,6 +155,7 @@ send_response(struct server *s, struct MHD_Connection *c, struct app_response *r
 		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
+	app_count_response(s->app, r->status);
 	return ret;
 }
 
@@ -335,11 +338,13 @@ main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	struct MHD_Daemon *d = NULL;
+	struct metrics *registry = NULL;
+	struct metricsd *md = NULL;
 	char *err = NULL, *cert = NULL, *key = NULL;
 	pthread_t pt;
 	sigset_t set;
 	unsigned flags;
-	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0, lfd = -1;
+	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0, lfd = -1, mfd = -1;
 	size_t i;
 
 	while ((ch = getopt(argc, argv, "c:ndh")) != -1) {
@@ -404,6 +409,15 @@ main(int argc, char **argv)
 		seal_err("cannot listen on %s: %s", s.cfg->sv_listen, strerror(errno));
 		goto out;
 	}
+	if (!check && s.cfg->sv_metrics_listen) {
+		/* The loader checked the address (loopback unless allowed). */
+		struct sockaddr_storage ms;
+		socklen_t mslen = 0;
+		if (hostport_parse(s.cfg->sv_metrics_listen, &ms, &mslen) != 0 || (mfd = listen_tcp(&ms, mslen, 16)) < 0) {
+			seal_err("sealview.metrics_listen: cannot listen on %s: %s", s.cfg->sv_metrics_listen, strerror(errno));
+			goto out;
+		}
+	}
 	if ((!check || geteuid() == 0) &&
 	    privs_drop(s.cfg->sv_user, s.cfg->sv_group, "sealview.user", "sealview.group") != 0)
 		goto out;
@@ -417,6 +431,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	s.hsts = cert != NULL || (s.cfg->viewer_public_url && strncmp(s.cfg->viewer_public_url, "https://", 8) == 0);
+	/* Counted always (it is cheap); served only on sealview.metrics_listen. */
+	if ((registry = metrics_new()) == NULL || app_use_metrics(s.app, registry, PACKAGE_VERSION) != 0) {
+		seal_err("cannot set up the metrics: out of memory");
+		goto out;
+	}
 
 	/* Signals are taken by sigwait() below, in this thread only. */
 	sigemptyset(&set);
@@ -449,6 +468,13 @@ main(int argc, char **argv)
 	}
 	if (pthread_create(&pt, NULL, purger, &s) == 0)
 		have_purger = 1;
+	if (mfd >= 0) {
+		md = metricsd_start(mfd, registry, "sealview");
+		mfd = -1;      /* the endpoint's now */
+		if (md == NULL)
+			goto out;
+		seal_info("metrics on http://%s/metrics", s.cfg->sv_metrics_listen);
+	}
 	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
 	    s.cfg->sv_store, (unsigned long long)s.cfg->sv_threads);
 	for (;;) {
@@ -480,6 +506,9 @@ main(int argc, char **argv)
 	app_drain(s.app);
 	rc = 0;
 out:
+	metricsd_stop(md);
+	if (mfd >= 0)
+		close(mfd);
 	if (have_purger) {
 		pthread_mutex_lock(&purge_mu);
 		purge_stop = 1;
@@ -492,6 +521,7 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	app_free(s.app);
+	metrics_free(registry);
 	config_unref(s.cfg);
 	free(err);
 	free(cert);
