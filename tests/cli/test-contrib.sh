@@ -28,4 +28,14 @@ for u in sealmilter sealview; do
 		t_grep "$u.service has $line" "$line" "$src"
 	done
 done
+
+# The Prometheus files: YAML, and every metric an alert uses is one the daemons export
+# (docs/operations.md lists them).
+for f in prometheus.yml sealmilter-alerts.yml; do
+	t_check "$f is YAML" /usr/bin/python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$SRCDIR/contrib/$f"
+done
+for m in $(grep -oE '(sealmilter|sealview)_[a-z_]+' "$SRCDIR/contrib/sealmilter-alerts.yml" | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
+	bt='`'
+	t_grep "the alerts' $m is a documented metric" "^\\| $bt$m$bt \\|" "$SRCDIR/docs/operations.md"
+done
 t_done

@@ -158,4 +158,16 @@ t_grep "one log line per message, queue id first" \
 	'^sealmilter: info: [0-9]+: direction=outbound from=<alice@example.com> rcpts=1 rules=seal-secure actions=.*replace:body.* sealed=1 verdict=accept size=[0-9]+ ms=[0-9.]+ why="seal-secure \(' "$T/milter.log"
 t_grep "a rule's tempfail has its cause" ' rules=later actions=none verdict=tempfail cause=rule reply="451 4.7.1 Try again later" ' "$T/milter.log"
 t_grep "a rule name with a comma and a quote is encoded in the list" ' rules=odd%20%22name%22%2C%20with%20%5C%20and%20%2C%20in%20it ' "$T/milter.log"
+
+# sealctl stats over the same daemon's log tells the same numbers as its metrics.
+"$SEALCTL" stats "$T/milter.log" > "$T/stats.out"
+t_grep "stats: 11 messages" '^sealmilter messages: 11 ' "$T/stats.out"
+t_grep "stats: inbound 5 accepted, 1 refused" '^inbound +5 +1 +0 +0 +6$' "$T/stats.out"
+t_grep "stats: outbound 3 accepted, 2 deferred" '^outbound +3 +0 +2 +0 +5$' "$T/stats.out"
+t_grep "stats: 3 sealed" '^done to mail: sealed 3,' "$T/stats.out"
+t_grep "stats: the rules" '^  seal-secure +3$' "$T/stats.out"
+t_grep "stats: the odd rule name, decoded" '^  odd "name", with \\ and , in it +1$' "$T/stats.out"
+t_grep "stats: DKIM" '^  permerror +4$' "$T/stats.out"
+t_grep "stats: tempfails by cause" '^  rule +2$' "$T/stats.out"
+t_grep "stats: the latency of all 11" '^latency \(ms\): p50 [0-9.]+  p95 [0-9.]+  max [0-9.]+  \(11 messages\)$' "$T/stats.out"
 t_done
