@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# test-stats.sh - sealctl stats over a sample mail.log (tests/data/logs/mail.log): RFC 3339
+# test-stats.sh - sealctl stats over a sample mail.log (tests/data/logs/sample.maillog): RFC 3339
 # and traditional syslog stamps, sealmilter -f's prefix, a CRLF line, other programs' lines
 # (one carrying text that looks like sealmilter's), sealmilter's own lines that are not
 # about a message, malformed ones (an unterminated quote, a bad key, two spaces, a bad
 # escape), a hostile address whose quoted text tries to pass for pairs, encoded rule names,
-# binary garbage, an impossible date. The summary must equal tests/data/logs/mail.log.stats
+# binary garbage, an impossible date. The summary must equal tests/data/logs/sample.maillog.stats
 # (the period line aside: a traditional stamp has no year). Also: standard input, --since
 # and --until, a line over the 1 MiB cap, a file of random bytes, and the errors.
 set -euo pipefail
@@ -12,14 +12,14 @@ set -euo pipefail
 : "${SEALCTL:?}"
 T=$(mktemp -d /tmp/sealctl-stats.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-LOG=$SRCDIR/tests/data/logs/mail.log
+LOG=$SRCDIR/tests/data/logs/sample.maillog
 export TZ=UTC
 
 rc=0
 "$SEALCTL" stats "$LOG" > "$T/out" 2> "$T/err" || rc=$?
 t_rc "stats over the sample log" 0 "$rc"
 grep -v '^period:' "$T/out" > "$T/out.noperiod"
-if diff -u "$SRCDIR/tests/data/logs/mail.log.stats" "$T/out.noperiod" > "$T/diff"; then
+if diff -u "$SRCDIR/tests/data/logs/sample.maillog.stats" "$T/out.noperiod" > "$T/diff"; then
 	t_ok "the summary is exactly the expected one"
 else
 	t_fail "the summary is exactly the expected one" "$(cat "$T/diff")"
@@ -30,7 +30,7 @@ t_grep "the hostile address could not make a pair: its line is an accepted inbou
 	'^inbound +3 +1 +0 +0 +4$' "$T/out"
 
 "$SEALCTL" stats < "$LOG" | grep -v '^period:' > "$T/stdin.out"
-t_check "standard input gives the same summary" diff -u "$SRCDIR/tests/data/logs/mail.log.stats" "$T/stdin.out"
+t_check "standard input gives the same summary" diff -u "$SRCDIR/tests/data/logs/sample.maillog.stats" "$T/stdin.out"
 
 "$SEALCTL" stats --since 2026-11-20T10:00 --until 2026-11-20T10:26 "$LOG" > "$T/period.out"
 t_grep "--since/--until: 5 messages, 2 outside, 1 without a time" \
