@@ -33,7 +33,7 @@
 
 struct seal_stats {
 	struct metric *messages, *rules, *sealed, *encrypted, *signed_, *dkim_signed, *decrypted, *copies;
-	struct metric *dkim, *tempfails, *rejects, *errors_accepted, *seconds, *reloads, *certs;
+	struct metric *dkim, *tempfails, *rejects, *errors_accepted, *seconds, *reloads, *certs, *start;
 };
 
 /* Seconds: from a millisecond to a minute (the MTA's end-of-message timeout is longer). */
@@ -88,7 +88,8 @@ seal_stats_new(struct metrics *reg, const char *version)
 	    "When each certificate of the configuration in use expires (Unix time), by kind (signing, tenant, issuer) "
 	    "and name.", "kind,name", 256);
 	info = metrics_gauge(reg, "sealmilter_build_info", "Always 1; the version in its label.", "version", 1);
-	start = metrics_gauge(reg, "process_start_time_seconds", "When the serving process started (Unix time).", NULL, 0);
+	start = st->start = metrics_gauge(reg, "process_start_time_seconds", "When the serving process started (Unix time).",
+	    NULL, 0);
 	if (st->messages == NULL || st->rules == NULL || st->sealed == NULL || st->encrypted == NULL ||
 	    st->signed_ == NULL || st->dkim_signed == NULL || st->decrypted == NULL || st->copies == NULL ||
 	    st->dkim == NULL || st->tempfails == NULL || st->rejects == NULL || st->errors_accepted == NULL ||
@@ -158,6 +159,13 @@ seal_stats_tempfail(struct seal_stats *st, int cause)
 {
 	if (st != NULL)
 		metric_inc(st->tempfails, METRIC_LV(seal_cause_name(cause)));
+}
+
+void
+seal_stats_started(struct seal_stats *st)
+{
+	if (st != NULL)
+		metric_set(st->start, NULL, (double)time(NULL));
 }
 
 void

@@ -24,6 +24,8 @@ void seal_stats_message(struct seal_stats *st, const struct seal_result *r);
 /* A tempfail with no result to show for it: the message could not even be
  * started (no configuration, no memory at MAIL). */
 void seal_stats_tempfail(struct seal_stats *st, int cause);
+/* The serving process (a new worker) starts now: process_start_time_seconds. */
+void seal_stats_started(struct seal_stats *st);
 /* A configuration reload: ok 1 when it took effect. */
 void seal_stats_reload(struct seal_stats *st, int ok);
 /* The certificates of the configuration in use (signing identities, tenant

@@ -297,6 +297,7 @@ worker(const char *cfgpath)
 		return 1;
 	}
 	pthread_detach(tid);
+	seal_stats_started(stats);
 	{
 		struct seal_config *c = milter_config_get();
 		seal_stats_certificates(stats, c);

@@ -5,8 +5,9 @@
 # /metrics (fetched with curl) must have moved by exactly those amounts. Every scrape is
 # read by two parsers that must agree (tests/cli/promcheck.py: a strict one, and
 # prometheus_client's), whose checks are shown to fail on broken texts first. Also: the
-# endpoint's 404 and 405, a reload counted, the loader refusing an address off loopback,
-# and sealctl stats over the same daemon's log, which must tell the same numbers.
+# endpoint's 404 and 405, a reload counted, a dead worker's successor serving the same
+# socket (the supervisor keeps it), the loader refusing an address off loopback, and
+# sealctl stats over the same daemon's log, which must tell the same numbers.
 set -euo pipefail
 . "$SRCDIR/tests/cli/lib.sh"
 : "${SEALMILTER:?}" "${SEALCTL:?}" "${BUILDDIR:?}"
@@ -148,6 +149,26 @@ done
 t_check "a reload is counted" check "$T/m2.txt" 'sealmilter_config_reloads_total{result="ok"}=1' \
 	'sealmilter_config_reloads_total{result="failed"}=0' 'sealmilter_messages_total{direction="outbound",verdict="accept"}=3'
 
+# A worker that dies is replaced by the supervisor, which kept the socket: the endpoint
+# answers again, from a new process, its counters from 0.
+worker=$(pgrep -P "$PID" | head -n 1)
+t_check "a worker serves under the supervisor" test -n "$worker"
+started=$(sed -n 's/^process_start_time_seconds //p' "$T/m2.txt")
+kill -KILL "$worker"
+again() {
+	w=$(pgrep -P "$PID" | head -n 1)
+	[ -n "$w" ] && [ "$w" != "$worker" ] && curl -fsS "http://127.0.0.1:$MPORT/metrics" -o "$T/m3.txt" 2>/dev/null
+}
+for _ in $(seq 300); do again && break; sleep 0.1; done
+out=$(check "$T/m3.txt" 'sealmilter_messages_total{direction="outbound",verdict="accept"}=0' \
+	'sealmilter_processing_seconds_count=0' 2>&1) && rc=0 || rc=$?
+t_rc "after a worker died, the new one serves the endpoint, from 0 ($out)" 0 "$rc"
+t_nogrep "and it is a new process" "^process_start_time_seconds $started\$" "$T/m3.txt"
+o=$(load 1 alice@example.com bob@partner.test "$T/secure.eml" -e body~application/vnd.sealmilter.sealed) && rc=0 || rc=$?
+t_rc "and mail flows through it" 0 "$rc"
+curl -fsS "http://127.0.0.1:$MPORT/metrics" -o "$T/m4.txt"
+t_check "counted there" check "$T/m4.txt" 'sealmilter_sealed_total=1' 'sealmilter_processing_seconds_count=1'
+
 kill -TERM "$PID"
 rc=0
 wait "$PID" || rc=$?
@@ -161,13 +182,13 @@ t_grep "a rule name with a comma and a quote is encoded in the list" ' rules=odd
 
 # sealctl stats over the same daemon's log tells the same numbers as its metrics.
 "$SEALCTL" stats "$T/milter.log" > "$T/stats.out"
-t_grep "stats: 11 messages" '^sealmilter messages: 11 ' "$T/stats.out"
+t_grep "stats: 12 messages (11, and 1 after the restart)" '^sealmilter messages: 12 ' "$T/stats.out"
 t_grep "stats: inbound 5 accepted, 1 refused" '^inbound +5 +1 +0 +0 +6$' "$T/stats.out"
-t_grep "stats: outbound 3 accepted, 2 deferred" '^outbound +3 +0 +2 +0 +5$' "$T/stats.out"
-t_grep "stats: 3 sealed" '^done to mail: sealed 3,' "$T/stats.out"
-t_grep "stats: the rules" '^  seal-secure +3$' "$T/stats.out"
+t_grep "stats: outbound 4 accepted, 2 deferred" '^outbound +4 +0 +2 +0 +6$' "$T/stats.out"
+t_grep "stats: 4 sealed" '^done to mail: sealed 4,' "$T/stats.out"
+t_grep "stats: the rules" '^  seal-secure +4$' "$T/stats.out"
 t_grep "stats: the odd rule name, decoded" '^  odd "name", with \\ and , in it +1$' "$T/stats.out"
 t_grep "stats: DKIM" '^  permerror +4$' "$T/stats.out"
 t_grep "stats: tempfails by cause" '^  rule +2$' "$T/stats.out"
-t_grep "stats: the latency of all 11" '^latency \(ms\): p50 [0-9.]+  p95 [0-9.]+  max [0-9.]+  \(11 messages\)$' "$T/stats.out"
+t_grep "stats: the latency of all 12" '^latency \(ms\): p50 [0-9.]+  p95 [0-9.]+  max [0-9.]+  \(12 messages\)$' "$T/stats.out"
 t_done
