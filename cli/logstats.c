@@ -311,7 +311,8 @@ print_tally(const char *title, struct tally *t)
 	printf("\n%-34s %9s\n", title, "count");
 	if (t->len == 0 && t->other == 0)
 		printf("  (none)\n");
-	qsort(t->v, t->len, sizeof(*t->v), by_count);
+	if (t->len > 1)
+		qsort(t->v, t->len, sizeof(*t->v), by_count);
 	for (i = 0; i < t->len; i++) {
 		printf("  ");
 		print_name(t->v[i].name, 32);
