@@ -465,8 +465,9 @@ run_connection(const char *spec, int idx, int conns, const struct msg *msgs, siz
 		sh->lat_ms[(size_t)idx * (size_t)sh->per + (size_t)i] = now_ms() - t;
 		sh->done[idx]++;
 		sh->bytes[idx] += (double)m->len;
-		__atomic_add_fetch(&sh->replies[c == 'a' || c == 'c' ? 0 : c == 't' ? 2 : c == 'd' ? 3 : 1], 1,
-		    __ATOMIC_RELAXED);
+		/* A custom reply ('y', "451 4.7.1 ...") is a tempfail or a reject by its code. */
+		__atomic_add_fetch(&sh->replies[c == 'a' || c == 'c' ? 0 : c == 't' || (c == 'y' && buf[0] == '4') ? 2
+		    : c == 'd' ? 3 : 1], 1, __ATOMIC_RELAXED);
 		for (k = 0; k < n_expect; k++)
 			if (!ck.seen[k])
 				break;

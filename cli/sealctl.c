@@ -13,6 +13,7 @@
  *   sealctl keys generate tenant [--bits N] [--name ID] --out DIR
  *   sealctl keys generate issuer [--name NAME] --out DIR
  *   sealctl -c FILE keys rotate [--bits N] --out DIR
+ *   sealctl stats [--since TIME] [--until TIME] [MAIL.LOG...]   (cli/logstats.c)
  *
  * explain and process run the daemon's own pipeline (core/session.c) on a
  * file: process prints the message exactly as it would be delivered, or the
@@ -55,6 +56,7 @@
 #include "rules/cfgerr.h"
 #include "rules/config.h"
 #include "cli/progress.h"
+#include "cli/logstats.h"
 #include "cli/viewadmin.h"
 #include "seal/keys.h"
 
@@ -75,6 +77,7 @@ struct opts {
 	int man;                  /* config-reference --man */
 	int ignore_expiry;
 	int json, verify;
+	const char *since, *until;   /* stats */
 };
 
 static void
@@ -94,7 +97,8 @@ usage(FILE *f)
 	    "       sealctl -c FILE keys check\n"
 	    "       sealctl -c FILE revoke SEAL-ID|MESSAGE-ID\n"
 	    "       sealctl -c FILE audit [SEAL-ID] [--json]\n"
-	    "       sealctl -c FILE audit --verify\n", f);
+	    "       sealctl -c FILE audit --verify\n"
+	    "       sealctl stats [--since TIME] [--until TIME] [MAIL.LOG...]\n", f);
 }
 
 static struct seal_config *
@@ -729,6 +733,8 @@ main(int argc, char **argv)
 		{ "ignore-expiry", no_argument, NULL, 'E' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "verify", no_argument, NULL, 'V' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -762,6 +768,8 @@ main(int argc, char **argv)
 		case 'E': o.ignore_expiry = 1; break;
 		case 'J': o.json = 1; break;
 		case 'V': o.verify = 1; break;
+		case 'S': o.since = optarg; break;
+		case 'U': o.until = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -771,6 +779,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cmd = argv[optind++];
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_stats(o.since, o.until, argv + optind, argc - optind);
 	if (strcmp(cmd, "config-reference") == 0) {
 		if (o.man)
 			config_write_man(stdout);

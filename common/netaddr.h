@@ -3,6 +3,7 @@
 #define SEAL_NETADDR_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct cidr {
 	int family;                 /* AF_INET or AF_INET6 */
@@ -19,5 +20,14 @@ struct cidr_list {
 int cidr_parse(const char *s, struct cidr *out);
 /* 1 when the textual address ip lies in net; 0 otherwise or when ip is not an address. */
 int cidr_contains(const struct cidr *net, const char *ip);
+
+/* ADDRESS:PORT, or [IPv6]:PORT, into a socket address (no names: no DNS at
+ * start-up). 0, or -1 when it is not that. */
+int hostport_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len);
+/* 1 for 127.0.0.0/8 and ::1. */
+int hostport_is_loopback(const struct sockaddr_storage *ss);
+/* A listening TCP socket (close-on-exec, SO_REUSEADDR, IPv6 only for an
+ * IPv6 address) on ss: fd, or -1 with errno. */
+int listen_tcp(const struct sockaddr_storage *ss, socklen_t len, int backlog);
 
 #endif

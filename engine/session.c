@@ -42,6 +42,7 @@
 #include "common/util.h"
 #include "dkim/dkim.h"
 #include "dns/resolver.h"
+#include "engine/logline.h"
 #include "engine/marker.h"
 #include "engine/session.h"
 #include "mime/hdrdecode.h"
@@ -78,6 +79,8 @@ struct seal_session {
 	int *gone;             /* per received header: deleted by an edit already */
 	char *limit_error;     /* passed a limit: reject */
 	char *error;           /* internal error: tempfail */
+	int error_cause;       /* enum seal_cause of error */
+	struct timespec eom_start;    /* when end of message began */
 	int done;
 	struct seal_result res;
 	char *subject;
@@ -115,13 +118,35 @@ set_limit(struct seal_session *s, const char *fmt, ...)
 }
 
 
+/* Record an error and its cause (the first one stays). */
+static void
+fail_as(struct seal_session *s, int cause, const char *what)
+{
+	if (s->error != NULL)
+		return;
+	s->error_cause = cause;
+	/* When even the copy cannot be made, the failure must not be lost: a
+	 * static text marks it (never freed), and the message is deferred. */
+	if ((s->error = strdup(what)) == NULL) {
+		s->error = (char *)out_of_memory;
+		s->error_cause = CAUSE_MEMORY;
+	}
+}
+
 void
 seal_session_fail(struct seal_session *s, const char *what)
 {
-	/* When even the copy cannot be made, the failure must not be lost: a
-	 * static text marks it (never freed), and the message is deferred. */
-	if (s->error == NULL && (s->error = strdup(what)) == NULL)
-		s->error = (char *)out_of_memory;
+	fail_as(s, CAUSE_INTERNAL, what);
+}
+
+const char *
+seal_cause_name(int cause)
+{
+	static const char *const names[] = { "none", "rule", "policy", "limit", "memory", "spool", "seal", "viewer",
+		"sign", "submit", "mta", "config", "internal" };
+
+	_Static_assert(sizeof(names) / sizeof(names[0]) == CAUSE_COUNT, "a name for each cause");
+	return cause >= 0 && cause < CAUSE_COUNT ? names[cause] : "internal";
 }
 
 /* Keep a note for the log line until the session ends, so that whoever
@@ -201,7 +226,7 @@ replace(struct seal_session *s, char **slot, const char *v)
 	/* A lost client address or AUTH name would change the direction, and
 	 * with it which rules apply: defer instead. */
 	if (v && *slot == NULL)
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 }
 
 void
@@ -229,7 +254,7 @@ seal_session_mail(struct seal_session *s, const char *sender)
 	char *n = addr_normalize(sender);
 
 	if (n == NULL) {
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 		return;
 	}
 	free(s->sender);
@@ -245,7 +270,7 @@ seal_session_rcpt(struct seal_session *s, const char *rcpt)
 		return -1;
 	n = addr_normalize(rcpt);
 	if (n == NULL || strlist_add(&s->rcpts, n) != 0 || strlist_add(&s->rcpts_raw, rcpt) != 0)
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 	free(n);
 	return 0;
 }
@@ -273,7 +298,7 @@ seal_session_header(struct seal_session *s, const char *name, const char *value)
 		size_t ncap = s->hcap ? s->hcap * 2 : 32;
 		struct header *nh = realloc(s->headers, ncap * sizeof(*nh));
 		if (nh == NULL) {
-			seal_session_fail(s, "out of memory storing headers");
+			fail_as(s, CAUSE_MEMORY, "out of memory storing headers");
 			return;
 		}
 		s->headers = nh;
@@ -285,7 +310,7 @@ seal_session_header(struct seal_session *s, const char *name, const char *value)
 	if (h->name == NULL || h->value == NULL) {
 		free(h->name);
 		free(h->value);
-		seal_session_fail(s, "out of memory storing headers");
+		fail_as(s, CAUSE_MEMORY, "out of memory storing headers");
 		return;
 	}
 	s->nheaders++;
@@ -335,7 +360,7 @@ seal_session_eoh(struct seal_session *s)
 		o.tail_policy = s->cfg->dkim_unsigned_tail == TAIL_POLICY;
 		s->dkim = dkim_verify_start(s->headers, s->nheaders, &o, &lk, time(NULL));
 		if (s->dkim == NULL)
-			seal_session_fail(s, "out of memory starting DKIM verification");
+			fail_as(s, CAUSE_MEMORY, "out of memory starting DKIM verification");
 	}
 }
 
@@ -357,14 +382,14 @@ seal_session_body(struct seal_session *s, const void *p, size_t n)
 		seal_log(SEAL_LOG_ERR, "%s", spool_error(s->spool));
 	}
 	if (EVP_DigestUpdate(s->body_md, p, n) != 1) {
-		seal_session_fail(s, "cannot hash the body");
+		fail_as(s, CAUSE_INTERNAL, "cannot hash the body");
 		return;
 	}
 	if (s->dkim)
 		dkim_verify_body(s->dkim, p, n);
 	mimescan_feed(s->scan, p, n);
 	if (mimescan_oom(s->scan))
-		seal_session_fail(s, "out of memory scanning the message");
+		fail_as(s, CAUSE_MEMORY, "out of memory scanning the message");
 	else if (mimescan_limit_error(s->scan))
 		set_limit(s, "%s", mimescan_limit_error(s->scan));
 }
@@ -468,31 +493,61 @@ direction_name(const struct seal_result *r)
 	return r->direction == DIR_INBOUND ? "inbound" : r->internal ? "internal" : "outbound";
 }
 
+/* " key=VALUE" from a value built in v (then emptied): an incomplete one
+ * makes the whole line incomplete, never logged as if whole. */
+static void
+add_built(struct sbuf *b, const char *key, struct sbuf *v)
+{
+	if (v->oom)
+		b->oom = 1;
+	logline_add(b, key, v->data);
+	sbuf_reset(v);
+}
+
+/* The one log line for this message (engine/logline.h; docs/operations.md
+ * lists the keys). Every value from mail is quoted or encoded, so none can
+ * pass for a pair of its own. */
 static void
 make_summary(struct seal_session *s, const char *note)
 {
 	struct seal_result *r = &s->res;
-	struct sbuf b;
+	struct sbuf b, v;
 	size_t i, j;
+	char num[32];
 
 	sbuf_init(&b, 0);
-	sbuf_printf(&b, "%s: direction=%s from=<%s> rcpts=%zu", s->qid ? s->qid : "NOQUEUE", direction_name(r),
-	    s->sender, s->rcpts.n);
+	sbuf_init(&v, 0);
+	sbuf_adds(&b, s->qid ? s->qid : "NOQUEUE");
+	sbuf_addc(&b, ':');
+	logline_add(&b, "direction", direction_name(r));
+	sbuf_printf(&v, "<%s>", s->sender);
+	add_built(&b, "from", &v);
+	sbuf_printf(&b, " rcpts=%zu", s->rcpts.n);
+	/* rules=a,b (names percent-encoded; a rule called "none" too, so that
+	 * "none" always means that none fired) */
+	sbuf_adds(&b, " rules=");
 	if (r->decision.nfired == 0)
-		sbuf_adds(&b, " rules=none");
+		sbuf_adds(&b, "none");
 	for (i = 0; i < r->decision.nfired; i++) {
-		const struct fired_rule *f = &r->decision.fired[i];
-		sbuf_printf(&b, "%s%s (%s)", i ? ", " : " rules=", f->rule->name, f->why);
+		const char *name = r->decision.fired[i].rule->name;
+		if (i)
+			sbuf_addc(&b, ',');
+		if (strcmp(name, "none") == 0)
+			sbuf_adds(&b, "%6Eone");
+		else
+			logline_item(&b, name);
 	}
 	if (r->dkim_checked) {
 		/* dkim=pass:example.com,fail:bank.example (none: unsigned) */
 		sbuf_adds(&b, " dkim=");
 		if (r->ndkim == 0)
 			sbuf_adds(&b, "none");
-		for (i = 0; i < r->ndkim; i++)
-			sbuf_printf(&b, "%s%s:%s%s", i ? "," : "", dkim_result_name(r->dkim[i].result),
-			    r->dkim[i].d ? r->dkim[i].d : "?",
-			    r->dkim[i].dnssec == DNS_SECURE ? "(dnssec)" : r->dkim[i].dnssec == DNS_BOGUS ? "(dnssec-bogus)" : "");
+		for (i = 0; i < r->ndkim; i++) {
+			sbuf_printf(&b, "%s%s:", i ? "," : "", dkim_result_name(r->dkim[i].result));
+			logline_item(&b, r->dkim[i].d ? r->dkim[i].d : "?");
+			sbuf_adds(&b, r->dkim[i].dnssec == DNS_SECURE ? "(dnssec)" : r->dkim[i].dnssec == DNS_BOGUS ?
+			    "(dnssec-bogus)" : "");
+		}
 		if (r->dkim_unchecked)
 			sbuf_printf(&b, " dkim_unchecked=%zu (past dkim.max_signatures: %llu)", r->dkim_unchecked,
 			    (unsigned long long)s->cfg->dkim_max_signatures);
@@ -502,29 +557,64 @@ make_summary(struct seal_session *s, const char *note)
 		sbuf_adds(&b, "none");
 	for (j = 0; j < r->nedits; j++) {
 		const struct edit *e = &r->edits[j];
-		if (e->kind == EDIT_REPLACE_BODY)
-			sbuf_printf(&b, "%sreplace:body", j ? "," : "");
-		else if (e->kind == EDIT_DELETE_RCPT)
-			sbuf_printf(&b, "%sdelrcpt:<%s>", j ? "," : "", e->value);
-		else
-			sbuf_printf(&b, "%s%s:%s", j ? "," : "",
-			    e->kind == EDIT_ADD_HEADER ? "add" : e->kind == EDIT_INSERT_HEADER ? "insert"
-			    : e->kind == EDIT_CHANGE_HEADER ? "change" : "delete", e->name);
+		if (j)
+			sbuf_addc(&b, ',');
+		if (e->kind == EDIT_REPLACE_BODY) {
+			sbuf_adds(&b, "replace:body");
+		} else if (e->kind == EDIT_DELETE_RCPT) {
+			sbuf_adds(&b, "delrcpt:<");
+			logline_item(&b, e->value);
+			sbuf_addc(&b, '>');
+		} else {
+			sbuf_adds(&b, e->kind == EDIT_ADD_HEADER ? "add:" : e->kind == EDIT_INSERT_HEADER ? "insert:"
+			    : e->kind == EDIT_CHANGE_HEADER ? "change:" : "delete:");
+			logline_item(&b, e->name);
+		}
 	}
+	if (r->nsealed)
+		sbuf_printf(&b, " sealed=%u", r->nsealed);
+	if (r->nencrypted)
+		sbuf_printf(&b, " encrypted=%u", r->nencrypted);
+	if (r->nsigned)
+		sbuf_printf(&b, " signed=%u", r->nsigned);
+	if (r->ndkim_signed)
+		sbuf_printf(&b, " dkim_signed=%u", r->ndkim_signed);
+	if (r->decrypted)
+		sbuf_adds(&b, " decrypted=1");
 	for (j = 0; j < r->ncopies; j++) {
-		/* A split message: each copy handed back to the MTA, and its queue id. */
+		/* A split message: each copy handed back to the MTA, its queue id
+		 * (or "earlier": handed over on an earlier try) and recipients. */
 		const struct split_copy *cp = &r->copies[j];
-		sbuf_printf(&b, " copy%zu=%s", j + 1, cp->again ? "(handed over on an earlier try)" : cp->queue_id ?
-		    cp->queue_id : "?");
-		for (i = 0; i < cp->rcpts.n; i++)
-			sbuf_printf(&b, "%s<%s>", i ? "," : ":", cp->rcpts.v[i]);
+		sbuf_printf(&b, " copy%zu=", j + 1);
+		logline_item(&b, cp->again ? "earlier" : cp->queue_id ? cp->queue_id : "?");
+		for (i = 0; i < cp->rcpts.n; i++) {
+			sbuf_adds(&b, i ? ",<" : ":<");
+			logline_item(&b, cp->rcpts.v[i]);
+			sbuf_addc(&b, '>');
+		}
 	}
 	sbuf_printf(&b, " verdict=%s", r->verdict == VERDICT_ACCEPT ? "accept"
 	    : r->verdict == VERDICT_REJECT ? "reject" : "tempfail");
-	if (r->verdict != VERDICT_ACCEPT)
-		sbuf_printf(&b, " reply=\"%s %s %s\"", r->code, r->xcode, r->text);
+	if (r->cause != CAUSE_NONE)
+		sbuf_printf(&b, " cause=%s", seal_cause_name(r->cause));
+	if (r->verdict != VERDICT_ACCEPT) {
+		sbuf_printf(&v, "%s %s %s", r->code ? r->code : "451", r->xcode ? r->xcode : "4.3.0", r->text ? r->text : "");
+		add_built(&b, "reply", &v);
+	}
+	sbuf_printf(&b, " size=%llu", (unsigned long long)r->size);
+	snprintf(num, sizeof(num), "%.1f", r->seconds * 1000);
+	logline_add(&b, "ms", num);
+	if (r->decision.nfired > 0) {
+		/* Why each rule fired: name (explanation), name (explanation) */
+		for (i = 0; i < r->decision.nfired; i++) {
+			const struct fired_rule *f = &r->decision.fired[i];
+			sbuf_printf(&v, "%s%s (%s)", i ? ", " : "", f->rule->name, f->why ? f->why : "?");
+		}
+		add_built(&b, "why", &v);
+	}
 	if (note)
-		sbuf_printf(&b, " note=\"%s\"", note);
+		logline_add(&b, "note", note);
+	sbuf_free(&v);
 	free(r->summary);
 	r->summary = sbuf_steal(&b);     /* NULL when memory ran out: seal_result_summary() says so */
 }
@@ -587,7 +677,7 @@ is_smime_signed(struct seal_session *s)
 		if (strcasecmp(s->headers[i].name, "Content-Type") == 0) {
 			struct mime_ctype ct;
 			if (mime_ctype_parse(s->headers[i].value, "text/plain", &ct) != 0) {
-				seal_session_fail(s, "out of memory reading the Content-Type");
+				fail_as(s, CAUSE_MEMORY, "out of memory reading the Content-Type");
 				mime_ctype_free(&ct);
 				break;
 			}
@@ -651,7 +741,7 @@ already_protected(struct seal_session *s)
 		if (strcasecmp(s->headers[i].name, "Content-Type") != 0)
 			continue;
 		if (mime_ctype_parse(s->headers[i].value, "text/plain", &ct) != 0) {
-			seal_session_fail(s, "out of memory reading the Content-Type");
+			fail_as(s, CAUSE_MEMORY, "out of memory reading the Content-Type");
 			mime_ctype_free(&ct);
 			break;
 		}
@@ -810,10 +900,10 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	const char *json_id;
 	size_t plen, i;
 	uint64_t osize;
-	int rc = -1, origfd = -1, derfd = -1, bodyfd = -1, fd;
+	int rc = -1, origfd = -1, derfd = -1, bodyfd = -1, fd, cause = CAUSE_SEAL;
 
 	if (s->spool == NULL || s->spool_failed) {
-		seal_session_fail(s, "cannot seal: the body could not be stored (see milter.spool_dir)");
+		fail_as(s, CAUSE_SPOOL, "cannot seal: the body could not be stored (see milter.spool_dir)");
 		return -1;
 	}
 	memset(&tok, 0, sizeof(tok));
@@ -839,11 +929,13 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	if (origfd < 0 || derfd < 0 || bodyfd < 0) {
 		if (asprintf(&err, "cannot create temp files in spool_dir %s: %s", s->cfg->spool_dir, strerror(errno)) < 0)
 			err = NULL;
+		cause = CAUSE_SPOOL;
 		goto out;
 	}
 	orig = fd_writer(origfd);
 	if (orig == NULL || original_bytes(s, orig) != 0 || BIO_flush(orig) != 1) {
 		err = strdup("cannot write the original to spool_dir");
+		cause = CAUSE_SPOOL;
 		goto out;
 	}
 	BIO_free_all(orig);
@@ -861,8 +953,10 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 	der = NULL;
 	if (viewer) {
 		off_t dlen = lseek(derfd, 0, SEEK_END);
-		if (dlen < 0 || register_with_viewer(s->cfg, &tok, derfd, (size_t)dlen, &err) != 0)
+		if (dlen < 0 || register_with_viewer(s->cfg, &tok, derfd, (size_t)dlen, &err) != 0) {
+			cause = CAUSE_VIEWER;
 			goto out;
+		}
 		if (asprintf(&link, "%s/m/%s", s->cfg->viewer_public_url, tok.text) < 0) {
 			link = NULL;
 			goto oom;
@@ -911,15 +1005,17 @@ seal_now(struct seal_session *s, const struct seal_template *t)
 		goto out;
 	}
 	rc = 0;
+	r->nsealed++;
 	goto out;
 oom:
 	err = strdup("out of memory");
+	cause = CAUSE_MEMORY;
 out:
 	if (rc != 0) {
 		char *msg = NULL;
 		if (asprintf(&msg, "cannot seal under template %s: %s", t->name, err ? err : "failed") < 0)
 			msg = NULL;
-		seal_session_fail(s, msg ? msg : "cannot seal");
+		fail_as(s, cause, msg ? msg : "cannot seal");
 		free(msg);
 	}
 	free(err);
@@ -1079,7 +1175,7 @@ decrypt_now(struct seal_session *s, const char **note)
 	rc = 1;
 	goto out;
 oom:
-	seal_session_fail(s, "out of memory decrypting");
+	fail_as(s, CAUSE_MEMORY, "out of memory decrypting");
 	rc = -1;
 out:
 	free(val);
@@ -1271,14 +1367,14 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		if (s->cfg->signing.missing == MISSING_SKIP) {
 			note = keep_note(s, msg);     /* the note outlives this call */
 		} else {
-			seal_session_fail(s, msg ? msg : "sign: no S/MIME identity");
+			fail_as(s, CAUSE_SIGN, msg ? msg : "sign: no S/MIME identity");
 		}
 		goto done;
 	}
 	if ((problem = smime_identity_problem(id, time(NULL))) != NULL) {
 		if (asprintf(&msg, "sign: the S/MIME identity %s cannot sign: %s (%s)", id->name, problem, id->cert_path) < 0)
 			msg = NULL;
-		seal_session_fail(s, msg ? msg : "sign: the identity cannot sign");
+		fail_as(s, CAUSE_SIGN, msg ? msg : "sign: the identity cannot sign");
 		goto done;
 	}
 	if (entity_head(s, &entity.head, &has_mime_version) != 0)
@@ -1289,13 +1385,13 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		if (asprintf(&msg, "sign: cannot create a temp file in spool_dir %s: %s", s->cfg->spool_dir,
 		    strerror(errno)) < 0)
 			msg = NULL;
-		seal_session_fail(s, msg ? msg : "sign: no temp file");
+		fail_as(s, CAUSE_SPOOL, msg ? msg : "sign: no temp file");
 		goto done;
 	}
 	{
 		const struct smime_source src = { entity_each, entity_tmp, &entity };
 		if (smime_sign_stream(id, &src, fd, &ctype, &err) != 0) {
-			seal_session_fail(s, err ? err : "sign: S/MIME signing failed");
+			fail_as(s, CAUSE_SIGN, err ? err : "sign: S/MIME signing failed");
 			goto done;
 		}
 	}
@@ -1304,14 +1400,15 @@ smime_sign_now(struct seal_session *s, const struct action *a, int *signed_now)
 		int f = fd;
 		fd = -1;
 		if (replace_content(s, f, names, values, 1, has_mime_version) != 0) {
-			seal_session_fail(s, "sign: cannot put the signed message in place");
+			fail_as(s, CAUSE_SIGN, "sign: cannot put the signed message in place");
 			goto done;
 		}
 	}
 	*signed_now = 1;
+	s->res.nsigned++;
 	goto done;
 oom:
-	seal_session_fail(s, "out of memory S/MIME-signing");
+	fail_as(s, CAUSE_MEMORY, "out of memory S/MIME-signing");
 done:
 	if (fd >= 0)
 		close(fd);
@@ -1362,14 +1459,14 @@ smime_encrypt_now(struct seal_session *s, const char **note)
 	fd = spool_tempfd_sized(s->cfg->spool_dir, (entity.head.len + delivered_body_size(s)) * 2 + 8192,
 	    s->cfg->spool_threshold);
 	if (fd < 0) {
-		seal_session_fail(s, "S/MIME encryption: cannot create a temp file in spool_dir");
+		fail_as(s, CAUSE_SPOOL, "S/MIME encryption: cannot create a temp file in spool_dir");
 		goto done;
 	}
 	{
 		const struct smime_source src = { entity_each, entity_tmp, &entity };
 		if (smime_encrypt_stream(certs, n, s->cfg->keys.ntenant ? s->cfg->keys.tenant[0].cert : NULL,
 		    s->cfg->smime_cipher == SMIME_CBC, &src, fd, &ctype, &err) != 0) {
-			seal_session_fail(s, err ? err : "S/MIME encryption failed");
+			fail_as(s, CAUSE_SEAL, err ? err : "S/MIME encryption failed");
 			goto done;
 		}
 	}
@@ -1385,14 +1482,15 @@ smime_encrypt_now(struct seal_session *s, const char **note)
 		int f = fd;
 		fd = -1;
 		if (replace_content(s, f, names, values, 4, has_mime_version) != 0) {
-			seal_session_fail(s, "S/MIME encryption: cannot put the encrypted message in place");
+			fail_as(s, CAUSE_SEAL, "S/MIME encryption: cannot put the encrypted message in place");
 			goto done;
 		}
 	}
 	rc = 1;
+	s->res.nencrypted++;
 	goto done;
 oom:
-	seal_session_fail(s, "out of memory S/MIME-encrypting");
+	fail_as(s, CAUSE_MEMORY, "out of memory S/MIME-encrypting");
 done:
 	for (i = 0; certs && i < n; i++)
 		X509_free(certs[i]);
@@ -1431,6 +1529,7 @@ dkim_sign_now(struct seal_session *s, int required)
 	char *value = NULL, *err = NULL, *msg = NULL;
 	const char *note = NULL;
 	size_t i, nh, fields = 0;
+	int cause = CAUSE_SIGN;
 
 	for (i = 0; i < s->nheaders; i++)
 		if (strcasecmp(s->headers[i].name, "From") == 0) {
@@ -1473,11 +1572,13 @@ dkim_sign_now(struct seal_session *s, int required)
 	}
 	if (add_edit(&s->res, EDIT_INSERT_HEADER, "DKIM-Signature", value, 0) != 0)
 		goto oom;
+	s->res.ndkim_signed++;
 	goto done;
 oom:
 	msg = strdup("out of memory DKIM-signing");
+	cause = CAUSE_MEMORY;
 fail:
-	seal_session_fail(s, msg ? msg : "DKIM signing failed");
+	fail_as(s, cause, msg ? msg : "DKIM signing failed");
 done:
 	free(msg);
 	free(err);
@@ -1729,7 +1830,7 @@ split_copy(struct seal_session *s, const struct action *sa, int seal, char *cons
 			gone = NULL;
 		}
 	if (gone == NULL) {
-		seal_session_fail(s, "out of memory splitting the message");
+		fail_as(s, CAUSE_MEMORY, "out of memory splitting the message");
 		strlist_free(&group);
 		strlist_free(&cp.rcpts);
 		return -1;
@@ -1746,7 +1847,7 @@ split_copy(struct seal_session *s, const struct action *sa, int seal, char *cons
 			goto out;
 	}
 	if (add_marker(s) != 0) {
-		seal_session_fail(s, "out of memory marking the copy");
+		fail_as(s, CAUSE_MEMORY, "out of memory marking the copy");
 		goto out;
 	}
 	if (wants_dkim_signature(s)) {
@@ -1766,7 +1867,7 @@ split_copy(struct seal_session *s, const struct action *sa, int seal, char *cons
 		int wrc = f ? seal_session_write(s, f, "\r\n") : -1, crc = f ? fclose(f) : -1;
 		f = NULL;
 		if (wrc != 0 || crc != 0 || (len = lseek(fd, 0, SEEK_END)) < 0) {
-			seal_session_fail(s, "cannot write the sealed copy of a split message to spool_dir");
+			fail_as(s, CAUSE_SPOOL, "cannot write the sealed copy of a split message to spool_dir");
 			goto out;
 		}
 	}
@@ -1778,12 +1879,12 @@ split_copy(struct seal_session *s, const struct action *sa, int seal, char *cons
 			set_limit(s, "%s (a permanent refusal: the message is rejected rather than retried for ever)",
 			    msg ? msg : "the MTA refused the sealed copy");
 		else
-			seal_session_fail(s, msg ? msg : "cannot hand over the sealed copy");
+			fail_as(s, CAUSE_SUBMIT, msg ? msg : "cannot hand over the sealed copy");
 		goto out;
 	}
 	grown = realloc(r->copies, (r->ncopies + 1) * sizeof(*grown));
 	if (grown == NULL) {
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 		goto out;
 	}
 	r->copies = grown;
@@ -1839,7 +1940,7 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 	for (i = 0; i < sealed.n; i++)
 		oom |= strlist_add(is_visible(s, sealed.v[i]) ? &visible : &hidden, sealed.v[i]);
 	if (oom) {
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 		goto out;
 	}
 	if (sealed.n == 0) {
@@ -1886,7 +1987,7 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 			    : strcmp(s->rcpts.v[i], hidden.v[0]) == 0;
 			if (!keep_here && add_edit(&s->res, EDIT_DELETE_RCPT, i < s->rcpts_raw.n ? s->rcpts_raw.v[i]
 			    : s->rcpts.v[i], s->rcpts.v[i], 0) != 0) {
-				seal_session_fail(s, "out of memory");
+				fail_as(s, CAUSE_MEMORY, "out of memory");
 				goto out;
 			}
 		}
@@ -1898,7 +1999,7 @@ seal_split(struct seal_session *s, const struct action *sa, int *sealed_here, co
 			oom |= strlist_add(&mine, hidden.v[0]);
 		if (oom) {
 			strlist_free(&mine);
-			seal_session_fail(s, "out of memory");
+			fail_as(s, CAUSE_MEMORY, "out of memory");
 			goto out;
 		}
 		s->rcpts = mine;
@@ -1929,7 +2030,7 @@ decide(struct seal_session *s, int *marker_keep)
 
 	mimescan_finish(s->scan);
 	if (mimescan_oom(s->scan)) {
-		seal_session_fail(s, "out of memory scanning the message");
+		fail_as(s, CAUSE_MEMORY, "out of memory scanning the message");
 		return NULL;
 	}
 	if (mimescan_limit_error(s->scan)) {
@@ -1940,7 +2041,7 @@ decide(struct seal_session *s, int *marker_keep)
 		size_t n, unchecked;
 		const struct dkim_outcome *o = dkim_verify_finish(s->dkim, &n, &unchecked);
 		if (o == NULL) {
-			seal_session_fail(s, "out of memory finishing DKIM verification");
+			fail_as(s, CAUSE_MEMORY, "out of memory finishing DKIM verification");
 			return NULL;
 		}
 		r->dkim = o;
@@ -1963,7 +2064,7 @@ decide(struct seal_session *s, int *marker_keep)
 		}
 	s->subject = subj_raw ? hdr_decode(subj_raw) : strdup("");
 	if (s->subject == NULL) {
-		seal_session_fail(s, "out of memory decoding the subject");
+		fail_as(s, CAUSE_MEMORY, "out of memory decoding the subject");
 		return NULL;
 	}
 	memset(&f, 0, sizeof(f));
@@ -1983,10 +2084,11 @@ decide(struct seal_session *s, int *marker_keep)
 	f.dkim_checked = r->dkim_checked;
 	if (s->scan_error) {
 		/* A window of text could not be matched: as for any evaluation error. */
+		r->cause = CAUSE_POLICY;
 		if (s->cfg->on_error == ON_ERROR_TEMPFAIL)
 			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Policy evaluation failed; try again later");
 		else if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
-			seal_session_fail(s, "out of memory");
+			fail_as(s, CAUSE_MEMORY, "out of memory");
 		return s->scan_error;
 	}
 	f.parts = mimescan_parts(s->scan, &nparts);
@@ -1996,19 +2098,21 @@ decide(struct seal_session *s, int *marker_keep)
 	if (policy_eval(s->cfg, &f, &r->decision) != 0) {
 		/* A rule that already fired asked for protection that can no longer
 		 * be given in full: tempfail, whatever on_error says. */
+		r->cause = CAUSE_POLICY;
 		if (s->cfg->on_error == ON_ERROR_TEMPFAIL || r->decision.nfired > 0) {
 			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Policy evaluation failed; try again later");
 			return r->decision.error;
 		}
 		/* on_error: accept. Still remove forged markers. */
 		if (delete_all(s, s->cfg->marker_header, marker_keep) != 0)
-			seal_session_fail(s, "out of memory");
+			fail_as(s, CAUSE_MEMORY, "out of memory");
 		return r->decision.error;
 	}
 	if (r->decision.verdict != VERDICT_ACCEPT) {
 		const struct action *a = r->decision.reply;
 		clear_edits(r);      /* a refused message is not changed (Authentication-Results included) */
 		set_reply(r, r->decision.verdict, a->code, a->xcode, a->text);
+		r->cause = CAUSE_RULE;
 		return r->already_processed ? "already processed (valid marker), but refused by a rule" : NULL;
 	}
 	/* A marked message is not changed twice; reject and tempfail (above)
@@ -2062,7 +2166,7 @@ decide(struct seal_session *s, int *marker_keep)
 		if (d < 0)
 			return NULL;     /* s->error is set: tempfail */
 		if (d > 0)
-			modified = decrypted = 1;
+			modified = decrypted = r->decrypted = 1;
 	}
 	if (r->decision.seal && !decrypted) {
 		const char *why = already_protected(s);
@@ -2097,9 +2201,11 @@ decide(struct seal_session *s, int *marker_keep)
 	}
 	return note;
 oom:
-	seal_session_fail(s, "out of memory building edits");
+	fail_as(s, CAUSE_MEMORY, "out of memory building edits");
 	return NULL;
 }
+
+static void finish(struct seal_session *s, const char *note);
 
 static void
 clear_edits(struct seal_result *r)
@@ -2129,19 +2235,20 @@ seal_session_eom(struct seal_session *s)
 	if (s->done)
 		return r;
 	s->done = 1;
+	clock_gettime(CLOCK_MONOTONIC, &s->eom_start);
 	r->verdict = VERDICT_ACCEPT;
 	compute_direction(s);
 
 	if (!s->limit_error && !s->error && EVP_DigestFinal_ex(s->body_md, s->body_hash, NULL) != 1)
-		seal_session_fail(s, "cannot hash the body");
+		fail_as(s, CAUSE_INTERNAL, "cannot hash the body");
 	if (!s->limit_error && !s->error && (s->gone = calloc(s->nheaders + 1, sizeof(*s->gone))) == NULL)
-		seal_session_fail(s, "out of memory");
+		fail_as(s, CAUSE_MEMORY, "out of memory");
 	if (!s->limit_error && !s->error) {
 		/* Loop guard. keep[i] marks markers that are valid. */
 		struct marker_subject ms;
 		keep = calloc(s->nheaders ? s->nheaders : 1, sizeof(*keep));
 		if (keep == NULL)
-			seal_session_fail(s, "out of memory");
+			fail_as(s, CAUSE_MEMORY, "out of memory");
 		marker_subject(s, &ms, s->headers, s->nheaders);
 		for (i = 0; keep && i < s->nheaders; i++) {
 			if (strcasecmp(s->headers[i].name, s->cfg->marker_header) != 0)
@@ -2161,16 +2268,57 @@ seal_session_eom(struct seal_session *s)
 			set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Temporary failure in the message filter");
 		else
 			r->verdict = VERDICT_ACCEPT;
+		r->cause = s->error_cause;
 		note = s->error;
 	} else if (s->limit_error) {
 		clear_edits(r);
 		set_reply(r, VERDICT_REJECT, "552", "5.3.4",
 		    "Message cannot be inspected: it exceeds a policy limit or its MIME structure is ambiguous");
+		r->cause = CAUSE_LIMIT;
 		note = s->limit_error;
 	} else if (mimescan_malformed(s->scan) && note == NULL) {
 		note = mimescan_malformed(s->scan);
 	}
+	finish(s, note);
+	return r;
+}
+
+/* The end of every message, decided or deferred: what was done counts only
+ * for a message accepted with its edits; the time taken; the log line. */
+static void
+finish(struct seal_session *s, const char *note)
+{
+	struct seal_result *r = &s->res;
+	struct timespec now;
+
+	if (r->verdict != VERDICT_ACCEPT || s->error != NULL) {
+		r->nsealed = r->nencrypted = r->nsigned = r->ndkim_signed = 0;
+		r->decrypted = 0;
+	}
+	r->size = s->size;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	r->seconds = (double)(now.tv_sec - s->eom_start.tv_sec) + (double)(now.tv_nsec - s->eom_start.tv_nsec) / 1e9;
+	if (r->seconds < 0)
+		r->seconds = 0;
 	make_summary(s, note);
+}
+
+const struct seal_result *
+seal_session_defer(struct seal_session *s, int cause, const char *why)
+{
+	struct seal_result *r = &s->res;
+
+	if (!s->done) {
+		/* Deferred before its end: no decision, only the envelope's facts. */
+		s->done = 1;
+		clock_gettime(CLOCK_MONOTONIC, &s->eom_start);
+		compute_direction(s);
+	}
+	clear_edits(r);
+	set_reply(r, VERDICT_TEMPFAIL, "451", "4.3.0", "Temporary failure in the message filter");
+	r->cause = cause;
+	fail_as(s, cause, why ? why : "deferred");
+	finish(s, why);
 	return r;
 }
 

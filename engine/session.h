@@ -39,6 +39,28 @@ struct split_copy {
 	int again;            /* the same copy was handed over on an earlier try of this message: not sent twice */
 };
 
+/* Why a message was not simply accepted: a tempfail's or a reject's cause,
+ * or (verdict accept, milter.on_error: accept) the error let through. A
+ * small fixed set, for the log line (cause=) and the metrics. */
+enum seal_cause {
+	CAUSE_NONE,
+	CAUSE_RULE,          /* a rule's reject or tempfail */
+	CAUSE_POLICY,        /* the rules could not be evaluated (a regex limit, ...) */
+	CAUSE_LIMIT,         /* a limit was passed: 552 5.3.4 */
+	CAUSE_MEMORY,        /* out of memory */
+	CAUSE_SPOOL,         /* the body or a temp file could not be stored (milter.spool_dir) */
+	CAUSE_SEAL,          /* sealing or S/MIME encryption failed */
+	CAUSE_VIEWER,        /* sealview did not take the registration */
+	CAUSE_SIGN,          /* S/MIME or DKIM signing failed */
+	CAUSE_SUBMIT,        /* a split message's copy could not be handed to the MTA */
+	CAUSE_MTA,           /* the MTA refused an edit (the milter) */
+	CAUSE_CONFIG,        /* no configuration, or one this connection cannot apply (the milter) */
+	CAUSE_INTERNAL,      /* anything else */
+	CAUSE_COUNT
+};
+/* "rule", "policy", ...; "none" for CAUSE_NONE. */
+const char *seal_cause_name(int cause);
+
 struct seal_result {
 	int verdict;          /* enum verdict */
 	char *code, *xcode, *text;   /* the SMTP reply, for reject/tempfail */
@@ -56,6 +78,17 @@ struct seal_result {
 	char *authres;        /* the Authentication-Results value added, or NULL */
 	struct split_copy *copies;   /* a split message: the copies handed to the MTA (milter.submit_url) */
 	size_t ncopies;
+	int cause;            /* enum seal_cause */
+	/* What was done to the message as delivered (its copies included); all
+	 * 0 unless the verdict is accept. */
+	unsigned nsealed;     /* sealed objects made (message.sealed) */
+	unsigned nencrypted;  /* S/MIME-encrypted instead (prefer_smime) */
+	unsigned nsigned;     /* S/MIME-signed */
+	unsigned ndkim_signed;       /* DKIM-Signature fields added */
+	int decrypted;        /* a sealed message was opened for its recipients */
+	uint64_t size;        /* bytes of header and body seen */
+	double seconds;       /* from end of message to the verdict (DNS wait, sealing, signing, copies); a
+	                       * deferral after eom (seal_session_defer) counts to then */
 };
 
 struct seal_session;
@@ -98,6 +131,11 @@ const char *seal_result_summary(const struct seal_result *r);
 int seal_session_write(struct seal_session *s, FILE *out, const char *eol);
 /* Record an internal error (the milter failed to apply an edit, and so on). */
 void seal_session_fail(struct seal_session *s, const char *what);
+/* After eom (or instead of it): the message is deferred after all (451
+ * 4.3.0) for cause, and why goes in the log line, which is made again.
+ * The milter's own failures: an edit the MTA refused (CAUSE_MTA), a
+ * configuration this connection cannot apply (CAUSE_CONFIG). */
+const struct seal_result *seal_session_defer(struct seal_session *s, int cause, const char *why);
 const struct seal_config *seal_session_config(const struct seal_session *s);
 /* The decoded content of the message's sealed attachment (message.sealed),
  * after eom; NULL when there is none (or it is larger than SEALED_MAX:

@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "engine/session.h"
+#include "engine/stats.h"
 #include "milter/milter.h"
 
 struct conn {
@@ -82,6 +83,13 @@ conn_release(void)
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct seal_config *current;
+static struct seal_stats *stats;      /* set once, before the first connection */
+
+void
+milter_stats_set(struct seal_stats *st)
+{
+	stats = st;
+}
 
 struct seal_config *
 milter_config_get(void)
@@ -126,11 +134,32 @@ progress(void *arg)
 	(void)smfi_progress((SMFICTX *)arg);
 }
 
+/* A message that could not even be started (MAIL): no log line of its own
+ * follows, so this is it. */
 static sfsistat
-tempfail(SMFICTX *ctx, const char *why)
+tempfail(SMFICTX *ctx, int cause, const char *why)
 {
 	seal_err("%s: %s: tempfail", smfi_getsymval(ctx, "i") ? smfi_getsymval(ctx, "i") : "NOQUEUE", why);
+	seal_stats_tempfail(stats, cause);
 	smfi_setreply(ctx, "451", "4.3.0", "Temporary failure in the message filter");
+	return SMFIS_TEMPFAIL;
+}
+
+/* The message's one log line, and its metrics. */
+static void
+message_done(const struct seal_result *r)
+{
+	seal_info("%s", seal_result_summary(r));
+	seal_stats_message(stats, r);
+}
+
+/* Defer a message after all (the milter's own failure), with its log line. */
+static sfsistat
+defer(SMFICTX *ctx, struct conn *c, int cause, const char *why)
+{
+	message_done(seal_session_defer(c->msg, cause, why));
+	smfi_setreply(ctx, "451", "4.3.0", "Temporary failure in the message filter");
+	end_message(c);
 	return SMFIS_TEMPFAIL;
 }
 
@@ -240,13 +269,14 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	if (c->counted)
 		return SMFIS_CONTINUE;     /* admitted already (a second connect without close) */
 	if ((cfg = milter_config_get()) == NULL)
-		return tempfail(ctx, "no configuration");
+		return tempfail(ctx, CAUSE_CONFIG, "no configuration");
 	max = (unsigned long)cfg->max_connections;
 	config_unref(cfg);
 	if (!conn_admit(max, &open)) {
 		seal_warn("connection from %s [%s] refused: %lu connections open, the most milter.max_connections (%lu) "
 		    "allows; replied 451 4.3.2", host ? host : "unknown", c->ip[0] ? c->ip : "-", open, max);
 		smfi_setreply(ctx, "451", "4.3.2", "Mail filter busy (too many connections), try again later");
+		seal_stats_tempfail(stats, CAUSE_LIMIT);
 		return SMFIS_TEMPFAIL;
 	}
 	c->counted = 1;
@@ -265,7 +295,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	c->rcpt_refused = 0;
 	cfg = milter_config_get();
 	if (cfg == NULL) {
-		sfsistat rc = tempfail(ctx, "no configuration");
+		sfsistat rc = tempfail(ctx, CAUSE_CONFIG, "no configuration");
 		return c->nr_mail ? SMFIS_NOREPLY : rc;
 	}
 	c->msg = seal_session_new(cfg);
@@ -273,7 +303,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (c->msg)
 		seal_session_set_progress(c->msg, progress, ctx);
 	if (c->msg == NULL) {
-		sfsistat rc = tempfail(ctx, "out of memory starting a message");
+		sfsistat rc = tempfail(ctx, CAUSE_MEMORY, "out of memory starting a message");
 		return c->nr_mail ? SMFIS_NOREPLY : rc;     /* every RCPT is refused then */
 	}
 	seal_session_client(c->msg, c->ip, c->host);
@@ -402,10 +432,8 @@ cb_eom(SMFICTX *ctx)
 	    (!c->can_chgbody && (need & NEED_CHANGE_BODY)) || (!c->can_delrcpt && (need & NEED_DEL_RCPT))) {
 		/* Always a tempfail, whatever on_error says: the policy cannot be
 		 * applied on this connection, and a retry on a new one will work. */
-		rc = tempfail(ctx, "the configuration was reloaded and needs a step this connection negotiated "
-		    "away; the MTA retries on a new connection");
-		end_message(c);
-		return rc;
+		return defer(ctx, c, CAUSE_CONFIG, "the configuration was reloaded and needs a step this connection "
+		    "negotiated away; the MTA retries on a new connection");
 	}
 	r = seal_session_eom(c->msg);
 	if (r->verdict == VERDICT_ACCEPT) {
@@ -417,16 +445,13 @@ cb_eom(SMFICTX *ctx)
 			    : e->kind == EDIT_INSERT_HEADER ? smfi_insheader(ctx, 0, e->name, e->value)
 			    : smfi_chgheader(ctx, e->name, e->index, e->kind == EDIT_DELETE_HEADER ? NULL : e->value);
 			if (ok != MI_SUCCESS) {
-				seal_info("%s", seal_result_summary(r));
 				/* Copies of a split message may be with the MTA already: a retry
 				 * finds them in the ledger and does not send them twice. */
-				rc = tempfail(ctx, "the MTA refused an edit");
-				end_message(c);
-				return rc;
+				return defer(ctx, c, CAUSE_MTA, "the MTA refused an edit");
 			}
 		}
 	}
-	seal_info("%s", seal_result_summary(r));
+	message_done(r);
 	switch (r->verdict) {
 	case VERDICT_REJECT:
 		smfi_setreply(ctx, r->code, r->xcode, r->text);

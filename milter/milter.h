@@ -12,6 +12,11 @@ struct seal_config *milter_config_get(void);
  * messages that pinned it finish. Takes over the caller's reference. */
 void milter_config_set(struct seal_config *c);
 
+/* Where each message's end is counted (engine/stats.h); NULL: nowhere.
+ * Set before libmilter starts. */
+struct seal_stats;
+void milter_stats_set(struct seal_stats *st);
+
 extern struct smfiDesc sealmilter_desc;
 
 #endif

@@ -50,14 +50,23 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/netaddr.h"
 #include "common/privs.h"
+#include "engine/stats.h"
 #include "mime/hdrdecode.h"
 #include "milter/milter.h"
 #include "seal/certcheck.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "web/metricsd.h"
 
 static int sigpipe_fds[2] = { -1, -1 };
+/* The metrics (engine/stats.h): counted in the worker, served on
+ * milter.metrics_listen by a thread of the worker's. */
+static struct metrics *registry;
+static struct seal_stats *stats;
+static int metrics_fd = -1;
 
 static void
 usage(FILE *f)
@@ -122,13 +131,17 @@ reload(const char *path)
 	c = load_config(path, old, 0);
 	if (c == NULL) {
 		seal_err("reload failed: the configuration has errors (above); still running the previous one");
+		seal_stats_reload(stats, 0);
 		config_unref(old);
 		return;
 	}
 	if (old && (!same(old->socket, c->socket) || !same(old->user, c->user) || !same(old->group, c->group) ||
-	    !same(old->pid_file, c->pid_file)))
-		seal_warn("milter.socket, user, group and pid_file take effect only after a restart");
+	    !same(old->pid_file, c->pid_file) || !same(old->metrics_listen, c->metrics_listen) ||
+	    old->metrics_allow_remote != c->metrics_allow_remote))
+		seal_warn("milter.socket, user, group, pid_file and metrics_listen take effect only after a restart");
 	seal_info("reloaded: %zu rules, %zu patterns", c->nrules, c->npatterns);
+	seal_stats_reload(stats, 1);
+	seal_stats_certificates(stats, c);
 	(void)cert_log_warnings(c);
 	milter_config_set(c);
 	config_unref(old);
@@ -271,6 +284,8 @@ worker(const char *cfgpath)
 {
 	sigset_t set;
 	pthread_t tid;
+	struct metricsd *md = NULL;
+	int rc;
 
 	worker_cfgpath = cfgpath;
 	signal(SIGHUP, SIG_IGN);      /* only the supervisor reloads: libmilter would stop on it */
@@ -287,7 +302,25 @@ worker(const char *cfgpath)
 		return 1;
 	}
 	pthread_detach(tid);
-	return smfi_main() == MI_SUCCESS ? 0 : 1;
+	seal_stats_started(stats);
+	{
+		struct seal_config *c = milter_config_get();
+		seal_stats_certificates(stats, c);
+		config_unref(c);
+	}
+	/* The endpoint's thread, in the worker (a thread does not survive fork).
+	 * The supervisor keeps its copy of the socket for the next worker. If it
+	 * cannot start, mail still flows: the log says so. */
+	if (metrics_fd >= 0) {
+		int fd = dup(metrics_fd);
+		if (fd < 0)
+			seal_err("milter.metrics_listen: cannot serve the metrics: %s", strerror(errno));
+		else
+			md = metricsd_start(fd, registry, "sealmilter");
+	}
+	rc = smfi_main() == MI_SUCCESS ? 0 : 1;
+	metricsd_stop(md);
+	return rc;
 }
 
 /* ---- the supervisor ------------------------------------------------------ */
@@ -470,6 +503,23 @@ main(int argc, char **argv)
 	}
 	socket_ownership(sock, cfg);
 	tcp_nodelay_listener();
+	registry = metrics_new();
+	stats = registry ? seal_stats_new(registry, PACKAGE_VERSION) : NULL;
+	if (stats == NULL) {
+		seal_err("cannot set up the metrics: out of memory");
+		goto out;
+	}
+	milter_stats_set(stats);
+	if (cfg->metrics_listen) {
+		/* Opened here, as root, like the milter socket (loader checked the address). */
+		struct sockaddr_storage ss;
+		socklen_t sslen = 0;
+		if (hostport_parse(cfg->metrics_listen, &ss, &sslen) != 0 || (metrics_fd = listen_tcp(&ss, sslen, 16)) < 0) {
+			seal_err("milter.metrics_listen: cannot listen on %s: %s", cfg->metrics_listen, strerror(errno));
+			goto out;
+		}
+		seal_info("metrics on http://%s/metrics", cfg->metrics_listen);
+	}
 	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
 		goto out;
 	if (privs_drop(cfg->user, cfg->group, "milter.user", "milter.group") != 0)
@@ -485,6 +535,11 @@ main(int argc, char **argv)
 		(void)unlink(pid_file);
 	seal_info("stopped");
 out:
+	if (metrics_fd >= 0)
+		close(metrics_fd);
+	milter_stats_set(NULL);
+	seal_stats_free(stats);
+	metrics_free(registry);
 	config_unref(cfg);
 	free(pid_file);
 	free(sock_copy);

@@ -105,6 +105,17 @@ const struct cfg_key cfg_keys[] = {
 	  "its own). Each copy is sealed and handed over before the MTA's end-of-message timeout, so a message "
 	  "needing more is rejected (552 5.3.4), and the log says why.",
 	  "50" },
+	{ "milter.metrics_listen", CT_STRING, OFF(metrics_listen), NULL, 0, 0, NULL,
+	  "ADDRESS:PORT ([IPv6]:PORT) where sealmilter answers GET /metrics with its counters in the Prometheus "
+	  "text format, over plain HTTP: for example 127.0.0.1:9141. Off when unset. It must be a loopback "
+	  "address unless milter.metrics_allow_remote is true. The socket is opened at start, as root; changing "
+	  "it needs a restart. docs/operations.md lists the metrics.",
+	  "127.0.0.1:9141" },
+	{ "milter.metrics_allow_remote", CT_BOOL, OFF(metrics_allow_remote), "false", 0, 0, NULL,
+	  "Let milter.metrics_listen be an address other than loopback (0.0.0.0:9141, a management network). "
+	  "The metrics hold no message content and no address, but they do hold rule names and mail volumes, "
+	  "and the endpoint has no authentication: let a firewall decide who reaches it.",
+	  "true" },
 	{ "limits.max_headers", CT_UINT, OFF(max_headers), "5000", 10, 1000000, NULL,
 	  "Most header fields a message may have. Over it the message is rejected (552 5.3.4).",
 	  "1000" },
@@ -213,6 +224,16 @@ const struct cfg_key cfg_keys[] = {
 	  "ADDRESS:PORT sealview listens on. Keep it on loopback behind a TLS-terminating reverse proxy "
 	  "(contrib/nginx-sealview.conf), or set sealview.tls_cert and tls_key.",
 	  "127.0.0.1:8025" },
+	{ "sealview.metrics_listen", CT_STRING, OFF(sv_metrics_listen), NULL, 0, 0, NULL,
+	  "ADDRESS:PORT ([IPv6]:PORT) where sealview answers GET /metrics (Prometheus text format, plain "
+	  "HTTP), on a socket of its own, never sealview.listen: for example 127.0.0.1:9142. Off when unset. "
+	  "It must be a loopback address unless sealview.metrics_allow_remote is true. docs/operations.md "
+	  "lists the metrics.",
+	  "127.0.0.1:9142" },
+	{ "sealview.metrics_allow_remote", CT_BOOL, OFF(sv_metrics_allow_remote), "false", 0, 0, NULL,
+	  "Let sealview.metrics_listen be an address other than loopback. The metrics hold no token, passcode "
+	  "or address, but the endpoint has no authentication: let a firewall decide who reaches it.",
+	  "true" },
 	{ "sealview.user", CT_STRING, OFF(sv_user), NULL, 0, 0, NULL,
 	  "User to run as after the listening socket, the TLS key and the viewer secret are open (sealview "
 	  "must start as root for this). The store is opened as this user, so it owns the SQLite file. Give "

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/netaddr.h"
 #include "common/util.h"
 #include "dkim/dkim.h"
 #include "dns/resolver.h"
@@ -986,6 +987,25 @@ load_viewer(struct load *L)
 		    &c->viewer_secret_len);
 }
 
+/* The metrics endpoints: ADDRESS:PORT, on loopback unless allowed off it. */
+static void
+check_metrics_listen(struct load *L, const char *key, const char *allow_key, const char *spec, int allow_remote)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t idx = 0;
+
+	if (spec == NULL)
+		return;
+	find_key(key, &idx);
+	if (hostport_parse(spec, &ss, &len) != 0)
+		cfg_error(L->errs, L->seen[idx], "%s: '%s' is not ADDRESS:PORT ([IPv6]:PORT), such as 127.0.0.1:9141", key,
+		    spec);
+	else if (!allow_remote && !hostport_is_loopback(&ss))
+		cfg_error(L->errs, L->seen[idx], "%s: '%s' is not a loopback address: the metrics endpoint has no "
+		    "authentication; set %s: true to serve it beyond this host", key, spec, allow_key);
+}
+
 /* ---- public ------------------------------------------------------------- */
 
 struct seal_config *
@@ -1063,6 +1083,16 @@ config_reload(const char *path, unsigned flags, const struct seal_config *prev, 
 	if (!(flags & CONFIG_VIEWER))
 		load_marker_key(&L);
 	load_viewer(&L);
+	check_metrics_listen(&L, "milter.metrics_listen", "milter.metrics_allow_remote", c->metrics_listen,
+	    c->metrics_allow_remote);
+	check_metrics_listen(&L, "sealview.metrics_listen", "sealview.metrics_allow_remote", c->sv_metrics_listen,
+	    c->sv_metrics_allow_remote);
+	if (c->sv_metrics_listen && c->sv_listen && strcmp(c->sv_metrics_listen, c->sv_listen) == 0) {
+		size_t idx = 0;
+		find_key("sealview.metrics_listen", &idx);
+		cfg_error(L.errs, L.seen[idx], "sealview.metrics_listen: '%s' is sealview.listen: the metrics need a "
+		    "socket of their own, off the public one", c->sv_metrics_listen);
+	}
 	if (!(flags & CONFIG_VIEWER))
 		load_dkim(&L);
 	c->needs = config_needs(c);

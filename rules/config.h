@@ -50,6 +50,8 @@ struct seal_config {
 	uint64_t submit_timeout;
 	uint64_t max_split_copies;
 	uint64_t max_connections;       /* MTA connections served at once */
+	char *metrics_listen;          /* milter.metrics_listen: ADDRESS:PORT, or NULL (off) */
+	int metrics_allow_remote;
 	char *marker_header;
 	uint64_t marker_max_age;
 	uint64_t expiry_warning;   /* seconds before a certificate expires to warn (milter.expiry_warning) */
@@ -108,6 +110,8 @@ struct seal_config {
 
 	/* sealview: the viewer's own settings */
 	char *sv_listen;
+	char *sv_metrics_listen;       /* sealview.metrics_listen, or NULL (off) */
+	int sv_metrics_allow_remote;
 	char *sv_store;
 	char *sv_smtp;
 	char *sv_passcode_from;

@@ -8,7 +8,8 @@
 # for its tests and benchmark; clang and libFuzzer for the fuzz targets, cppcheck and
 # clang-tidy for the static analysis (scripts/static.sh); dpkg-dev, debhelper, lintian, git and
 # man-db to build, check and install the Debian packages (tests/e2e/test-package.sh); nginx for
-# the contrib reverse proxy's test. Idempotent: it asks apt only
+# the contrib reverse proxy's test; python3-prometheus-client (an independent parser of the
+# metrics text). Idempotent: it asks apt only
 # when a package is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -18,7 +19,7 @@ PKGS=(
 	libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 	postfix python3 python3-aiosmtpd m4 libwrap0 liblockfile1
 	softhsm2 libengine-pkcs11-openssl opensc
-	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm
+	dnsmasq-base python3-dkim python3-nacl opendkim opendkim-tools gpgsm python3-prometheus-client
 	iproute2 procps util-linux openssl curl sqlite3 postgresql chromium wrk
 	clang libclang-rt-14-dev systemd nginx-light
 	dpkg-dev debhelper lintian git man-db

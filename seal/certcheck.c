@@ -197,33 +197,6 @@ cert_report(const struct seal_config *cfg, FILE *out, int warn_days)
 	return worst;
 }
 
-void
-cert_days(const struct seal_config *cfg, void (*fn)(void *arg, const char *what, int days), void *arg)
-{
-	size_t i;
-	char what[300];
-
-	for (i = 0; i < cfg->signing.n; i++) {
-		if (cfg->signing.v[i].cert == NULL)
-			continue;
-		snprintf(what, sizeof(what), "signing %s", cfg->signing.v[i].name);
-		fn(arg, what, days_to(X509_get0_notAfter(cfg->signing.v[i].cert)));
-	}
-	for (i = 0; i < cfg->keys.ntenant; i++) {
-		snprintf(what, sizeof(what), "tenant %s", cfg->keys.tenant[i].id);
-		fn(arg, what, days_to(X509_get0_notAfter(cfg->keys.tenant[i].cert)));
-	}
-	if (cfg->keys.issuer_cert)
-		fn(arg, "issuer", days_to(X509_get0_notAfter(cfg->keys.issuer_cert)));
-	if (cfg->sv_tls_cert) {
-		X509 *x = read_cert(cfg->sv_tls_cert);
-		if (x != NULL) {
-			fn(arg, "sealview.tls_cert", days_to(X509_get0_notAfter(x)));
-			X509_free(x);
-		}
-	}
-}
-
 int
 cert_log_warnings(const struct seal_config *cfg)
 {
@@ -247,4 +220,32 @@ cert_log_warnings(const struct seal_config *cfg)
 	}
 	free(text);
 	return worst;
+}
+
+static int
+not_after(X509 *cert, time_t *out)
+{
+	struct tm tm;
+
+	if (cert == NULL || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return -1;
+	*out = timegm(&tm);
+	return *out == (time_t)-1 ? -1 : 0;
+}
+
+void
+cert_each(const struct seal_config *cfg, void (*fn)(void *arg, const char *kind, const char *name, time_t not_after),
+    void *arg)
+{
+	time_t t;
+	size_t i;
+
+	for (i = 0; i < cfg->signing.n; i++)
+		if (not_after(cfg->signing.v[i].cert, &t) == 0)
+			fn(arg, "signing", cfg->signing.v[i].name, t);
+	for (i = 0; i < cfg->keys.ntenant; i++)
+		if (not_after(cfg->keys.tenant[i].cert, &t) == 0)
+			fn(arg, "tenant", cfg->keys.tenant[i].id, t);
+	if (not_after(cfg->keys.issuer_cert, &t) == 0)
+		fn(arg, "issuer", "issuer", t);
 }

@@ -3,6 +3,7 @@
 #define SEAL_CERTCHECK_H
 
 #include <stdio.h>
+#include <time.h>
 
 struct seal_config;
 
@@ -20,9 +21,10 @@ int cert_report(const struct seal_config *cfg, FILE *out, int warn_days);
  * Returns cert_report's level, or -1 when out of memory. */
 int cert_log_warnings(const struct seal_config *cfg);
 
-/* fn(arg, what, days left) for each certificate cert_report covers (negative:
- * expired), for a metric. what is "signing NAME", "tenant ID", "issuer" or
- * "sealview.tls_cert": names from the configuration, a bounded set. */
-void cert_days(const struct seal_config *cfg, void (*fn)(void *arg, const char *what, int days), void *arg);
+/* Each certificate of cfg with its end of validity (notAfter, Unix time):
+ * kind is "signing" (name: the identity's), "tenant" (its id) or "issuer"
+ * (name "issuer"). For the metrics (engine/stats.c). */
+void cert_each(const struct seal_config *cfg, void (*fn)(void *arg, const char *kind, const char *name, time_t not_after),
+    void *arg);
 
 #endif

@@ -56,6 +56,7 @@
 #include "viewer/msgview.h"
 #include "viewer/store.h"
 #include "viewer/texts.h"
+#include "viewer/vstats.h"
 
 #define MAX_TRIES 5
 #define RATE_WINDOW (15 * 60)
@@ -80,6 +81,7 @@ struct app {
 	struct mailout *mail;
 	unsigned char k_api[32], k_pass[32], k_sess[32], k_csrf[32], k_audit[32];
 	int secure_cookies;
+	struct view_stats *stats;      /* NULL: no metrics (app_use_metrics) */
 };
 
 static const char STYLE[] =
@@ -315,6 +317,8 @@ audit(struct app *a, const struct app_request *req, const char *event, const cha
 		free(err);
 		return -1;
 	}
+	/* Counted once recorded: an event whose record failed does not happen. */
+	view_stats_event(a->stats, event, outcome);
 	return 0;
 }
 
@@ -2111,12 +2115,26 @@ app_drain(struct app *a)
 		mailout_drain(a->mail);
 }
 
+int
+app_use_metrics(struct app *a, struct metrics *reg, const char *version)
+{
+	a->stats = view_stats_new(reg, a->st, (int64_t)a->cfg->sv_session_idle, version);
+	return a->stats ? 0 : -1;
+}
+
+void
+app_count_response(struct app *a, int status)
+{
+	view_stats_response(a->stats, status);
+}
+
 void
 app_free(struct app *a)
 {
 	if (a == NULL)
 		return;
-	mailout_free(a->mail);
+	mailout_free(a->mail);     /* its thread's last audits count too: the stats go after it */
+	view_stats_free(a->stats);
 	vstore_close(a->st);
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);

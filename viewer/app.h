@@ -81,5 +81,12 @@ int app_api_plausible(const char *date, const char *nonce, const char *signature
 int app_api_preauth(struct app *a, const struct app_request *req, int *status, const char **why);
 /* Wait until queued mail is handed to the MTA (for a graceful stop). */
 void app_drain(struct app *a);
+/* Count in reg (common/metrics.h; viewer/vstats.h lists the families):
+ * the audited events, the store's calls, the live sessions at each scrape.
+ * Call once, before serving. 0, or -1 when memory ran out. */
+struct metrics;
+int app_use_metrics(struct app *a, struct metrics *reg, const char *version);
+/* A response the server sent (by status), for the metrics. */
+void app_count_response(struct app *a, int status);
 
 #endif

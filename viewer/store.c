@@ -7,7 +7,8 @@
  *
  * Calling rules: a struct vstore may be used by any number of threads at
  * once (the backends keep a pool of connections); vstore_close() only when
- * no call is in progress. Strings filled into struct vmessage / vsession
+ * no call is in progress. Each call into the backend is timed into the
+ * histogram vstore_observe() gave (sealview_store_seconds). Strings filled into struct vmessage / vsession
  * are owned by the caller (vmessage_free / vsession_free); every *err is
  * malloc'd and names the store and the cause, never a password.
  * Untrusted input: lookups, addresses, seal ids, Message-IDs, nonces and
@@ -25,15 +26,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "common/metrics.h"
 #include "common/util.h"
 #include "viewer/store.h"
 #include "viewer/store_impl.h"
+
+/* ---- timing --------------------------------------------------------------- */
+
+/* Each call into the backend is timed (vstore_observe): a call never nests
+ * another on the same thread, so one start time per thread will do. */
+static __thread struct timespec op_t0;
+
+static void
+op_start(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &op_t0);
+}
+
+static void
+op_done(const struct vstore *st, const char *op)
+{
+	struct timespec t1;
+
+	if (st->latency == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metric_observe(st->latency, METRIC_LV(op),
+	    (double)(t1.tv_sec - op_t0.tv_sec) + (double)(t1.tv_nsec - op_t0.tv_nsec) / 1e9);
+}
+
+void
+vstore_observe(struct vstore *st, struct metric *latency)
+{
+	if (st != NULL)
+		st->latency = latency;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -491,7 +525,9 @@ vstore_put_message(struct vstore *st, const struct vmessage *m, char **err)
 		vstore_seterr(st, err, "cannot register message %s: object length without an object", m->seal_id);
 		return -1;
 	}
+	op_start();
 	r = st->ops->put_message(st, m, &e);
+	op_done(st, "put_message");
 	hand_err(err, e);
 	return r;
 }
@@ -509,7 +545,9 @@ vstore_get_message(struct vstore *st, const char *lookup, int with_object, struc
 	memset(m, 0, sizeof(*m));
 	if (!lookup_ok(lookup))
 		return 0;
+	op_start();
 	r = st->ops->get_message(st, lookup, with_object, m, &e);
+	op_done(st, "get_message");
 	if (r != 1)
 		vmessage_free(m);
 	hand_err(err, e);
@@ -529,7 +567,9 @@ vstore_find_message(struct vstore *st, const char *seal_id_or_message_id, struct
 	memset(m, 0, sizeof(*m));
 	if (seal_id_or_message_id == NULL || seal_id_or_message_id[0] == '\0' || !utf8_valid(seal_id_or_message_id))
 		return 0;
+	op_start();
 	r = st->ops->find_message(st, seal_id_or_message_id, m, &e);
+	op_done(st, "find_message");
 	if (r != 1)
 		vmessage_free(m);
 	hand_err(err, e);
@@ -550,7 +590,9 @@ vstore_revoke(struct vstore *st, const char *seal_id, int64_t now, char **err)
 		vstore_seterr(st, err, "cannot revoke: no such seal id");
 		return -1;
 	}
+	op_start();
 	r = st->ops->revoke(st, seal_id, now, &e);
+	op_done(st, "revoke");
 	hand_err(err, e);
 	return r;
 }
@@ -569,7 +611,9 @@ vstore_purge(struct vstore *st, int64_t now, int64_t session_idle, char **err)
 		vstore_seterr(st, err, "cannot purge: negative session idle time");
 		return -1;
 	}
+	op_start();
 	r = st->ops->purge(st, now, sub_clamp(now, session_idle), &e);
+	op_done(st, "purge");
 	hand_err(err, e);
 	return r;
 }
@@ -595,7 +639,9 @@ vstore_add_passcode(struct vstore *st, const char *lookup, const char *address, 
 		vstore_seterr(st, err, "cannot add a passcode: the address or reference is not valid UTF-8");
 		return -1;
 	}
+	op_start();
 	r = st->ops->add_passcode(st, lookup, address, ref != NULL ? ref : "", hash, now, expires, &e);
+	op_done(st, "add_passcode");
 	hand_err(err, e);
 	return r;
 }
@@ -620,7 +666,9 @@ vstore_try_passcode(struct vstore *st, const char *lookup, const char *address,
 	}
 	if (!lookup_ok(lookup) || address == NULL || !utf8_valid(address))
 		return VPASS_NONE;
+	op_start();
 	r = st->ops->try_passcode(st, lookup, address, hash, now, max_tries, &left, &e);
+	op_done(st, "try_passcode");
 	if (tries_left != NULL)
 		*tries_left = left;
 	hand_err(err, e);
@@ -658,7 +706,9 @@ vstore_session_create(struct vstore *st, const unsigned char id_hash[VSTORE_HASH
 		vstore_seterr(st, err, "cannot create a session: the address or CSRF token is not valid UTF-8");
 		return -1;
 	}
+	op_start();
 	r = st->ops->session_create(st, id_hash, lookup, address, csrf, now, &e);
+	op_done(st, "session_create");
 	hand_err(err, e);
 	return r;
 }
@@ -681,7 +731,9 @@ vstore_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LE
 		vstore_seterr(st, err, "cannot look a session up: negative idle time");
 		return -1;
 	}
+	op_start();
 	r = st->ops->session_get(st, id_hash, now, sub_clamp(now, idle), s, &e);
+	op_done(st, "session_get");
 	if (r != 1)
 		vsession_free(s);
 	hand_err(err, e);
@@ -699,7 +751,9 @@ vstore_add_forward(struct vstore *st, const char *lookup, const char *address, c
 		*err = NULL;
 	if (st == NULL || lookup == NULL || address == NULL || by == NULL)
 		return -1;
+	op_start();
 	r = st->ops->add_forward(st, lookup, address, by, now, &e);
+	op_done(st, "add_forward");
 	hand_err(err, e);
 	return r;
 }
@@ -714,7 +768,9 @@ vstore_is_forwarded(struct vstore *st, const char *lookup, const char *address, 
 		*err = NULL;
 	if (st == NULL || lookup == NULL || address == NULL)
 		return -1;
+	op_start();
 	r = st->ops->is_forwarded(st, lookup, address, &e);
+	op_done(st, "is_forwarded");
 	hand_err(err, e);
 	return r;
 }
@@ -731,7 +787,30 @@ vstore_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH
 		return -1;
 	if (id_hash == NULL)
 		return 0;
+	op_start();
 	r = st->ops->session_delete(st, id_hash, &e);
+	op_done(st, "session_delete");
+	hand_err(err, e);
+	return r;
+}
+
+long
+vstore_count_sessions(struct vstore *st, int64_t now, int64_t idle, char **err)
+{
+	char *e = NULL;
+	long r;
+
+	if (err != NULL)
+		*err = NULL;
+	if (st == NULL)
+		return -1;
+	if (idle < 0) {
+		vstore_seterr(st, err, "cannot count the sessions: negative idle time");
+		return -1;
+	}
+	op_start();
+	r = st->ops->count_sessions(st, sub_clamp(now, idle), &e);
+	op_done(st, "count_sessions");
 	hand_err(err, e);
 	return r;
 }
@@ -763,7 +842,9 @@ vstore_rate_hit(struct vstore *st, const char *key, int64_t now, int64_t window,
 		vstore_seterr(st, err, "out of memory");
 		return -1;
 	}
+	op_start();
 	r = st->ops->rate_hit(st, k, start, end, &count, &e);
+	op_done(st, "rate_hit");
 	free(kfree);
 	hand_err(err, e);
 	if (r != 0)
@@ -790,7 +871,9 @@ vstore_nonce_use(struct vstore *st, const char *nonce, int64_t now, int64_t expi
 		vstore_seterr(st, err, "out of memory");
 		return -1;
 	}
+	op_start();
 	r = st->ops->nonce_use(st, n, now, expires, &e);
+	op_done(st, "nonce_use");
 	free(nfree);
 	hand_err(err, e);
 	return r;
@@ -890,7 +973,10 @@ vstore_audit_add(struct vstore *st, struct vaudit *rec, char **err)
 			goto out;
 		}
 	}
-	if ((r = st->ops->audit_add(st, &c, &e)) == 0) {
+	op_start();
+	r = st->ops->audit_add(st, &c, &e);
+	op_done(st, "audit_add");
+	if (r == 0) {
 		rec->seq = c.seq;
 		memcpy(rec->hash, c.hash, sizeof(rec->hash));
 	}
@@ -931,7 +1017,9 @@ vstore_audit_list(struct vstore *st, const char *seal_id, vaudit_fn fn, void *ar
 		return 0;
 	a.fn = fn;
 	a.arg = arg;
+	op_start();
 	r = st->ops->audit_scan(st, seal_id, list_one, &a, &e);
+	op_done(st, "audit_scan");
 	hand_err(err, e);
 	return r < 0 ? -1 : 0;
 }
@@ -1000,7 +1088,9 @@ vstore_audit_verify(struct vstore *st, int64_t *count, int64_t *bad_seq, unsigne
 		return -1;
 	memset(&v, 0, sizeof(v));
 	v.st = st;
+	op_start();
 	r = st->ops->audit_scan(st, NULL, verify_one, &v, &e);
+	op_done(st, "audit_scan");
 	if (count != NULL)
 		*count = v.count;
 	if (r == 0) {

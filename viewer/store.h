@@ -109,6 +109,15 @@ int vstore_session_create(struct vstore *st, const unsigned char id_hash[VSTORE_
 int vstore_session_get(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], int64_t now, int64_t idle,
     struct vsession *s, char **err);
 int vstore_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err);
+/* How many sessions are live (last_seen >= now - idle), on every node; -1
+ * with *err. For the metrics (sealview_active_sessions). */
+long vstore_count_sessions(struct vstore *st, int64_t now, int64_t idle, char **err);
+
+/* Time every call into the backend: latency is a histogram (common/metrics.h)
+ * with one label, op (put_message, try_passcode, ...). Set before the store
+ * is shared between threads; NULL stops it. */
+struct metric;
+void vstore_observe(struct vstore *st, struct metric *latency);
 
 /* Forwards (the forward right): an address a reader shared the message
  * with may then ask for a passcode like a recipient. add: 1 recorded, 0

@@ -42,6 +42,8 @@ struct vstore_ops {
 	int (*session_get)(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], int64_t now,
 	    int64_t cutoff, struct vsession *s, char **err);
 	int (*session_delete)(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err);
+	/* Sessions with last_seen >= cutoff; -1 with *err. */
+	long (*count_sessions)(struct vstore *st, int64_t cutoff, char **err);
 	int (*add_forward)(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now,
 	    char **err);
 	int (*is_forwarded)(struct vstore *st, const char *lookup, const char *address, char **err);
@@ -69,6 +71,7 @@ struct vstore {
 	unsigned char audit_key[32];
 	EVP_MAC *mac;                  /* HMAC, fetched once */
 	void *impl;                    /* the backend's state */
+	struct metric *latency;        /* NULL, or a histogram with label op: each call's time (vstore_observe) */
 };
 
 /* *err = "NAME: " + the formatted message (malloc'd), with any password of

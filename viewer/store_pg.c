@@ -993,6 +993,26 @@ out:
 	return r;
 }
 
+static long
+pg_count_sessions(struct vstore *st, int64_t cutoff, char **err)
+{
+	const char *what = "cannot count the sessions";
+	PGresult *res;
+	struct pgc pc;
+	long n = -1;
+
+	if (pg_get(st, &pc, err) != 0)
+		return -1;
+	res = pg_exec(st, &pc, err, what, "SELECT count(*) FROM sessions WHERE last_seen >= $1", "i", cutoff);
+	if (res != NULL) {
+		if (PQntuples(res) == 1)
+			n = (long)pg_i64(res, 0, 0);
+		PQclear(res);
+	}
+	pg_put(st, &pc);
+	return n;
+}
+
 static int
 pg_add_forward(struct vstore *st, const char *lookup, const char *address, const char *by, int64_t now, char **err)
 {
@@ -1247,6 +1267,7 @@ const struct vstore_ops vstore_pg_ops = {
 	.try_passcode = pg_try_passcode,
 	.session_create = pg_session_create,
 	.session_get = pg_session_get,
+	.count_sessions = pg_count_sessions,
 	.session_delete = pg_session_delete,
 	.add_forward = pg_add_forward,
 	.is_forwarded = pg_is_forwarded,

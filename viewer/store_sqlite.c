@@ -899,6 +899,26 @@ out:
 	return r;
 }
 
+static long
+sq_count_sessions(struct vstore *st, int64_t cutoff, char **err)
+{
+	const char *what = "cannot count the sessions";
+	sqlite3_stmt *s;
+	sqlite3 *db;
+	long n = -1;
+
+	if ((db = sq_get(st, err)) == NULL)
+		return -1;
+	s = sq_prep(st, db, err, what, "SELECT count(*) FROM sessions WHERE last_seen >= ?1", "i", cutoff);
+	if (s != NULL) {
+		if (sq_step(st, db, s, err, what) == SQLITE_ROW)
+			n = (long)sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	sq_put(st, db);
+	return n;
+}
+
 static int
 sq_session_delete(struct vstore *st, const unsigned char id_hash[VSTORE_HASH_LEN], char **err)
 {
@@ -1132,6 +1152,7 @@ const struct vstore_ops vstore_sqlite_ops = {
 	.try_passcode = sq_try_passcode,
 	.session_create = sq_session_create,
 	.session_get = sq_session_get,
+	.count_sessions = sq_count_sessions,
 	.session_delete = sq_session_delete,
 	.add_forward = sq_add_forward,
 	.is_forwarded = sq_is_forwarded,

@@ -40,6 +40,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/privs.h"
 #include "common/netaddr.h"
 #include "common/util.h"
@@ -47,6 +48,7 @@
 #include "rules/cfgerr.h"
 #include "rules/config.h"
 #include "viewer/app.h"
+#include "web/metricsd.h"
 
 #if MHD_VERSION < 0x00097100
 typedef int MHD_Result_compat;
@@ -159,6 +161,7 @@ send_response(struct server *s, struct MHD_Connection *c, struct app_response *r
 		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
+	app_count_response(s->app, r->status);
 	return ret;
 }
 
@@ -339,61 +342,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 		seal_warn("http: %s", buf);
 }
 
-/* ADDRESS:PORT (IPv6 in brackets) into a socket address. */
-static int
-parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(spec, ':');
-	uint64_t port;
-	size_t hl;
-
-	memset(ss, 0, sizeof(*ss));
-	if (colon == NULL || parse_uint(colon + 1, &port) != 0 || port == 0 || port > 65535)
-		return -1;
-	hl = (size_t)(colon - spec);
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return -1;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -1;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-	}
-	return 0;
-}
-
-/* A listening TCP socket on ss, as root may need to make it. fd or -1. */
-static int
-listen_on(const struct sockaddr_storage *ss, socklen_t len)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, e;
-
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 256) != 0) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 static char *
 slurp(const char *path, size_t max)
 {
@@ -452,11 +400,13 @@ main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	struct MHD_Daemon *d = NULL;
+	struct metrics *registry = NULL;
+	struct metricsd *md = NULL;
 	char *err = NULL, *cert = NULL, *key = NULL;
 	pthread_t pt;
 	sigset_t set;
 	unsigned flags;
-	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0, lfd = -1;
+	int ch, check = 0, debug = 0, sig, rc = 1, have_purger = 0, lfd = -1, mfd = -1;
 	size_t i;
 
 	while ((ch = getopt(argc, argv, "c:ndh")) != -1) {
@@ -493,7 +443,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cfg_errors_free(&errs);
-	if (parse_listen(s.cfg->sv_listen, &ss, &sslen) != 0) {
+	if (hostport_parse(s.cfg->sv_listen, &ss, &sslen) != 0) {
 		fprintf(stderr, "sealview: %s: sealview.listen: '%s' is not ADDRESS:PORT ([IPv6]:PORT)\n", cfgpath,
 		    s.cfg->sv_listen);
 		goto out;
@@ -518,9 +468,18 @@ main(int argc, char **argv)
 	 * the viewer secret are read: root goes now, before the store is
 	 * opened (so sealview.user owns the SQLite file) and before any thread.
 	 * A check (-n) run by someone else keeps its own user. */
-	if (!check && (lfd = listen_on(&ss, sslen)) < 0) {
+	if (!check && (lfd = listen_tcp(&ss, sslen, 256)) < 0) {
 		seal_err("cannot listen on %s: %s", s.cfg->sv_listen, strerror(errno));
 		goto out;
+	}
+	if (!check && s.cfg->sv_metrics_listen) {
+		/* The loader checked the address (loopback unless allowed). */
+		struct sockaddr_storage ms;
+		socklen_t mslen = 0;
+		if (hostport_parse(s.cfg->sv_metrics_listen, &ms, &mslen) != 0 || (mfd = listen_tcp(&ms, mslen, 16)) < 0) {
+			seal_err("sealview.metrics_listen: cannot listen on %s: %s", s.cfg->sv_metrics_listen, strerror(errno));
+			goto out;
+		}
 	}
 	if ((!check || geteuid() == 0) &&
 	    privs_drop(s.cfg->sv_user, s.cfg->sv_group, "sealview.user", "sealview.group") != 0)
@@ -535,6 +494,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	s.hsts = cert != NULL || (s.cfg->viewer_public_url && strncmp(s.cfg->viewer_public_url, "https://", 8) == 0);
+	/* Counted always (it is cheap); served only on sealview.metrics_listen. */
+	if ((registry = metrics_new()) == NULL || app_use_metrics(s.app, registry, PACKAGE_VERSION) != 0) {
+		seal_err("cannot set up the metrics: out of memory");
+		goto out;
+	}
 
 	/* Signals are taken by sigwait() below, in this thread only. */
 	sigemptyset(&set);
@@ -550,6 +514,7 @@ main(int argc, char **argv)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, &s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,       /* first: it takes the messages of the options after it */
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s.cfg->sv_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.cfg->sv_max_connections,
@@ -557,7 +522,6 @@ main(int argc, char **argv)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, &s,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
@@ -568,6 +532,13 @@ main(int argc, char **argv)
 	}
 	if (pthread_create(&pt, NULL, purger, &s) == 0)
 		have_purger = 1;
+	if (mfd >= 0) {
+		md = metricsd_start(mfd, registry, "sealview");
+		mfd = -1;      /* the endpoint's now */
+		if (md == NULL)
+			goto out;
+		seal_info("metrics on http://%s/metrics", s.cfg->sv_metrics_listen);
+	}
 	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
 	    s.cfg->sv_store, (unsigned long long)s.cfg->sv_threads);
 	for (;;) {
@@ -599,6 +570,9 @@ main(int argc, char **argv)
 	app_drain(s.app);
 	rc = 0;
 out:
+	metricsd_stop(md);
+	if (mfd >= 0)
+		close(mfd);
 	if (have_purger) {
 		pthread_mutex_lock(&purge_mu);
 		purge_stop = 1;
@@ -611,6 +585,7 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	app_free(s.app);
+	metrics_free(registry);
 	config_unref(s.cfg);
 	free(err);
 	free(cert);

@@ -143,4 +143,14 @@ ok=$(grep -c '^200$' <<< "$codes" || true) lim=$(grep -c '^429$' <<< "$codes" ||
 t_check "pages: the burst of 40 passes, then 429 ($ok passed, $lim refused)" test "$ok" -ge 41 -a "$lim" -ge 1 -a $((ok + lim)) = 60
 kill "$NPID" "$UPID" 2>/dev/null || true
 wait "$NPID" 2>/dev/null || true
+
+# The Prometheus files: YAML, and every metric an alert uses is one the daemons export
+# (docs/operations.md lists them).
+for f in prometheus.yml sealmilter-alerts.yml; do
+	t_check "$f is YAML" /usr/bin/python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$SRCDIR/contrib/$f"
+done
+for m in $(grep -oE '(sealmilter|sealview)_[a-z_]+' "$SRCDIR/contrib/sealmilter-alerts.yml" | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
+	bt='`'
+	t_grep "the alerts' $m is a documented metric" "^\\| $bt$m$bt \\|" "$SRCDIR/docs/operations.md"
+done
 t_done

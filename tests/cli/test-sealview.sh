@@ -223,7 +223,7 @@ rc=0
 	> "$T/large.out" 2> "$T/large.err" || rc=$?
 t_rc "max_object 4K: a sealed object over it is deferred (tempfail, exit 75)" 75 "$rc"
 t_grep "and the log line says sealview refused it as too large" \
-	'verdict=tempfail reply="451 .*HTTP 413.*the request is too large \(more than 4096 bytes\)' \
+	'verdict=tempfail cause=viewer reply="451 .*HTTP 413.*the request is too large \(more than 4096 bytes\)' \
 	"$T/large.err"
 t_grep "and sealview's log names sealview.max_object" 'PUT from 127\.0\.0\.1 refused with 413: a body of [0-9]+ bytes, over sealview\.max_object \(4096\)' "$T/small.log"
 kill -TERM "$PID"

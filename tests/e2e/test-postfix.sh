@@ -57,7 +57,7 @@ sed 's/Message-ID: <secure-1@/Message-ID: <secure-2@/' "$MSG/secure.eml" | tb_po
 delivered 3 && t_ok "sendmail command: delivered" || t_fail "sendmail command: delivered" "queue: $(tb_postfix_queue_count)"
 t_grep "sendmail command: tagged" '^X-Sealmilter-Rule: secure-subject' "$(e2e_latest "$SINK_DIR")"
 t_grep "the decision is logged on one line with the queue id" \
-	'info: [0-9A-F]+: direction=outbound from=<alice@example.com> rcpts=1 rules=secure-subject \(direction is outbound; subject contains "\[secure\]"; recipient <carol@partner.test> matches\) actions=change:Subject,add:X-Sealmilter-Rule,add:X-Sealmilter-Marker verdict=accept' \
+	'info: [0-9A-F]+: direction=outbound from=<alice@example.com> rcpts=1 rules=secure-subject actions=change:Subject,add:X-Sealmilter-Rule,add:X-Sealmilter-Marker verdict=accept size=[0-9]+ ms=[0-9]+\.[0-9] why="secure-subject \(direction is outbound; subject contains \\"\[secure\]\\"; recipient <carol@partner.test> matches\)"$' \
 	"$MILTER_LOG"
 
 # 5. sealmilter down: SMTP gets 4xx; a sendmail-command message waits and is delivered later

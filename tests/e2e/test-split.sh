@@ -131,7 +131,7 @@ e2e_send "$MTA_PORT" "the same message again" alice@example.com bob@partner.test
 wait_for $((n + 1))
 t_check "the same message again: the copy is not handed over twice (only the original is new)" \
 	test "$(e2e_count "$SINK_DIR")" -eq $((n + 1))
-t_grep "and the log says the copy went on an earlier try" 'copy1=\(handed over on an earlier try\)' "$MILTER_LOG"
+t_grep "and the log says the copy went on an earlier try" 'copy1=earlier:<' "$MILTER_LOG"
 
 e2e_stop_milter
 e2e_sanitizer_clean

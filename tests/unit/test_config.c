@@ -87,7 +87,45 @@ static const struct err_case err_cases[] = {
 	  "rule 'r': decrypt: needs a tenant private key (keys.tenant[].key)" },
 	{ "decrypt: not true", TU_ORG RULE_HEAD "    then: { decrypt: sometimes }\n", "rule 'r': decrypt: expected true" },
 	{ "empty file", "", "the file is empty" },
+	{ "metrics off loopback", "organization: { domains: [example.com] }\nmilter: { metrics_listen: 0.0.0.0:9141 }\n",
+	  ":2:11: milter.metrics_listen: '0.0.0.0:9141' is not a loopback address: the metrics endpoint has no "
+	  "authentication; set milter.metrics_allow_remote: true" },
+	{ "metrics: a name, not an address", "organization: { domains: [example.com] }\nmilter: { metrics_listen: localhost:9141 }\n",
+	  "milter.metrics_listen: 'localhost:9141' is not ADDRESS:PORT" },
+	{ "metrics: no port", "organization: { domains: [example.com] }\nmilter: { metrics_listen: 127.0.0.1 }\n",
+	  "milter.metrics_listen: '127.0.0.1' is not ADDRESS:PORT" },
+	{ "sealview metrics off loopback", "organization: { domains: [example.com] }\n"
+	  "sealview: { metrics_listen: \"[2001:db8::1]:9142\" }\n",
+	  "sealview.metrics_listen: '[2001:db8::1]:9142' is not a loopback address" },
+	{ "sealview metrics on the public socket", "organization: { domains: [example.com] }\n"
+	  "sealview: { listen: 127.0.0.1:8025, metrics_listen: 127.0.0.1:8025 }\n",
+	  "sealview.metrics_listen: '127.0.0.1:8025' is sealview.listen" },
 };
+
+/* Loopback in any form, or anywhere once allowed. */
+START_TEST(test_metrics_listen_accepted)
+{
+	static const char *const ok[] = {
+		"milter: { metrics_listen: 127.0.0.1:9141 }\n",
+		"milter: { metrics_listen: 127.8.9.10:9141 }\n",
+		"milter: { metrics_listen: \"[::1]:9141\" }\n",
+		"milter: { metrics_listen: 0.0.0.0:9141, metrics_allow_remote: true }\n",
+		"sealview: { metrics_listen: \"[2001:db8::1]:9142\", metrics_allow_remote: true }\n",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char *yaml = NULL, *errors = NULL;
+		struct seal_config *c;
+		ck_assert_int_ge(asprintf(&yaml, "organization: { domains: [example.com] }\n%s", ok[i]), 0);
+		c = tu_load(yaml, &errors);
+		ck_assert_msg(c != NULL, "%s: refused:\n%s", ok[i], errors ? errors : "");
+		config_unref(c);
+		free(errors);
+		free(yaml);
+	}
+}
+END_TEST
 
 START_TEST(test_config_errors)
 {
@@ -287,6 +325,7 @@ config_suite(void)
 
 	tcase_add_loop_test(tc, test_config_errors, 0, (int)(sizeof(err_cases) / sizeof(err_cases[0])));
 	tcase_add_test(tc, test_every_error_reported);
+	tcase_add_test(tc, test_metrics_listen_accepted);
 	tcase_add_test(tc, test_defaults_and_example);
 	tcase_add_test(tc, test_include);
 	tcase_add_test(tc, test_include_cycle);

@@ -15,8 +15,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/metrics.h"
 #include "common/spool.h"
+#include "engine/logline.h"
 #include "engine/marker.h"
+#include "engine/stats.h"
 #include "testutil.h"
 
 #define ORG "organization: { name: Example, domains: [example.com, example.org], " \
@@ -571,7 +574,7 @@ START_TEST(test_limits)
 		    c->name, OR_NONE(r->text), LIMIT_TEXT);
 		ck_assert_msg(r->nedits == 0, "%s: edits: got %zu, want 0", c->name, r->nedits);
 		/* The log line names the limit and its value. */
-		ck_assert_msg(strstr(r->summary, " verdict=reject reply=\"552 5.3.4 ") != NULL &&
+		ck_assert_msg(strstr(r->summary, " verdict=reject cause=limit reply=\"552 5.3.4 ") != NULL &&
 		    strstr(r->summary, c->want_note) != NULL, "%s: log line: got \"%s\", want it to say %s", c->name,
 		    r->summary, c->want_note);
 		ck_assert_msg(seal_session_body_done(s) == 1, "%s: body_done: got 0, want 1", c->name);
@@ -798,7 +801,7 @@ START_TEST(test_on_error)
 	/* The log line names the limit and its value (and the reply, when there is one). */
 	if (c->want_error)
 		ck_assert_msg(strstr(r->summary, "hit its match limit (limits.regex_match_limit: 1000)") != NULL &&
-		    (c->want_code == NULL || strstr(r->summary, " verdict=tempfail reply=\"451 4.3.0 ") != NULL),
+		    (c->want_code == NULL || strstr(r->summary, " verdict=tempfail cause=policy reply=\"451 4.3.0 ") != NULL),
 		    "%s: log line: got \"%s\", want the limit, its value and the reply", c->name, r->summary);
 	ck_assert_msg(r->nedits == (size_t)c->want_nedits, "%s: edits: got %zu, want %d", c->name, r->nedits,
 	    c->want_nedits);
@@ -922,6 +925,92 @@ END_TEST
 
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- deferred after the fact; the log line's quoting; the metrics ------------------ */
+
+START_TEST(test_defer_after_eom)
+{
+	struct seal_config *cfg = tu_config(TU_ORG "rules:\n  - name: tag\n    if: { subject: { contains: [hello] } }\n"
+	    "    then: { tag: { header: X-T, value: \"1\" } }\n");
+	struct tu_msg m = { .eml = "From: alice@example.com\nSubject: hello\n\nbody\n" };
+	struct seal_session *s = tu_run(cfg, &m);
+	struct metrics *reg = metrics_new();
+	struct seal_stats *st = seal_stats_new(reg, "test");
+	const struct seal_result *r = seal_session_eom(s);
+
+	ck_assert_int_eq(r->verdict, VERDICT_ACCEPT);
+	ck_assert_uint_gt(r->nedits, 0);
+	ck_assert_int_eq(r->cause, CAUSE_NONE);
+	/* The milter could not apply an edit: one line, a tempfail, and why. */
+	r = seal_session_defer(s, CAUSE_MTA, "the MTA refused an edit");
+	ck_assert_int_eq(r->verdict, VERDICT_TEMPFAIL);
+	ck_assert_int_eq(r->cause, CAUSE_MTA);
+	ck_assert_uint_eq(r->nedits, 0);
+	ck_assert_msg(strstr(r->summary, "TESTQ: direction=outbound from=<alice@example.com> rcpts=1 rules=tag actions=none "
+	    "verdict=tempfail cause=mta reply=\"451 4.3.0 Temporary failure in the message filter\" size=") != NULL &&
+	    strstr(r->summary, " note=\"the MTA refused an edit\"") != NULL, "got: %s", r->summary);
+	seal_stats_message(st, r);
+	{
+		size_t len;
+		char *text = metrics_render(reg, &len);
+		ck_assert_ptr_nonnull(text);
+		ck_assert_msg(strstr(text, "\nsealmilter_messages_total{direction=\"outbound\",verdict=\"tempfail\"} 1\n") &&
+		    strstr(text, "\nsealmilter_tempfails_total{cause=\"mta\"} 1\n") &&
+		    strstr(text, "\nsealmilter_rules_fired_total{rule=\"tag\"} 1\n") &&
+		    strstr(text, "\nsealmilter_processing_seconds_count 1\n"), "got:\n%s", text);
+		free(text);
+	}
+	seal_stats_free(st);
+	metrics_free(reg);
+	seal_session_free(s);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_defer_before_eom)
+{
+	struct seal_config *cfg = tu_config(TU_ORG);
+	struct seal_session *s = seal_session_new(cfg);
+	const struct seal_result *r;
+
+	ck_assert_ptr_nonnull(s);
+	seal_session_client(s, "127.0.0.1", "localhost");
+	seal_session_queue_id(s, "Q2");
+	seal_session_mail(s, "<alice@example.com>");
+	seal_session_rcpt(s, "<bob@example.org>");
+	r = seal_session_defer(s, CAUSE_CONFIG, "needs a step this connection negotiated away");
+	ck_assert_int_eq(r->verdict, VERDICT_TEMPFAIL);
+	ck_assert_msg(strstr(r->summary, "Q2: direction=internal from=<alice@example.com> rcpts=1 rules=none actions=none "
+	    "verdict=tempfail cause=config ") != NULL, "got: %s", r->summary);
+	seal_session_free(s);
+	config_unref(cfg);
+}
+END_TEST
+
+/* An envelope sender with spaces and quotes cannot make pairs of its own in the log line. */
+START_TEST(test_log_line_hostile_sender)
+{
+	struct seal_config *cfg = tu_config(TU_ORG);
+	static const char sender[] = "<\"x verdict=reject cause=limit\\\" rules=evil\"@evil.example>";
+	struct tu_msg m = { .from = sender, .ip = "192.0.2.7", .eml = "From: x@evil.example\n\nbody\n" };
+	struct seal_session *s = tu_run(cfg, &m);
+	const struct seal_result *r = seal_session_eom(s);
+	struct logline l;
+	char *line = NULL;
+
+	ck_assert_int_ge(asprintf(&line, "sealmilter: info: %s", r->summary), 0);
+	ck_assert_int_eq(logline_parse(line, strlen(line), 0, &l), LOGLINE_MESSAGE);
+	ck_assert_str_eq(logline_get(&l, "verdict"), "accept");
+	ck_assert_str_eq(logline_get(&l, "rules"), "none");
+	ck_assert_ptr_null(logline_get(&l, "cause"));
+	/* The sender as the session normalised it, whole. */
+	ck_assert_msg(strstr(logline_get(&l, "from"), "verdict=reject") != NULL, "from=%s", logline_get(&l, "from"));
+	logline_free(&l);
+	free(line);
+	seal_session_free(s);
+	config_unref(cfg);
+}
+END_TEST
+
 static Suite *
 session_suite(void)
 {
@@ -944,6 +1033,9 @@ session_suite(void)
 	tcase_add_loop_test(tc, test_on_error, 0, NCASES(on_error_cases));
 	tcase_add_loop_test(tc, test_fail, 0, NCASES(fail_cases));
 	tcase_add_loop_test(tc, test_direction, 0, NCASES(dir_cases));
+	tcase_add_test(tc, test_defer_after_eom);
+	tcase_add_test(tc, test_defer_before_eom);
+	tcase_add_test(tc, test_log_line_hostile_sender);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -45,6 +45,7 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
+#include "common/metrics.h"
 #include "viewer/store.h"
 
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -667,6 +668,22 @@ START_TEST(test_purge)
 	ck_assert_int_eq(vstore_rate_hit(st, "ip:1", T0, 60, 10, &err), 1);
 	ck_assert_int_eq(vstore_rate_hit(st, "ip:1", T0 + 150, 60, 10, &err), 1);
 	ck_assert_ptr_null(err);
+	{
+		/* The live sessions (sealview_active_sessions), each call timed. */
+		struct metrics *reg = metrics_new();
+		const double bounds[] = { 1 };
+		struct metric *h = metrics_histogram(reg, "store_seconds", "s", "op", 32, bounds, 1);
+		vstore_observe(st, h);
+		ck_assert_int_eq(vstore_count_sessions(st, T0 + 150, 60, &err), 2);    /* s2 is idle */
+		ck_assert_int_eq(vstore_count_sessions(st, T0 + 150, 200, &err), 3);
+		ck_assert_int_eq(vstore_count_sessions(st, T0 + 150, -1, &err), -1);
+		ck_assert_ptr_nonnull(err);
+		free(err);
+		err = NULL;
+		ck_assert(metric_value(h, METRIC_LV("count_sessions")) == 2);
+		vstore_observe(st, NULL);
+		metrics_free(reg);
+	}
 
 	ck_assert_int_eq(vstore_purge(st, T0 + 150, 60, &err), 1);
 	ck_assert_ptr_null(err);

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "engine/logline.h"
 #include "engine/opener.h"
 #include "seal/keys.h"
 #include "seal/sealpolicy.h"
@@ -350,25 +351,30 @@ END_TEST
 static char *tag_reference, *tag_summary;
 
 /* The decision in a log line: the rules that fired, the edits and the
- * verdict, without the explanations in parentheses (their text may be lost
- * to a failed allocation; the decision may not). */
+ * verdict, without the explanations (their text may be lost to a failed
+ * allocation; the decision may not) or the time taken. */
 static char *
 decision(const char *line)
 {
-	const char *p = strstr(line ? line : "", " rules=");
-	char *d = strdup(p ? p : ""), *o = d;
-	int depth = 0;
+	struct logline l;
+	char *text = NULL, *d = NULL;
+	enum logline_kind k;
 
-	ck_assert_ptr_nonnull(d);
-	for (p = d; *p; p++) {
-		if (*p == '(')
-			depth++;
-		else if (*p == ')' && depth > 0)
-			depth--;
-		else if (depth == 0)
-			*o++ = *p;
+	ck_assert_int_ge(asprintf(&text, "sealmilter: info: %s", line ? line : ""), 0);
+	k = logline_parse(text, strlen(text), time(NULL), &l);
+	if (k == LOGLINE_MESSAGE) {
+		ck_assert_int_ge(asprintf(&d, "rules=%s actions=%s verdict=%s cause=%s",
+		    logline_get(&l, "rules") ? logline_get(&l, "rules") : "?",
+		    logline_get(&l, "actions") ? logline_get(&l, "actions") : "?",
+		    logline_get(&l, "verdict") ? logline_get(&l, "verdict") : "?",
+		    logline_get(&l, "cause") ? logline_get(&l, "cause") : "-"), 0);
+		logline_free(&l);
+	} else {
+		ck_assert_msg(line == NULL, "the log line does not parse: %s", line);
+		d = strdup("");
 	}
-	*o = '\0';
+	free(text);
+	ck_assert_ptr_nonnull(d);
 	return d;
 }
 
