@@ -47,6 +47,7 @@
 #include "mime/hdrdecode.h"
 #include "rules/cfgerr.h"
 #include "rules/config.h"
+#include "seal/certcheck.h"
 #include "viewer/app.h"
 #include "web/metricsd.h"
 
@@ -541,6 +542,7 @@ main(int argc, char **argv)
 	}
 	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
 	    s.cfg->sv_store, (unsigned long long)s.cfg->sv_threads);
+	(void)cert_log_warnings(s.cfg);     /* certificates near their end (milter.expiry_warning) */
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

@@ -254,6 +254,8 @@ rc=0
 wait "$PID" || rc=$?
 PID=
 t_rc "SIGTERM (TLS): a clean stop" 0 "$rc"
+t_grep "its TLS certificate (2 days left) is warned of at start" \
+	'warning: certificate: sealview.tls_cert: .*/tls.pem: expires in [0-9]+ days? .*\(milter.expiry_warning is 30 days\)' "$T/tls.log"
 # Privileges: started as root with sealview.user, sealview binds, reads its secret, then runs as
 # that user, opens (and owns) its store as that user, and cannot read the tenant's private key,
 # even when the shared configuration names it (CONFIG_VIEWER never opens a private key).
