@@ -289,7 +289,8 @@ print_name(const char *s, int width)
 			p++;
 			n--;
 		} else if (*p >= 0x80 && utf8_next(p, n, &used) >= 0xa0) {
-			fwrite(p, 1, used, stdout);
+			if (fwrite(p, 1, used, stdout) != used)
+				return;     /* stdout failed: the caller's final check reports it */
 			p += used;
 			n -= used;
 		} else {

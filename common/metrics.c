@@ -227,7 +227,7 @@ family_new(struct metrics *reg, enum metric_type type, const char *name, const c
 	}
 	if ((f->name = strdup(name)) == NULL || (f->help = strdup(help)) == NULL)
 		goto fail;
-	for (p = labels; p != NULL && *p != '\0';) {
+	for (p = labels ? labels : ""; *p != '\0';) {
 		size_t n = strcspn(p, ",");
 		if (f->nlabels == METRIC_MAX_LABELS || !valid_name(p, n, 0) || (n >= 2 && p[0] == '_' && p[1] == '_') ||
 		    (type == METRIC_HISTOGRAM && n == 2 && memcmp(p, "le", 2) == 0))
@@ -246,7 +246,8 @@ family_new(struct metrics *reg, enum metric_type type, const char *name, const c
 	}
 	if (f->nlabels == 0) {
 		/* The one series exists from the start: a counter reads 0 before its first event. */
-		if ((f->series = calloc(1, sizeof(*f->series))) == NULL || (f->series[0] = series_new(f, NULL)) == NULL)
+		if ((f->series = calloc(1, sizeof(*f->series))) == NULL || /* NOLINT(bugprone-sizeof-expression): an array of pointers */
+		    (f->series[0] = series_new(f, NULL)) == NULL)
 			goto fail;
 		f->nseries = f->cap = 1;
 	}
@@ -260,7 +261,7 @@ family_new(struct metrics *reg, enum metric_type type, const char *name, const c
 	}
 	if (reg->nfam == reg->cap) {
 		size_t cap = reg->cap ? reg->cap * 2 : 16;
-		struct metric **grown = realloc(reg->fam, cap * sizeof(*grown));
+		struct metric **grown = realloc(reg->fam, cap * sizeof(*grown)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 		if (grown == NULL) {
 			pthread_mutex_unlock(&reg->lock);
 			goto fail;
@@ -321,7 +322,7 @@ same_values(const struct metric *f, const struct series *s, const char *const *l
 {
 	size_t i;
 
-	for (i = 0; i < f->nlabels; i++)
+	for (i = 0; i < f->nlabels && i < METRIC_MAX_LABELS; i++)
 		if (strcmp(s->lv[i], lv[i] ? lv[i] : "") != 0)
 			return 0;
 	return 1;
@@ -363,7 +364,7 @@ series_of(struct metric *f, const char *const *lv)
 		}
 		if (s == NULL && f->nseries == f->cap) {
 			size_t cap = f->cap ? f->cap * 2 : 8;
-			struct series **grown = realloc(f->series, cap * sizeof(*grown));
+			struct series **grown = realloc(f->series, cap * sizeof(*grown)); /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 			if (grown != NULL) {
 				f->series = grown;
 				f->cap = cap;

@@ -97,6 +97,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 	return text(c, 404, "not found; the metrics are at /metrics\n");
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -124,6 +126,7 @@ metricsd_start(int fd, struct metrics *reg, const char *name)
 		return NULL;
 	}
 	m->reg = reg;
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	m->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, m,

@@ -249,11 +249,11 @@ START_TEST(test_threads)
 	ck_assert(metric_value(sh.c, NULL) == THREADS * ROUNDS);
 	ck_assert(metric_value(sh.g, NULL) == THREADS * ROUNDS);
 	/* Five directions, four series at most: the fifth went to _other. */
-	ck_assert(metric_value(sh.l, METRIC_LV("inbound")) == THREADS * ROUNDS / 5);
-	ck_assert(metric_value(sh.l, METRIC_LV("outbound")) == THREADS * ROUNDS / 5);
-	ck_assert(metric_value(sh.l, METRIC_LV("_other")) == THREADS * ROUNDS / 5);
-	ck_assert(metric_value(sh.h, METRIC_LV("even")) == THREADS * ROUNDS / 2);
-	ck_assert(metric_value(sh.h, METRIC_LV("odd")) == THREADS * ROUNDS / 2);
+	ck_assert(metric_value(sh.l, METRIC_LV("inbound")) == (double)(THREADS * ROUNDS) / 5);
+	ck_assert(metric_value(sh.l, METRIC_LV("outbound")) == (double)(THREADS * ROUNDS) / 5);
+	ck_assert(metric_value(sh.l, METRIC_LV("_other")) == (double)(THREADS * ROUNDS) / 5);
+	ck_assert(metric_value(sh.h, METRIC_LV("even")) == (double)(THREADS * ROUNDS) / 2);
+	ck_assert(metric_value(sh.h, METRIC_LV("odd")) == (double)(THREADS * ROUNDS) / 2);
 	{
 		/* even rounds observe 0 and 2, odd ones 1 and 3: the sums are exact in binary. */
 		char want[512];
