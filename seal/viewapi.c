@@ -34,16 +34,14 @@ viewapi_key(const unsigned char *secret, size_t secret_len, unsigned char key[32
 	return hkdf_sha256(secret, secret_len, "sealmilter-viewer", "api v1", key, 32);
 }
 
-int
-viewapi_sign(const unsigned char key[32], const char *method, const char *path, const char *date, const char *nonce,
-    const unsigned char body_sha256[32], char out[65])
+/* HMAC-SHA-256 under key of the n bytes at msg (from asprintf: freed here; n < 0 is its
+ * failure), as hex into out. */
+static int
+mac_hex(const unsigned char key[32], char *msg, int n, char out[65])
 {
-	char hb[65], *msg = NULL;
 	unsigned char mac[32];
-	int n, rc;
+	int rc;
 
-	hex_encode(body_sha256, 32, hb);
-	n = asprintf(&msg, "sealview-api-v1\n%s\n%s\n%s\n%s\n%s", method, path, date, nonce, hb);
 	if (n < 0)
 		return -1;
 	rc = hmac_sha256(key, 32, msg, (size_t)n, mac);
@@ -54,22 +52,27 @@ viewapi_sign(const unsigned char key[32], const char *method, const char *path, 
 }
 
 int
+viewapi_sign(const unsigned char key[32], const char *method, const char *path, const char *date, const char *nonce,
+    const unsigned char body_sha256[32], char out[65])
+{
+	char hb[65], *msg = NULL;
+	int n;
+
+	hex_encode(body_sha256, 32, hb);
+	n = asprintf(&msg, "sealview-api-v1\n%s\n%s\n%s\n%s\n%s", method, path, date, nonce, hb);
+	return mac_hex(key, msg, n, out);
+}
+
+int
 viewapi_sign_response(const unsigned char key[32], const char *nonce, long status, const unsigned char body_sha256[32],
     char out[65])
 {
 	char hb[65], *msg = NULL;
-	unsigned char mac[32];
-	int n, rc;
+	int n;
 
 	hex_encode(body_sha256, 32, hb);
 	n = asprintf(&msg, "sealview-api-v1-response\n%s\n%ld\n%s", nonce, status, hb);
-	if (n < 0)
-		return -1;
-	rc = hmac_sha256(key, 32, msg, (size_t)n, mac);
-	free(msg);
-	if (rc == 0)
-		hex_encode(mac, 32, out);
-	return rc;
+	return mac_hex(key, msg, n, out);
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
