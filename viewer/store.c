@@ -281,6 +281,12 @@ redact_uri(const char *spec)
 	return r < 0 ? NULL : out;
 }
 
+char *
+vstore_display(const char *spec)
+{
+	return strstr(spec, "://") != NULL ? redact_uri(spec) : strdup(spec);
+}
+
 static int
 hexval(int c)
 {

@@ -26,6 +26,10 @@ struct vstore;
  * chain, so that the database alone cannot forge a consistent chain.
  * Returns 0, or -1 with *err (malloc'd, names the store and the cause). */
 int vstore_open(const char *spec, const unsigned char audit_key[32], struct vstore **out, char **err);
+
+/* The store spec as logs and messages may show it: a URI without its password and
+ * parameters (one may be password=...). Malloc'd; NULL when out of memory. */
+char *vstore_display(const char *spec);
 void vstore_close(struct vstore *st);
 /* The schema version the code expects, and the one the store is at. */
 #define VSTORE_SCHEMA_VERSION 2

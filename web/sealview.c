@@ -49,6 +49,7 @@
 #include "rules/config.h"
 #include "seal/certcheck.h"
 #include "viewer/app.h"
+#include "viewer/store.h"
 #include "web/metricsd.h"
 
 #if MHD_VERSION < 0x00097100
@@ -490,7 +491,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check) {
-		printf("%s: OK (store %s, %zu templates)\n", cfgpath, s.cfg->sv_store, s.cfg->templates.n);
+		char *shown = vstore_display(s.cfg->sv_store);
+		printf("%s: OK (store %s, %zu templates)\n", cfgpath, shown ? shown : "(out of memory)", s.cfg->templates.n);
+		free(shown);
 		rc = 0;
 		goto out;
 	}
@@ -540,8 +543,12 @@ main(int argc, char **argv)
 			goto out;
 		seal_info("metrics on http://%s/metrics", s.cfg->sv_metrics_listen);
 	}
-	seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
-	    s.cfg->sv_store, (unsigned long long)s.cfg->sv_threads);
+	{
+		char *shown = vstore_display(s.cfg->sv_store);   /* never the store's password */
+		seal_info("listening on %s%s (store %s, %llu threads)", s.cfg->sv_listen, cert ? " (TLS)" : "",
+		    shown ? shown : "(out of memory)", (unsigned long long)s.cfg->sv_threads);
+		free(shown);
+	}
 	(void)cert_log_warnings(s.cfg);     /* certificates near their end (milter.expiry_warning) */
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)

@@ -98,5 +98,37 @@ t_grep "they ran against PostgreSQL, all of them" "^100%: Checks: [0-9]+, Failur
 
 left=$(psql -d sealstore -tAc "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'sv_test_%'" 2>&1)
 t_rc "every test dropped its schema" 0 "$left"
+
+# sealview shows its store without the password, in -n and in its start-up line (the server
+# trusts loopback here, so any password connects).
+if [ -n "${SEALVIEW:-}" ] && [ -n "${SEALCTL:-}" ]; then
+	"$SEALCTL" keys generate issuer --out "$T" >/dev/null
+	"$SEALCTL" keys generate tenant --name t1 --out "$T" >/dev/null
+	head -c 32 /dev/urandom > "$T/secret"
+	chmod 600 "$T/secret"
+	SVP=$(free_port)
+	cat > "$T/sv.yaml" <<YAML
+organization: { domains: [example.com] }
+keys:
+  tenant: [ { id: t1, cert: $T/t1.pem } ]
+  issuer: { cert: $T/issuer.pem }
+viewer: { public_url: "http://127.0.0.1:$SVP", api_url: "http://127.0.0.1:$SVP", secret_file: $T/secret }
+sealview:
+  listen: 127.0.0.1:$SVP
+  store: "postgresql://sealtest:Pw-s3cret-42@127.0.0.1:$PORT/sealstore?password=Pw-s3cret-43"
+  passcode_from: no-reply@example.com
+YAML
+	"$SEALVIEW" -n -c "$T/sv.yaml" > "$T/svn.out" 2>&1
+	t_rc "sealview -n connects with a password in the URI" 0 $?
+	t_grep "and names the store" "OK \(store postgresql://sealtest@127.0.0.1:$PORT/sealstore," "$T/svn.out"
+	t_nogrep "without the password" "Pw-s3cret" "$T/svn.out"
+	"$SEALVIEW" -c "$T/sv.yaml" > "$T/sv.log" 2>&1 &
+	svpid=$!
+	for _ in $(seq 100); do grep -q 'listening on' "$T/sv.log" && break; sleep 0.1; done
+	kill -TERM "$svpid" 2>/dev/null
+	wait "$svpid" 2>/dev/null
+	t_grep "sealview's start-up line names the store" "listening on 127.0.0.1:$SVP \(store postgresql://sealtest@" "$T/sv.log"
+	t_nogrep "without the password" "Pw-s3cret" "$T/sv.log"
+fi
 t_nogrep "no deadlock or crash in the server log" "deadlock detected|PANIC|terminated by signal" "$DATA/server.log"
 t_done
