@@ -98,6 +98,9 @@ SV_PORT=$(tb_free_port)
 cat >> "$TB/sealmilter.yaml" <<YAML
 viewer: { public_url: "http://127.0.0.1:$SV_PORT", api_url: "http://127.0.0.1:$SV_PORT", secret_file: $TB/viewer.secret }
 YAML
+# Prometheus metrics on loopback (docs/operations.md).
+METRICS_PORT=$(tb_free_port)
+sed -i "0,/^milter:\$/s//milter:\n  metrics_listen: 127.0.0.1:$METRICS_PORT/" "$TB/sealmilter.yaml"
 e2e_start_milter "$TB/sealmilter.yaml"
 tb_start_postfix "inet:127.0.0.1:$MILTER_PORT"
 cat >> "$TB/sealmilter.yaml" <<YAML
@@ -272,5 +275,13 @@ bold "== 12. The same policy as a dry run: sealctl explain"
 bold "== 13. A broken policy is refused with its position: sealmilter -n"
 printf 'organization: { domains: [example.com] }\nrules:\n  - name: oops\n    if: { subjet: x }\n    then: { rejcet: true }\n' > "$TB/broken.yaml"
 "$SEALMILTER" -n -c "$TB/broken.yaml" 2>&1 | sed "s#$TB/##; s/^/   /" || true
+
+bold "== 14. Operations: the metrics endpoint and sealctl stats"
+echo "   curl http://127.0.0.1:$METRICS_PORT/metrics (a few of its lines):"
+curl -s "http://127.0.0.1:$METRICS_PORT/metrics" |
+	grep -E '^sealmilter_(messages_total|sealed_total|smime_signed_total|dkim_signed_total|rules_fired_total|processing_seconds_count)' |
+	grep -v ' 0$' | head -n 14 | sed 's/^/     /'
+echo "   sealctl stats over sealmilter's log:"
+"$SEALCTL" stats "$MILTER_LOG" | sed 's/^/     /'
 
 bold "Demo done; stopping sealview, sealmilter, Postfix and the sink."
