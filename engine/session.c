@@ -548,9 +548,13 @@ make_summary(struct seal_session *s, const char *note)
 			sbuf_adds(&b, r->dkim[i].dnssec == DNS_SECURE ? "(dnssec)" : r->dkim[i].dnssec == DNS_BOGUS ?
 			    "(dnssec-bogus)" : "");
 		}
-		if (r->dkim_unchecked)
-			sbuf_printf(&b, " dkim_unchecked=%zu (past dkim.max_signatures: %llu)", r->dkim_unchecked,
+		if (r->dkim_unchecked) {
+			/* One pair, quoted: a bare "(past ...)" would break the key=value form. */
+			char nv[96];
+			snprintf(nv, sizeof(nv), "%zu (past dkim.max_signatures: %llu)", r->dkim_unchecked,
 			    (unsigned long long)s->cfg->dkim_max_signatures);
+			logline_add(&b, "dkim_unchecked", nv);
+		}
 	}
 	sbuf_adds(&b, " actions=");
 	if (r->nedits == 0)

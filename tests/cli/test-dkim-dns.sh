@@ -132,7 +132,11 @@ t_check "max_signatures 1 (one past it): the top signature is checked" \
 t_grep "max_signatures 1: the field says one was not checked, and why" \
 	'\(1 more DKIM signature not checked: dkim.max_signatures\)' "$T/ar1"
 t_grep "max_signatures 1: the log line names the limit and its value" \
-	'dkim=pass:example.net dkim_unchecked=1 \(past dkim.max_signatures: 1\) .*verdict=accept' "$T/max1.log"
+	'dkim=pass:example.net dkim_unchecked="1 \(past dkim.max_signatures: 1\)" .*verdict=accept' "$T/max1.log"
+# (sealctl process writes the daemon's line after "sealctl: "; the daemon after "sealmilter: info: ".)
+sed 's/^sealctl: /sealmilter: info: Q1: /' "$T/max1.log" | "$SEALCTL" stats > "$T/max1.stats" 2>&1
+t_grep "max_signatures 1: and sealctl stats reads that line (one message, none malformed)" \
+	'^sealmilter messages: 1 \(1 file; skipped: [0-9]+ lines of other programs, 0 malformed' "$T/max1.stats"
 
 # DNSSEC: with a trust anchor for the root, this server's unsigned answers cannot be validated:
 # bogus, so temperror (never pass), and sealctl says the key was bogus.
