@@ -447,7 +447,7 @@ rc=0
 t_check "network: a forged 'intact' audit chain is not believed" test "$rc" -ne 0 -a "$rc" -ne 4
 mode pass
 # What it saw: the sealed object and the lookup id, never the token, a key or the text.
-"$PY" "$TH" derive --token "$TOKEN_N1" --secret "$TB/secret" > "$TB/n1.keys"
+"$PY" "$TH" derive --token="$TOKEN_N1" --secret "$TB/secret" > "$TB/n1.keys"
 read -r LOOKUP_N1 KEK_N1 < "$TB/n1.keys"
 CEK_N1=$("$PY" "$TH" cek --object "$TB/live3.der" --kek "$KEK_N1") || CEK_N1=
 t_check "network: (the test unwraps the content key with the link's key)" test ${#CEK_N1} -eq 64
@@ -549,11 +549,11 @@ t_check "viewer host: (a message with a link has one)" has_kekri "$TB/live.der"
 
 # ---- A stolen database (and what the viewer host holds besides) ----
 e2e_stop_sealview A      # the mail queue is drained and every file written
-"$PY" "$TH" derive --token "${LINK_V##*/}" --secret "$TB/secret" > "$TB/v.keys"
+"$PY" "$TH" derive --token="${LINK_V##*/}" --secret "$TB/secret" > "$TB/v.keys"
 read -r LOOKUP_V KEK_V < "$TB/v.keys"
 CEK_V=$("$PY" "$TH" cek --object "$TB/live.der" --kek "$KEK_V") || CEK_V=
 t_check "db: (the test unwraps a content key with the link's key)" test ${#CEK_V} -eq 64
-"$PY" "$TH" derive --token "${LINK_R2##*/}" --secret "$TB/secret" > "$TB/r2.keys"
+"$PY" "$TH" derive --token="${LINK_R2##*/}" --secret "$TB/secret" > "$TB/r2.keys"
 read -r LOOKUP_R2 KEK_R2 < "$TB/r2.keys"
 CEK_R2=$("$PY" "$TH" cek --object "$TB/live2.der" --kek "$KEK_R2") || CEK_R2=
 SVS_V=$(awk '$6 == "svs" { print $7 }' "$TB/jar-vbob" | tail -n 1)
