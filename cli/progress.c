@@ -44,14 +44,14 @@ draw(struct progress *p, const struct timespec *now)
 }
 
 void
-progress_begin(struct progress *p, const char *what, size_t total)
+progress_begin(struct progress *p, const char *what, size_t total, int quiet)
 {
 	const char *term = getenv("TERM");
 
 	memset(p, 0, sizeof(*p));
 	p->what = what;
 	p->total = total;
-	p->on = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
+	p->on = !quiet && isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 	pthread_mutex_init(&p->lock, NULL);
 	if (p->on) {

@@ -17,8 +17,9 @@ struct progress {
 };
 
 /* Starts a progress line for `what` over total items (0: unknown). Draws only when
- * stderr is a terminal and TERM is not "dumb". */
-void progress_begin(struct progress *p, const char *what, size_t total);
+ * stderr is a terminal, TERM is not "dumb" and quiet is 0 (the caller prints lines
+ * of its own meanwhile). */
+void progress_begin(struct progress *p, const char *what, size_t total, int quiet);
 /* done items so far; redraws at most ten times a second. */
 void progress_step(struct progress *p, size_t done);
 /* For one long call with no steps (a request): redraw the elapsed time from a thread

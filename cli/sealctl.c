@@ -554,9 +554,7 @@ cmd_explain_dir(struct seal_config *cfg, const struct opts *o)
 		return 1;
 	scan_dir(o->dir, &files, 0);
 	/* --verbose prints a line per message on stdout: no progress line between them. */
-	progress_begin(&pr, "explain", o->verbose ? 0 : files.n);
-	if (o->verbose)
-		pr.on = 0;
+	progress_begin(&pr, "explain", files.n, o->verbose);
 	for (i = 0; i < files.n; i++) {
 		tally_file(cfg, o, files.v[i], &t);
 		progress_step(&pr, i + 1);

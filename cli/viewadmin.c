@@ -156,7 +156,7 @@ cmd_audit(const struct seal_config *c, const char *seal_id, int json, int verify
 		/* The whole chain is checked on the server: on a terminal, show that it is working. */
 		struct progress pr;
 		int r;
-		progress_begin(&pr, "audit --verify", 0);
+		progress_begin(&pr, "audit --verify", 0, 0);
 		progress_tick(&pr);
 		r = path ? call(c, "GET", path, AUDIT_MAX, &status, &resp) : -1;
 		progress_end(&pr);

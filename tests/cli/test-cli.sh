@@ -297,6 +297,9 @@ t_grep "dir on a terminal: progress with counts and rate" $'explain: 4 of 4 \\(1
 t_grep "dir on a terminal: then the table" "^accept +3 +75\.0%" "$T/tty"
 TERM=dumb script -qec "'$SEALCTL' -c '$T/ok.yaml' explain --dir '$MSG'" /dev/null > "$T/tty" 2>&1
 t_nogrep "dir on a dumb terminal: no progress line" "explain: [0-9]+ of" "$T/tty"
+script -qec "'$SEALCTL' -c '$T/ok.yaml' explain --dir '$MSG' --verbose" /dev/null > "$T/tty" 2>&1
+t_nogrep "dir --verbose on a terminal: a line per message, no progress line among them" "explain: [0-9]" "$T/tty"
+t_grep "dir --verbose: its lines are there" "secure.eml: .*verdict=" "$T/tty"
 mkdir -p "$T/Maildir/cur" "$T/Maildir/new" "$T/Maildir/tmp"
 cp "$MSG/secure.eml" "$T/Maildir/cur/1700000000.1.host:2,S"
 cp "$MSG/exe.eml" "$T/Maildir/new/1700000001.2.host"
